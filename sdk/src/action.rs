@@ -1,0 +1,218 @@
+//! Action shapes: which plain functions can be exported, and what they may return.
+//!
+//! An action takes the request object (`fn read(request: Object) -> ...`) or, in raw mode,
+//! the raw request (`fn create(request: RawRequest<'_>) -> ...`). It returns an object
+//! (`ApiResult`), nothing (`()` / `Result<(), ApiError>`: answered `{}`), any JSON value
+//! (a non-object is a 500), or a [`RawResponse`]. [`action`] attaches metadata that travels
+//! in the plugin manifest: doc text, `blocking`, JSON Schemas.
+
+use crate::error::{ApiError, Object};
+use crate::raw::{RawRequest, RawResponse};
+use serde_json::Value;
+
+/// What the glue gets back from an action.
+#[derive(Debug)]
+pub enum Reply {
+    /// A JSON object, answered 200.
+    Object(Object),
+    /// An error, answered with its status.
+    Error(ApiError),
+    /// A value that is not an object (a 500); the text describes it for the server log.
+    NotObject(String),
+    /// A raw response.
+    Raw(RawResponse),
+}
+
+/// Return types an action may have.
+pub trait IntoReply {
+    /// Converts the return value.
+    fn into_reply(self) -> Reply;
+}
+
+impl IntoReply for Object {
+    fn into_reply(self) -> Reply {
+        Reply::Object(self)
+    }
+}
+
+impl IntoReply for () {
+    fn into_reply(self) -> Reply {
+        Reply::Object(Object::new())
+    }
+}
+
+impl IntoReply for Option<Object> {
+    fn into_reply(self) -> Reply {
+        Reply::Object(self.unwrap_or_default())
+    }
+}
+
+impl IntoReply for Value {
+    fn into_reply(self) -> Reply {
+        match self {
+            Value::Object(object) => Reply::Object(object),
+            Value::Null => Reply::Object(Object::new()),
+            other => Reply::NotObject(format!("action returned a non-object: {}", kind(&other))),
+        }
+    }
+}
+
+impl IntoReply for RawResponse {
+    fn into_reply(self) -> Reply {
+        Reply::Raw(self)
+    }
+}
+
+impl<T: IntoReply> IntoReply for Result<T, ApiError> {
+    fn into_reply(self) -> Reply {
+        match self {
+            Ok(value) => value.into_reply(),
+            Err(error) => Reply::Error(error),
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The input an action receives from the glue.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// The parsed request object.
+    Object(Object),
+    /// The raw request.
+    Raw(RawRequest<'a>),
+}
+
+/// Marker: the action takes an [`Object`].
+#[derive(Debug)]
+pub struct TakesObject;
+/// Marker: the action takes a [`RawRequest`].
+#[derive(Debug)]
+pub struct TakesRaw;
+
+/// A function usable as an action. `M` only tells the shapes apart.
+pub trait Handler<M>: Send + Sync + 'static {
+    /// Whether the action wants the raw request.
+    const RAW_REQUEST: bool;
+    /// Runs the action.
+    fn run(&self, input: Input<'_>) -> Reply;
+}
+
+impl<F, R> Handler<(TakesObject, R)> for F
+where
+    F: Fn(Object) -> R + Send + Sync + 'static,
+    R: IntoReply,
+{
+    const RAW_REQUEST: bool = false;
+    fn run(&self, input: Input<'_>) -> Reply {
+        match input {
+            Input::Object(object) => self(object).into_reply(),
+            Input::Raw(raw) => match raw.json() {
+                Ok(object) => self(object).into_reply(),
+                Err(error) => Reply::Error(error),
+            },
+        }
+    }
+}
+
+impl<F, R> Handler<(TakesRaw, R)> for F
+where
+    F: for<'a> Fn(RawRequest<'a>) -> R + Send + Sync + 'static,
+    R: IntoReply,
+{
+    const RAW_REQUEST: bool = true;
+    fn run(&self, input: Input<'_>) -> Reply {
+        match input {
+            Input::Raw(raw) => self(raw).into_reply(),
+            Input::Object(_) => Reply::NotObject("raw action called without its raw request".into()),
+        }
+    }
+}
+
+type BoxedHandler = Box<dyn Fn(Input<'_>) -> Reply + Send + Sync>;
+
+/// An action with its metadata. Build one with [`action`].
+pub struct Action {
+    pub(crate) run: BoxedHandler,
+    pub(crate) raw_request: bool,
+    pub(crate) blocking: bool,
+    pub(crate) doc: String,
+    pub(crate) request_schema: Option<Value>,
+    pub(crate) response_schema: Option<Value>,
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Action")
+            .field("raw_request", &self.raw_request)
+            .field("blocking", &self.blocking)
+            .field("doc", &self.doc)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps a handler to attach metadata: `action(read).doc("...").blocking()`.
+pub fn action<M, H: Handler<M>>(handler: H) -> Action {
+    Action {
+        run: Box::new(move |input| handler.run(input)),
+        raw_request: H::RAW_REQUEST,
+        blocking: false,
+        doc: String::new(),
+        request_schema: None,
+        response_schema: None,
+    }
+}
+
+impl Action {
+    /// Doc text, shown in the manifest (and later in generated API docs).
+    pub fn doc(mut self, doc: impl Into<String>) -> Self {
+        self.doc = doc.into();
+        self
+    }
+
+    /// Marks the action as blocking its thread (a database driver, a file, an HTTP call):
+    /// the server runs it on its blocking pool so it never stalls other requests.
+    pub fn blocking(mut self) -> Self {
+        self.blocking = true;
+        self
+    }
+
+    /// JSON Schema of the request object (documentation; not enforced).
+    pub fn request_schema(mut self, schema: Value) -> Self {
+        self.request_schema = Some(schema);
+        self
+    }
+
+    /// JSON Schema of the response object (documentation; not enforced).
+    pub fn response_schema(mut self, schema: Value) -> Self {
+        self.response_schema = Some(schema);
+        self
+    }
+}
+
+/// Anything [`export!`](crate::export) accepts as an action: a handler fn or an [`Action`].
+pub trait IntoAction<M> {
+    /// Converts into an [`Action`].
+    fn into_action(self) -> Action;
+}
+
+impl IntoAction<()> for Action {
+    fn into_action(self) -> Action {
+        self
+    }
+}
+
+impl<M, H: Handler<M>> IntoAction<(M,)> for H {
+    fn into_action(self) -> Action {
+        action(self)
+    }
+}
