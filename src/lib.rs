@@ -1,1 +1,20 @@
-//! placeholder
+//! apiphant: a simple web API framework based on JSON and CRUD, rebuilt in Rust.
+//!
+//! Every call is `POST /api/<version>/<t/a/r/g/e/t>/<action>` with a JSON object in and a
+//! JSON object out. Targets are plugins (Rust `cdylib` crates using `apiphant-sdk`) loaded
+//! at run time; the server is an HTTP/1.1 loop on `may` coroutines. See README.md and
+//! docs/protocol.md.
+
+mod blocking;
+pub mod cli;
+mod coroutine;
+pub mod dispatch;
+pub mod http;
+pub mod logging;
+pub mod plugin;
+pub mod product;
+pub mod server;
+pub mod testing;
+
+pub use plugin::{PluginError, Registry};
+pub use product::{Product, ProductError};

@@ -1,1 +1,5 @@
-fn main() {}
+//! `apiphant`: the server binary. Everything lives in the library; see `cli.rs`.
+
+fn main() -> std::process::ExitCode {
+    apiphant::cli::main()
+}

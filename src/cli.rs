@@ -1,0 +1,110 @@
+//! `apiphant PRODUCT HOST:PORT`: the command line, turned into a validated plan before
+//! anything runs. User mistakes print one line, `apiphant: ...`, and exit 2.
+
+use crate::plugin::Registry;
+use crate::product::Product;
+use crate::server::{self, Settings};
+use clap::Parser;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Serve a product's JSON CRUD API: POST /api/<version>/<t/a/r/g/e/t>/<action>
+#[derive(Debug, Parser)]
+#[command(name = "apiphant", version, about, long_about = None)]
+pub struct Cli {
+    /// Product directory (holds apiphant.toml, and plugins/).
+    #[arg(default_value = ".")]
+    pub product: PathBuf,
+    /// Address to listen on; split at the last colon, so [::1]:8001 works. Port 0 picks a free port.
+    #[arg(value_name = "HOST:PORT", default_value = "127.0.0.1:8001", value_parser = parse_addr)]
+    pub addr: SocketAddr,
+    /// Do not run `cargo build` for a source product's plugins; load what is built.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Build and load a source product's plugins in the debug profile (default: release).
+    #[arg(long)]
+    pub debug_plugins: bool,
+    /// Load exactly these plugin files instead of the product's (repeatable).
+    #[arg(long = "plugin", value_name = "FILE")]
+    pub plugins: Vec<PathBuf>,
+    /// Load and check the plugins, print the routes, and exit.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Parses `HOST:PORT`, split at the last colon; `[v6]` brackets are optional.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{text}' is not HOST:PORT (e.g. 127.0.0.1:8001)"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{port}' is not a port number (0-65535)"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve host '{host}': {error}"))?
+        .next()
+        .ok_or_else(|| format!("host '{host}' has no address"))
+}
+
+/// Runs the server command; the exit code follows the README (0 ok, 2 start-up error).
+pub fn main() -> ExitCode {
+    crate::logging::init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("apiphant: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let product = Product::open(&cli.product)?;
+    let files = if cli.plugins.is_empty() {
+        product.plugin_files(!cli.no_build, !cli.debug_plugins)?
+    } else {
+        cli.plugins.clone()
+    };
+    let registry = Registry::load(&files)?;
+    if cli.check {
+        for route in registry.routes() {
+            println!("POST {route}");
+        }
+        return Ok(());
+    }
+    let settings = Settings::from_config(&product.config.server);
+    let routes = registry.routes().len();
+    let name = product.name();
+    let dir = product.dir.display().to_string();
+    server::run(registry, settings.clone(), cli.addr, |bound| {
+        log::info!(
+            "Apiphant is serving {dir} ({name}: {routes} routes) at http://{bound}/api ({} workers, {} KiB coroutine stacks)",
+            settings.workers,
+            settings.stack_bytes / 1024
+        );
+    })
+    .map_err(|error| format!("cannot serve at {}: {error}", cli.addr))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_addr;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_addr("127.0.0.1:8001").ok(),
+            "127.0.0.1:8001".parse().ok()
+        );
+        assert_eq!(parse_addr("[::1]:8001").ok(), "[::1]:8001".parse().ok());
+        assert_eq!(parse_addr("::1:8001").ok(), "[::1]:8001".parse().ok());
+        assert!(parse_addr("127.0.0.1").is_err());
+        assert!(parse_addr("127.0.0.1:99999").is_err());
+    }
+}

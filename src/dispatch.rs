@@ -1,0 +1,207 @@
+//! Socket-free dispatch: from (method, path, body) to a [`Reply`], apiphant's checks in the
+//! original's order. The HTTP layer calls [`route`] as soon as a request head is parsed
+//! (404 and 501 are answered without reading the body, like the original), then [`call`].
+//! See docs/protocol.md for every status and body.
+
+use crate::plugin::{header, Endpoint, PluginBuf, Registry};
+use apiphant_sdk::abi;
+use std::borrow::Cow;
+
+/// `{"error": "404 Not Found"}`: unknown route (apiphant server.py).
+pub const NOT_FOUND: &[u8] = br#"{"error":"404 Not Found"}"#;
+/// `{"error": "501 Not Implemented"}`: a known route with a method other than POST.
+pub const NOT_IMPLEMENTED: &[u8] = br#"{"error":"501 Not Implemented"}"#;
+/// `{"error": "Request content should be JSON Object"}`: the body is not a JSON object.
+pub const BAD_BODY: &[u8] = br#"{"error":"Request content should be JSON Object"}"#;
+/// `{"error": "500 Internal Server Error"}`: anything unexpected; details only in the log.
+pub const INTERNAL_ERROR: &[u8] = br#"{"error":"500 Internal Server Error"}"#;
+
+/// A request as the HTTP layer hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Method as received.
+    pub method: &'a str,
+    /// Request target as received (percent-encoded, query included).
+    pub path: &'a str,
+    /// Headers as received (only read for raw-request actions).
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// The whole body.
+    pub body: &'a [u8],
+}
+
+/// A response body.
+#[derive(Debug)]
+pub enum Body {
+    /// A constant (apiphant's error bodies).
+    Static(&'static [u8]),
+    /// Bytes the plugin allocated, freed by the plugin once written.
+    Plugin(PluginBuf),
+}
+
+/// What to answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// `None`: `Content-Type: application/json`; `Some`: the raw response's header lines.
+    pub raw_headers: Option<PluginBuf>,
+    /// The body.
+    pub body: Body,
+}
+
+impl Reply {
+    /// A JSON reply with a constant body.
+    pub fn json(status: u16, body: &'static [u8]) -> Reply {
+        Reply {
+            status,
+            raw_headers: None,
+            body: Body::Static(body),
+        }
+    }
+
+    /// The body bytes.
+    pub fn body(&self) -> &[u8] {
+        match &self.body {
+            Body::Static(bytes) => bytes,
+            Body::Plugin(buf) => buf.as_slice(),
+        }
+    }
+}
+
+/// Finds the endpoint for a request head: 404 for an unknown route (exact, percent-decoded
+/// path, query ignored), then 501 for a method other than POST.
+pub fn route<'r>(registry: &'r Registry, method: &str, target: &str) -> Result<&'r Endpoint, Reply> {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let path: Cow<'_, str> = if path.contains('%') {
+        match percent_encoding::percent_decode_str(path).decode_utf8() {
+            Ok(decoded) => decoded,
+            Err(_) => return Err(Reply::json(404, NOT_FOUND)),
+        }
+    } else {
+        Cow::Borrowed(path)
+    };
+    let Some(endpoint) = registry.endpoint(&path) else {
+        return Err(Reply::json(404, NOT_FOUND));
+    };
+    if method != "POST" {
+        return Err(Reply::json(501, NOT_IMPLEMENTED));
+    }
+    Ok(endpoint)
+}
+
+/// Runs the endpoint's action and turns its outcome into a reply. Plugin faults (panic,
+/// non-object result, malformed bytes) are logged with target, action and cause, and
+/// answered 500 without details.
+pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> Reply {
+    let raw_headers: Vec<abi::Header> = if endpoint.raw_request {
+        request
+            .headers
+            .iter()
+            .map(|(name, value)| header(name.as_bytes(), value))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let result = registry.call(
+        endpoint,
+        request.method,
+        request.path,
+        &raw_headers,
+        request.body,
+    );
+    let fault = |cause: &str| {
+        log::error!(
+            "500 for {} {} ({}): {cause}",
+            request.method,
+            request.path,
+            endpoint.label
+        );
+        Reply::json(500, INTERNAL_ERROR)
+    };
+    match result.outcome {
+        abi::OUTCOME_OK => {
+            if !looks_like_object(result.body.as_slice()) {
+                return fault("plugin returned bytes that are not a JSON object");
+            }
+            Reply {
+                status: 200,
+                raw_headers: None,
+                body: Body::Plugin(result.body),
+            }
+        }
+        abi::OUTCOME_ERROR if (400..600).contains(&result.status) => {
+            if !looks_like_object(result.body.as_slice()) {
+                return fault("plugin returned an error body that is not a JSON object");
+            }
+            Reply {
+                status: result.status,
+                raw_headers: None,
+                body: Body::Plugin(result.body),
+            }
+        }
+        abi::OUTCOME_BAD_BODY => Reply::json(400, BAD_BODY),
+        abi::OUTCOME_PANIC => fault(&format!(
+            "action {}",
+            String::from_utf8_lossy(result.body.as_slice())
+        )),
+        abi::OUTCOME_NOT_OBJECT => fault(&String::from_utf8_lossy(result.body.as_slice())),
+        abi::OUTCOME_RAW if (200..600).contains(&result.status) => {
+            if !valid_header_lines(result.headers.as_slice()) {
+                return fault("plugin returned malformed raw response headers");
+            }
+            Reply {
+                status: result.status,
+                raw_headers: Some(result.headers),
+                body: Body::Plugin(result.body),
+            }
+        }
+        outcome => fault(&format!(
+            "plugin returned unknown outcome {outcome} with status {}",
+            result.status
+        )),
+    }
+}
+
+/// A cheap framing check of what the SDK serialized: a UTF-8 text from `{` to `}`.
+/// (A full re-parse would double the JSON work of every request; the SDK's serializer
+/// is trusted for the inside, and this catches a plugin that bypasses it.)
+fn looks_like_object(body: &[u8]) -> bool {
+    body.first() == Some(&b'{') && body.last() == Some(&b'}') && std::str::from_utf8(body).is_ok()
+}
+
+/// Each line `Name: value\r\n` with a token name and no bare CR or LF in the value.
+fn valid_header_lines(lines: &[u8]) -> bool {
+    if lines.is_empty() {
+        return true;
+    }
+    let Some(lines) = lines.strip_suffix(b"\r\n") else {
+        return false;
+    };
+    lines.split(|&b| b == b'\n').all(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match line.iter().position(|&b| b == b':') {
+            Some(colon) if colon > 0 => {
+                line[..colon]
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                    && !line[colon + 1..].iter().any(|&b| b == b'\r' || b == 0)
+            }
+            _ => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_checks() {
+        assert!(looks_like_object(b"{}"));
+        assert!(!looks_like_object(b"\xff\xfe{}"));
+        assert!(!looks_like_object(b"[]"));
+        assert!(valid_header_lines(b"Content-Type: text/csv\r\nX-A: b\r\n"));
+        assert!(!valid_header_lines(b"Content-Type text/csv\r\n"));
+        assert!(!valid_header_lines(b"A: b\rc\r\n"));
+    }
+}

@@ -1,0 +1,431 @@
+//! One connection's loop: read, parse every complete request in the buffer, dispatch,
+//! batch the responses, write them in one go, repeat. Bounded everywhere: head bytes and
+//! count, body bytes, header / body / idle timeouts, buffers shrunk back after big requests.
+//!
+//! A request whose framing is lost (bad head, bad length, oversized body) is answered
+//! after every response already produced for earlier pipelined requests, then the
+//! connection is closed with a lingering close so the answer is not destroyed by a reset.
+
+use super::chunked::{ChunkError, Chunked};
+use super::head::{self, Framing, Head};
+use super::{response, Limits};
+use crate::dispatch::{self, Reply};
+use crate::server::Server;
+use may::net::TcpStream;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+/// Read buffer size of a fresh or idle connection.
+const BUF_START: usize = 4096;
+/// Buffers grown past this by a big request are shrunk back once it is answered.
+const BUF_KEEP: usize = 64 * 1024;
+/// Idle connections wake this often to notice a shutdown.
+const SHUTDOWN_POLL: Duration = Duration::from_secs(1);
+/// How long a closing connection drains unread input so its last answer is not reset.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
+
+/// What to do after looking at the buffer.
+enum Next {
+    /// A request was answered; look for the next one.
+    Continue,
+    /// The buffer holds no complete head: flush, then read.
+    NeedMore,
+    /// Answered (or hopeless): flush, then close.
+    Close,
+}
+
+/// Why a read did not add bytes.
+enum Stall {
+    Eof,
+    Timeout,
+}
+
+struct Conn {
+    stream: TcpStream,
+    server: &'static Server,
+    buf: Vec<u8>,
+    start: usize,
+    filled: usize,
+    out: Vec<u8>,
+    head: Head,
+    chunked_body: Vec<u8>,
+    /// Requests read whose answers are not yet written (the shutdown waits for them).
+    unanswered: usize,
+    /// When the head being received started to arrive.
+    head_started: Option<Instant>,
+    /// When the current request's head was complete (for the access log).
+    request_started: Instant,
+    served: u64,
+    peer: String,
+}
+
+/// Serves one accepted connection until it closes.
+pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(server.limits.body_timeout));
+    let peer = stream
+        .peer_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_default();
+    let mut conn = Conn {
+        stream,
+        server,
+        buf: vec![0; BUF_START],
+        start: 0,
+        filled: 0,
+        out: Vec::with_capacity(BUF_START),
+        head: Head::default(),
+        chunked_body: Vec::new(),
+        unanswered: 0,
+        head_started: Some(Instant::now()),
+        request_started: Instant::now(),
+        served: 0,
+        peer,
+    };
+    match conn.run() {
+        Ok(true) => conn.linger(),
+        Ok(false) => {}
+        Err(error) => log::debug!("connection from {} ended: {error}", conn.peer),
+    }
+    server.answered(conn.unanswered);
+}
+
+impl Conn {
+    fn limits(&self) -> &'static Limits {
+        &self.server.limits
+    }
+
+    /// Returns whether to close with a linger (we answered and stop reading).
+    fn run(&mut self) -> io::Result<bool> {
+        loop {
+            match self.next()? {
+                Next::Continue => {}
+                Next::Close => {
+                    self.flush()?;
+                    return Ok(true);
+                }
+                Next::NeedMore => {
+                    self.flush()?;
+                    self.compact();
+                    if self.start == self.filled && self.server.is_shutting_down() {
+                        return Ok(false);
+                    }
+                    match self.fill_head()? {
+                        None => {}
+                        Some(Stall::Eof) => return Ok(false),
+                        Some(Stall::Timeout) if self.start == self.filled => return Ok(false),
+                        Some(Stall::Timeout) => {
+                            self.fail(408);
+                            self.flush()?;
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses and answers the request at the start of the buffer, if complete.
+    fn next(&mut self) -> io::Result<Next> {
+        if self.start == self.filled {
+            return Ok(Next::NeedMore);
+        }
+        let limits = self.limits();
+        let (max_headers, max_head, max_body) = (
+            limits.max_headers,
+            limits.max_header_bytes,
+            limits.max_body_bytes,
+        );
+        let data = &self.buf[self.start..self.filled];
+        match head::parse(data, max_headers, max_body, &mut self.head) {
+            Ok(true) if self.head.len <= max_head => {}
+            Ok(true) => return Ok(self.fail(431)),
+            Ok(false) if data.len() > max_head => return Ok(self.fail(431)),
+            Ok(false) => {
+                self.head_started.get_or_insert_with(Instant::now);
+                return Ok(Next::NeedMore);
+            }
+            Err(error) => return Ok(self.fail(error.status())),
+        }
+        self.head_started = None;
+        self.request_started = Instant::now();
+        self.unanswered += 1;
+        self.server.request_read();
+        let body_start = self.start + self.head.len;
+        let routed = {
+            let (method, target) = self.method_and_target();
+            dispatch::route(self.server.registry, method, target).map(Clone::clone)
+        };
+        let endpoint = match routed {
+            Ok(endpoint) => endpoint,
+            Err(reply) => {
+                // Answered without reading the body (apiphant: 404/501 come straight back).
+                // Keep the connection only if the whole body is already here to skip.
+                let close = match self.head.framing {
+                    Some(Framing::Length(n)) if (body_start as u64 + n) <= self.filled as u64 => {
+                        self.start = body_start + n as usize;
+                        self.head.close
+                    }
+                    _ => true,
+                };
+                let close = self.respond(&reply, close);
+                return Ok(if close { Next::Close } else { Next::Continue });
+            }
+        };
+        // The body: fully buffered, or read now under the body timeout.
+        let body_deadline = Instant::now() + self.limits().body_timeout;
+        let body = match self.head.framing {
+            Some(Framing::Length(n)) => {
+                let end = body_start + n as usize;
+                if end > self.filled {
+                    self.expect_continue()?;
+                    if let Some(stall) = self.fill_to(end, body_deadline)? {
+                        return Ok(self.stalled(stall));
+                    }
+                }
+                self.start = end;
+                body_start..end
+            }
+            Some(Framing::Chunked) => {
+                let mut decoder = Chunked::new();
+                let mut decoded = std::mem::take(&mut self.chunked_body);
+                decoded.clear();
+                let mut pos = body_start;
+                loop {
+                    match decoder.feed(&self.buf[pos..self.filled], &mut decoded, max_body) {
+                        Ok(consumed) => pos += consumed,
+                        Err(ChunkError::Bad) => return Ok(self.fail(400)),
+                        Err(ChunkError::TooLarge) => return Ok(self.fail(413)),
+                    }
+                    if decoder.is_done() {
+                        break;
+                    }
+                    self.expect_continue()?;
+                    if let Some(stall) = self.fill_to(self.filled + 1, body_deadline)? {
+                        return Ok(self.stalled(stall));
+                    }
+                }
+                self.start = pos;
+                self.chunked_body = decoded;
+                0..0
+            }
+            None => return Ok(self.fail(400)),
+        };
+        let reply = {
+            let (method, target) = self.method_and_target();
+            let headers: Vec<(&str, &[u8])> = if endpoint.raw_request {
+                self.head
+                    .headers
+                    .iter()
+                    .map(|(name, value)| {
+                        let name = std::str::from_utf8(&self.buf[name.clone()]).unwrap_or("");
+                        (name, &self.buf[value.clone()])
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let body = match self.head.framing {
+                Some(Framing::Chunked) => &self.chunked_body[..],
+                _ => &self.buf[body],
+            };
+            let request = dispatch::Request {
+                method,
+                path: target,
+                headers: &headers,
+                body,
+            };
+            self.server.call(&endpoint, &request)
+        };
+        if self.chunked_body.capacity() > BUF_KEEP {
+            self.chunked_body = Vec::new();
+        }
+        let close = self.respond(&reply, self.head.close);
+        Ok(if close { Next::Close } else { Next::Continue })
+    }
+
+    fn method_and_target(&self) -> (&str, &str) {
+        let method = std::str::from_utf8(&self.buf[self.head.method.clone()]).unwrap_or("");
+        let target = std::str::from_utf8(&self.buf[self.head.target.clone()]).unwrap_or("");
+        (method, target)
+    }
+
+    /// Encodes a reply for the current head; returns whether the connection closes.
+    fn respond(&mut self, reply: &Reply, close: bool) -> bool {
+        let close = close || self.server.is_shutting_down();
+        let head_only = &self.buf[self.head.method.clone()] == b"HEAD";
+        response::encode(
+            &mut self.out,
+            reply.status,
+            reply.raw_headers.as_ref().map(|lines| lines.as_slice()),
+            reply.body(),
+            close,
+            head_only,
+        );
+        self.served += 1;
+        if log::log_enabled!(target: "apiphant::access", log::Level::Info) {
+            let (method, target) = self.method_and_target();
+            log::info!(
+                target: "apiphant::access",
+                "{} \"{method} {target} HTTP/1.{}\" {} {} {:.6}",
+                self.peer,
+                self.head.minor_version,
+                reply.status,
+                reply.body().len(),
+                self.request_started.elapsed().as_secs_f64()
+            );
+        }
+        close
+    }
+
+    /// Answers a transport-level error (framing lost) and asks to close.
+    fn fail(&mut self, status: u16) -> Next {
+        let body = response::error_body(status);
+        response::encode(&mut self.out, status, None, &body, true, false);
+        log::info!(
+            target: "apiphant::access",
+            "{} transport error {status} after {} request(s) on this connection",
+            self.peer,
+            self.served
+        );
+        Next::Close
+    }
+
+    /// A body stalled: a timeout is answered 408; a client that closed early loses the
+    /// request (a truncated body is never processed).
+    fn stalled(&mut self, stall: Stall) -> Next {
+        if let Stall::Timeout = stall {
+            self.fail(408);
+        }
+        Next::Close
+    }
+
+    /// `Expect: 100-continue`: the client waits for this before sending the body.
+    fn expect_continue(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.head.expect_continue) {
+            self.flush()?;
+            self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        }
+        Ok(())
+    }
+
+    /// Writes every batched response.
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out)?;
+            self.out.clear();
+            if self.out.capacity() > BUF_KEEP {
+                self.out = Vec::with_capacity(BUF_START);
+            }
+        }
+        if self.unanswered > 0 {
+            self.server.answered(std::mem::take(&mut self.unanswered));
+        }
+        Ok(())
+    }
+
+    /// Moves unparsed bytes to the front; shrinks a buffer a big request grew.
+    fn compact(&mut self) {
+        if self.start == self.filled {
+            self.start = 0;
+            self.filled = 0;
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() > BUF_KEEP && self.filled <= BUF_START {
+            let mut small = vec![0; BUF_START];
+            small[..self.filled].copy_from_slice(&self.buf[..self.filled]);
+            self.buf = small;
+        }
+    }
+
+    /// Reads more of a head (or waits, idle, for the next request).
+    fn fill_head(&mut self) -> io::Result<Option<Stall>> {
+        let limits = self.limits();
+        if self.start < self.filled || self.served == 0 {
+            // Receiving a head: bounded by the header timeout since its first byte
+            // (for a fresh connection, since it was accepted).
+            let started = *self.head_started.get_or_insert_with(Instant::now);
+            let deadline = started + limits.header_timeout;
+            return self.fill_to(self.filled + 1, deadline);
+        }
+        // Idle keep-alive: wake now and then to notice a shutdown.
+        let deadline = Instant::now() + limits.idle_timeout;
+        loop {
+            let slice = deadline.saturating_duration_since(Instant::now()).min(SHUTDOWN_POLL);
+            if slice.is_zero() {
+                return Ok(Some(Stall::Timeout));
+            }
+            match self.read_some(slice)? {
+                Some(Stall::Timeout) if !self.server.is_shutting_down() => continue,
+                Some(stall) => return Ok(Some(stall)),
+                None => {
+                    self.head_started = Some(Instant::now());
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Reads until `filled >= want` or the deadline passes.
+    fn fill_to(&mut self, want: usize, deadline: Instant) -> io::Result<Option<Stall>> {
+        if want > self.buf.len() {
+            let grown = want.max(self.buf.len() * 2).min(want.max(BUF_START) + BUF_KEEP);
+            self.buf.resize(grown, 0);
+        }
+        while self.filled < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Some(Stall::Timeout));
+            }
+            if let Some(stall) = self.read_some(left)? {
+                return Ok(Some(stall));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One read into the free part of the buffer, waiting at most `timeout`.
+    fn read_some(&mut self, timeout: Duration) -> io::Result<Option<Stall>> {
+        if self.filled == self.buf.len() {
+            let grown = self.buf.len() * 2;
+            self.buf.resize(grown, 0);
+        }
+        self.stream.set_read_timeout(Some(timeout))?;
+        match self.stream.read(&mut self.buf[self.filled..]) {
+            Ok(0) => Ok(Some(Stall::Eof)),
+            Ok(n) => {
+                self.filled += n;
+                Ok(None)
+            }
+            Err(error) if matches!(error.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+                Ok(Some(Stall::Timeout))
+            }
+            Err(error) if error.kind() == ErrorKind::Interrupted => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Lingering close: stop writing, then drain (bounded) what the client still sends,
+    /// so the kernel does not reset the connection before the client reads our answer.
+    fn linger(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + LINGER;
+        let mut drained = 0;
+        let mut scratch = [0u8; 4096];
+        while drained < LINGER_BYTES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match self.stream.read(&mut scratch) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Response encoding into the connection's write buffer: status line, then
+//! `Content-Type: application/json` (or a raw response's own headers), `Connection: close`
+//! when closing, `Date`, `Content-Length`, body. No `Server` header, never chunked
+//! (the original's header order, docs/protocol.md#responses).
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Appends one response to `out`.
+pub(crate) fn encode(
+    out: &mut Vec<u8>,
+    status: u16,
+    raw_headers: Option<&[u8]>,
+    body: &[u8],
+    close: bool,
+    head_only: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    let line = apiphant_sdk::status_line(status);
+    if line.as_bytes().starts_with(itoa::Buffer::new().format(status).as_bytes()) {
+        out.extend_from_slice(line.as_bytes());
+    } else {
+        out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        out.extend_from_slice(b" Unknown");
+    }
+    out.extend_from_slice(b"\r\n");
+    match raw_headers {
+        None => out.extend_from_slice(b"Content-Type: application/json\r\n"),
+        Some(lines) => out.extend_from_slice(lines),
+    }
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"Date: ");
+    append_date(out);
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+}
+
+/// A JSON error body for a status, `{"error":"413 Content Too Large"}`.
+pub(crate) fn error_body(status: u16) -> Vec<u8> {
+    let mut body = br#"{"error":""#.to_vec();
+    body.extend_from_slice(apiphant_sdk::status_line(status).as_bytes());
+    body.extend_from_slice(br#""}"#);
+    body
+}
+
+thread_local! {
+    // (unix second, IMF-fixdate): formatted once per second per worker thread.
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((0, [b' '; 29])) };
+}
+
+fn append_date(out: &mut Vec<u8>) {
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    DATE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != second {
+            let text = httpdate::fmt_http_date(now);
+            if text.len() == 29 {
+                cache.1.copy_from_slice(text.as_bytes());
+                cache.0 = second;
+            }
+        }
+        out.extend_from_slice(&cache.1);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_of_the_original() {
+        let mut out = Vec::new();
+        encode(&mut out, 404, None, br#"{"error":"404 Not Found"}"#, true, false);
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(text.starts_with(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\nDate: "
+        ));
+        assert!(text.ends_with("GMT\r\nContent-Length: 25\r\n\r\n{\"error\":\"404 Not Found\"}"));
+        assert_eq!(error_body(413), br#"{"error":"413 Content Too Large"}"#);
+    }
+}

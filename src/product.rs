@@ -1,0 +1,269 @@
+//! A product: a directory with an `apiphant.toml` and its target plugins.
+//!
+//! Two shapes, told apart by a `Cargo.toml` in the directory:
+//! - a **source product** (a Cargo workspace): each crate under `plugins/` whose library is a
+//!   `cdylib` is a plugin. The server builds them with cargo on start (unless `--no-build`)
+//!   and loads them from cargo's target directory;
+//! - an **installed product** (what the deploy writes): every `*.so` in `plugins/` is loaded.
+//!
+//! Routes are not derived from file names but declared by each plugin's `export!` line
+//! (`"v0/echo" => { read }` serves `POST /api/v0/echo/read`), and checked at start-up.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The product configuration file's name, at the product's root.
+pub const CONFIG_FILE: &str = "apiphant.toml";
+
+/// A product on disk with its configuration.
+#[derive(Debug, Clone)]
+pub struct Product {
+    /// Absolute product directory.
+    pub dir: PathBuf,
+    /// The parsed `apiphant.toml` (defaults when the file is absent).
+    pub config: Config,
+}
+
+/// `apiphant.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Product name (default: the directory's name).
+    pub name: Option<String>,
+    /// Server limits and timeouts.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Background worker settings (`apiphant-background`).
+    #[serde(default)]
+    pub background: toml::Table,
+    /// Error email settings (`apiphant-background`).
+    #[serde(default)]
+    pub email: toml::Table,
+}
+
+/// `[server]` in `apiphant.toml`: every limit of the README's "Limits and timeouts".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Coroutine worker threads (0: one per core).
+    pub workers: usize,
+    /// Most request headers (431 beyond).
+    pub max_headers: usize,
+    /// Most bytes of request line + headers (431 beyond).
+    pub max_header_bytes: usize,
+    /// Most request body bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Seconds to receive a whole request head (408 and close beyond).
+    pub header_timeout_secs: f64,
+    /// Seconds to receive a whole body once its head arrived (408 and close beyond).
+    pub body_timeout_secs: f64,
+    /// Seconds a keep-alive connection may stay idle.
+    pub idle_timeout_secs: f64,
+    /// Seconds to let in-flight requests finish on SIGTERM / SIGINT.
+    pub shutdown_grace_secs: f64,
+    /// Stack of each connection coroutine, in KiB (plugin calls run on it).
+    pub stack_kib: usize,
+    /// Threads running actions marked `blocking`.
+    pub blocking_threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            workers: 0,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
+            header_timeout_secs: 10.0,
+            body_timeout_secs: 30.0,
+            idle_timeout_secs: 75.0,
+            shutdown_grace_secs: 10.0,
+            stack_kib: 256,
+            blocking_threads: 16,
+        }
+    }
+}
+
+/// Why a product could not be opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProductError {
+    /// The directory does not exist.
+    NotADirectory(PathBuf),
+    /// `apiphant.toml` could not be read or parsed.
+    BadConfig {
+        /// The file.
+        path: PathBuf,
+        /// Parser message.
+        reason: String,
+    },
+    /// `cargo metadata` / `cargo build` failed.
+    Build {
+        /// The product directory.
+        dir: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// No plugin was found.
+    NoPlugins(PathBuf),
+}
+
+impl fmt::Display for ProductError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProductError::NotADirectory(dir) => write!(
+                f,
+                "product directory '{}' does not exist (pass the folder holding apiphant.toml)",
+                dir.display()
+            ),
+            ProductError::BadConfig { path, reason } => write!(
+                f,
+                "config '{}' is invalid: {} (see the README, \"The product\")",
+                path.display(),
+                reason.trim()
+            ),
+            ProductError::Build { dir, reason } => write!(
+                f,
+                "building the plugins of '{}' failed: {reason} (fix the build, or pass --no-build to load what is built)",
+                dir.display()
+            ),
+            ProductError::NoPlugins(dir) => write!(
+                f,
+                "no plugins found for product '{}' (add a cdylib crate under plugins/, see the README, \"Write a target\")",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProductError {}
+
+impl Product {
+    /// Opens the product at `dir` and reads its `apiphant.toml`.
+    pub fn open(dir: &Path) -> Result<Product, ProductError> {
+        let dir = std::fs::canonicalize(dir)
+            .ok()
+            .filter(|dir| dir.is_dir())
+            .ok_or_else(|| ProductError::NotADirectory(dir.to_path_buf()))?;
+        let path = dir.join(CONFIG_FILE);
+        let config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|error| ProductError::BadConfig {
+                path: path.clone(),
+                reason: error.to_string(),
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(error) => {
+                return Err(ProductError::BadConfig {
+                    path,
+                    reason: error.to_string(),
+                })
+            }
+        };
+        Ok(Product { dir, config })
+    }
+
+    /// The product's name: `name` in `apiphant.toml`, else the directory's name.
+    pub fn name(&self) -> String {
+        self.config.name.clone().unwrap_or_else(|| {
+            self.dir
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "product".to_owned())
+        })
+    }
+
+    /// Whether this is a source product (a Cargo workspace).
+    pub fn is_source(&self) -> bool {
+        self.dir.join("Cargo.toml").is_file()
+    }
+
+    /// The plugin files to load, building them first when `build` is set.
+    pub fn plugin_files(&self, build: bool, release: bool) -> Result<Vec<PathBuf>, ProductError> {
+        let files = if self.is_source() {
+            self.source_plugins(build, release)?
+        } else {
+            self.installed_plugins()
+        };
+        if files.is_empty() {
+            return Err(ProductError::NoPlugins(self.dir.clone()));
+        }
+        Ok(files)
+    }
+
+    fn installed_plugins(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.join("plugins"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "so"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn source_plugins(&self, build: bool, release: bool) -> Result<Vec<PathBuf>, ProductError> {
+        let build_error = |reason: String| ProductError::Build {
+            dir: self.dir.clone(),
+            reason,
+        };
+        let manifest = self.dir.join("Cargo.toml");
+        let output = Command::new(cargo())
+            .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+            .arg(&manifest)
+            .output()
+            .map_err(|error| build_error(format!("cannot run cargo: {error}")))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(build_error(format!("cargo metadata: {}", stderr.trim())));
+        }
+        let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|error| build_error(format!("cargo metadata output: {error}")))?;
+        let plugins_dir = self.dir.join("plugins");
+        let mut names = Vec::new();
+        for package in metadata["packages"].as_array().into_iter().flatten() {
+            let manifest_path = Path::new(package["manifest_path"].as_str().unwrap_or(""));
+            if !manifest_path.starts_with(&plugins_dir) {
+                continue;
+            }
+            let cdylib = package["targets"].as_array().into_iter().flatten().find(|target| {
+                target["crate_types"]
+                    .as_array()
+                    .is_some_and(|types| types.iter().any(|t| t == "cdylib"))
+            });
+            if let (Some(package_name), Some(target)) = (package["name"].as_str(), cdylib) {
+                let lib_name = target["name"].as_str().unwrap_or(package_name);
+                names.push((package_name.to_owned(), lib_name.replace('-', "_")));
+            }
+        }
+        if build && !names.is_empty() {
+            let mut command = Command::new(cargo());
+            command.arg("build").arg("--manifest-path").arg(&manifest);
+            if release {
+                command.arg("--release");
+            }
+            for (package, _) in &names {
+                command.args(["-p", package]);
+            }
+            log::info!("building {} plugin(s) with cargo", names.len());
+            let status = command
+                .status()
+                .map_err(|error| build_error(format!("cannot run cargo: {error}")))?;
+            if !status.success() {
+                return Err(build_error(format!("cargo build exited with {status}")));
+            }
+        }
+        let target_dir = PathBuf::from(metadata["target_directory"].as_str().unwrap_or("target"));
+        let profile = if release { "release" } else { "debug" };
+        Ok(names
+            .into_iter()
+            .map(|(_, lib)| target_dir.join(profile).join(format!("lib{lib}.so")))
+            .collect())
+    }
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}

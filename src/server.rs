@@ -1,0 +1,175 @@
+//! The server: coroutine workers, the accept loop, and graceful shutdown.
+//!
+//! `may` runs one worker thread per core (configurable); each connection is a coroutine
+//! with an explicit stack (README, "Limits and timeouts": plugin calls run on it). On
+//! SIGTERM / SIGINT the listener closes, idle connections close within a second, every
+//! request already read is answered (with `Connection: close`), then the process exits 0,
+//! or when the grace period ends.
+
+use crate::dispatch::{self, Reply, Request};
+use crate::http::{self, Limits};
+use crate::plugin::{Endpoint, Registry};
+use crate::product::ServerConfig;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Shared by every connection; lives for the whole process.
+#[derive(Debug)]
+pub struct Server {
+    pub(crate) registry: &'static Registry,
+    pub(crate) limits: Limits,
+    blocking: crate::blocking::Pool,
+    shutting_down: AtomicBool,
+    in_flight: AtomicUsize,
+    connections: AtomicUsize,
+}
+
+/// Settings the server runs with, from `apiphant.toml` `[server]`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Limits and timeouts of the connection loop.
+    pub limits: Limits,
+    /// Worker threads.
+    pub workers: usize,
+    /// Coroutine stack size in bytes.
+    pub stack_bytes: usize,
+    /// Grace period for in-flight requests on shutdown.
+    pub shutdown_grace: Duration,
+    /// Threads of the blocking pool.
+    pub blocking_threads: usize,
+}
+
+impl Settings {
+    /// From the product's `[server]` section.
+    pub fn from_config(config: &ServerConfig) -> Settings {
+        let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.001, 86_400.0));
+        let workers = if config.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            config.workers
+        };
+        Settings {
+            limits: Limits {
+                max_headers: config.max_headers.clamp(1, http::head::MAX_HEADERS_CAP),
+                max_header_bytes: config.max_header_bytes.max(64),
+                max_body_bytes: config.max_body_bytes as u64,
+                header_timeout: secs(config.header_timeout_secs),
+                body_timeout: secs(config.body_timeout_secs),
+                idle_timeout: secs(config.idle_timeout_secs),
+            },
+            workers,
+            stack_bytes: config.stack_kib.clamp(64, 64 * 1024) * 1024,
+            shutdown_grace: secs(config.shutdown_grace_secs),
+            blocking_threads: config.blocking_threads.clamp(1, 4096),
+        }
+    }
+}
+
+impl Server {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn request_read(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn answered(&self, count: usize) {
+        if count > 0 {
+            self.in_flight.fetch_sub(count, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn call(&self, endpoint: &Endpoint, request: &Request<'_>) -> Reply {
+        if endpoint.blocking {
+            self.blocking.call(self.registry, endpoint, request)
+        } else {
+            dispatch::call(self.registry, endpoint, request)
+        }
+    }
+}
+
+/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns.
+pub fn run(
+    registry: Registry,
+    settings: Settings,
+    addr: SocketAddr,
+    on_listening: impl FnOnce(SocketAddr),
+) -> io::Result<()> {
+    may::config()
+        .set_workers(settings.workers)
+        .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
+    let registry: &'static Registry = Box::leak(Box::new(registry));
+    let server: &'static Server = Box::leak(Box::new(Server {
+        registry,
+        limits: settings.limits.clone(),
+        blocking: crate::blocking::Pool::new(
+            settings.blocking_threads,
+            settings.blocking_threads * 64,
+        )?,
+        shutting_down: AtomicBool::new(false),
+        in_flight: AtomicUsize::new(0),
+        connections: AtomicUsize::new(0),
+    }));
+    let listener = may::net::TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    let stack = settings.stack_bytes;
+    crate::coroutine::spawn("accept", stack, move || {
+        for stream in listener.incoming() {
+            if server.is_shutting_down() {
+                break;
+            }
+            match stream {
+                Ok(stream) => {
+                    server.connections.fetch_add(1, Ordering::Relaxed);
+                    let spawned = crate::coroutine::spawn("connection", stack, move || {
+                        http::serve(stream, server);
+                        server.connections.fetch_sub(1, Ordering::Relaxed);
+                    });
+                    if let Err(error) = spawned {
+                        server.connections.fetch_sub(1, Ordering::Relaxed);
+                        log::error!("cannot start a connection coroutine: {error}");
+                    }
+                }
+                // Out of fds, or a connection reset before accept: keep accepting.
+                Err(error) => {
+                    log::warn!("accept failed: {error}");
+                    may::coroutine::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        log::info!("listener closed");
+    })?;
+    on_listening(bound);
+    let mut signals = signals;
+    let signal = signals.forever().next();
+    log::info!(
+        "signal {} received: stopping (grace period {:.1} s)",
+        signal.unwrap_or(0),
+        settings.shutdown_grace.as_secs_f64()
+    );
+    server.shutting_down.store(true, Ordering::SeqCst);
+    // Wake the accept loop so it drops the listener (new connections are refused).
+    let _ = std::net::TcpStream::connect_timeout(&bound, Duration::from_millis(200));
+    let deadline = Instant::now() + settings.shutdown_grace;
+    while Instant::now() < deadline {
+        let busy = server.in_flight.load(Ordering::SeqCst);
+        let open = server.connections.load(Ordering::SeqCst);
+        if busy == 0 && open == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let busy = server.in_flight.load(Ordering::SeqCst);
+    if busy > 0 {
+        log::warn!("grace period over with {busy} request(s) unanswered");
+    }
+    log::info!("stopped");
+    Ok(())
+}
