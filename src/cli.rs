@@ -77,7 +77,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
-    let settings = Settings::from_config(&product.config.server);
+    let settings = Settings::from_config(&product.config.server, cli.debug_plugins);
     let routes = registry.routes().len();
     let name = product.name();
     let dir = product.dir.display().to_string();

@@ -70,7 +70,11 @@ impl Reply {
 
 /// Finds the endpoint for a request head: 404 for an unknown route (exact, percent-decoded
 /// path, query ignored), then 501 for a method other than POST.
-pub fn route<'r>(registry: &'r Registry, method: &str, target: &str) -> Result<&'r Endpoint, Reply> {
+pub fn route<'r>(
+    registry: &'r Registry,
+    method: &str,
+    target: &str,
+) -> Result<&'r Endpoint, Reply> {
     let path = target.split_once('?').map_or(target, |(path, _)| path);
     let path: Cow<'_, str> = if path.contains('%') {
         match percent_encoding::percent_decode_str(path).decode_utf8() {

@@ -5,8 +5,9 @@ use std::io::Write;
 
 /// Installs the logger once; later calls do nothing.
 pub fn init() {
-    let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"));
+    let mut builder = env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,may=warn"),
+    );
     builder.format(|out, record| {
         let time = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S,%3f");
         let module = record.module_path().unwrap_or_else(|| record.target());

@@ -63,7 +63,8 @@ pub struct ServerConfig {
     pub idle_timeout_secs: f64,
     /// Seconds to let in-flight requests finish on SIGTERM / SIGINT.
     pub shutdown_grace_secs: f64,
-    /// Stack of each connection coroutine, in KiB (plugin calls run on it).
+    /// Stack of each connection coroutine, in KiB (plugin calls run on it). 0: automatic,
+    /// 256 for release-built plugins, 1024 for debug-built ones (their frames are ~4x larger).
     pub stack_kib: usize,
     /// Threads running actions marked `blocking`.
     pub blocking_threads: usize,
@@ -80,7 +81,7 @@ impl Default for ServerConfig {
             body_timeout_secs: 30.0,
             idle_timeout_secs: 75.0,
             shutdown_grace_secs: 10.0,
-            stack_kib: 256,
+            stack_kib: 0,
             blocking_threads: 16,
         }
     }
@@ -211,7 +212,13 @@ impl Product {
         };
         let manifest = self.dir.join("Cargo.toml");
         let output = Command::new(cargo())
-            .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+            .args([
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
             .arg(&manifest)
             .output()
             .map_err(|error| build_error(format!("cannot run cargo: {error}")))?;
@@ -228,11 +235,15 @@ impl Product {
             if !manifest_path.starts_with(&plugins_dir) {
                 continue;
             }
-            let cdylib = package["targets"].as_array().into_iter().flatten().find(|target| {
-                target["crate_types"]
-                    .as_array()
-                    .is_some_and(|types| types.iter().any(|t| t == "cdylib"))
-            });
+            let cdylib = package["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|target| {
+                    target["crate_types"]
+                        .as_array()
+                        .is_some_and(|types| types.iter().any(|t| t == "cdylib"))
+                });
             if let (Some(package_name), Some(target)) = (package["name"].as_str(), cdylib) {
                 let lib_name = target["name"].as_str().unwrap_or(package_name);
                 names.push((package_name.to_owned(), lib_name.replace('-', "_")));

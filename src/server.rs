@@ -42,8 +42,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// From the product's `[server]` section.
-    pub fn from_config(config: &ServerConfig) -> Settings {
+    /// From the product's `[server]` section; `debug_plugins` picks the automatic stack size.
+    pub fn from_config(config: &ServerConfig, debug_plugins: bool) -> Settings {
         let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.001, 86_400.0));
         let workers = if config.workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -60,10 +60,21 @@ impl Settings {
                 idle_timeout: secs(config.idle_timeout_secs),
             },
             workers,
-            stack_bytes: config.stack_kib.clamp(64, 64 * 1024) * 1024,
+            stack_bytes: stack_kib(config.stack_kib, debug_plugins) * 1024,
             shutdown_grace: secs(config.shutdown_grace_secs),
             blocking_threads: config.blocking_threads.clamp(1, 4096),
         }
+    }
+}
+
+/// Coroutine stack in KiB. Measured need of the deepest JSON serde_json accepts (128
+/// levels, echo target): ~80 KiB with release-built plugins, ~400 KiB with debug-built
+/// ones; the defaults leave the rest of the stack to the action's own code.
+fn stack_kib(configured: usize, debug_plugins: bool) -> usize {
+    match configured {
+        0 if debug_plugins => 1024,
+        0 => 256,
+        kib => kib.clamp(64, 64 * 1024),
     }
 }
 

@@ -133,7 +133,9 @@ where
     fn run(&self, input: Input<'_>) -> Reply {
         match input {
             Input::Raw(raw) => self(raw).into_reply(),
-            Input::Object(_) => Reply::NotObject("raw action called without its raw request".into()),
+            Input::Object(_) => {
+                Reply::NotObject("raw action called without its raw request".into())
+            }
         }
     }
 }

@@ -55,9 +55,15 @@ impl Chunked {
             match self.state {
                 State::Done => return Ok(pos),
                 State::Size => {
-                    let Some(line) = line(rest)? else { return Ok(pos) };
+                    let Some(line) = line(rest)? else {
+                        return Ok(pos);
+                    };
                     pos += line.len() + 2;
-                    let size = line.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+                    let size = line
+                        .split(|&b| b == b';')
+                        .next()
+                        .unwrap_or(b"")
+                        .trim_ascii();
                     let size = parse_hex(size)?;
                     if out.len() as u64 + size > max_body {
                         return Err(ChunkError::TooLarge);
@@ -72,7 +78,9 @@ impl Chunked {
                     if rest.is_empty() {
                         return Ok(pos);
                     }
-                    let take = rest.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let take = rest
+                        .len()
+                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
                     out.extend_from_slice(&rest[..take]);
                     pos += take;
                     let remaining = remaining - take as u64;
@@ -93,7 +101,9 @@ impl Chunked {
                     self.state = State::Size;
                 }
                 State::Trailer => {
-                    let Some(line) = line(rest)? else { return Ok(pos) };
+                    let Some(line) = line(rest)? else {
+                        return Ok(pos);
+                    };
                     pos += line.len() + 2;
                     self.trailer_bytes += line.len() + 2;
                     if self.trailer_bytes > MAX_LINE * 4 {

@@ -356,7 +356,9 @@ impl Conn {
         // Idle keep-alive: wake now and then to notice a shutdown.
         let deadline = Instant::now() + limits.idle_timeout;
         loop {
-            let slice = deadline.saturating_duration_since(Instant::now()).min(SHUTDOWN_POLL);
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(SHUTDOWN_POLL);
             if slice.is_zero() {
                 return Ok(Some(Stall::Timeout));
             }
@@ -374,7 +376,9 @@ impl Conn {
     /// Reads until `filled >= want` or the deadline passes.
     fn fill_to(&mut self, want: usize, deadline: Instant) -> io::Result<Option<Stall>> {
         if want > self.buf.len() {
-            let grown = want.max(self.buf.len() * 2).min(want.max(BUF_START) + BUF_KEEP);
+            let grown = want
+                .max(self.buf.len() * 2)
+                .min(want.max(BUF_START) + BUF_KEEP);
             self.buf.resize(grown, 0);
         }
         while self.filled < want {

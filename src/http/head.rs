@@ -124,7 +124,10 @@ pub(crate) fn parse(
                 }
             }
         } else if name.eq_ignore_ascii_case("expect")
-            && header.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+            && header
+                .value
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"100-continue")
         {
             head.expect_continue = minor_version == 1;
         }
@@ -197,7 +200,10 @@ mod tests {
         let close = |raw: &[u8]| parsed(raw).map(|h| h.close).ok();
         assert_eq!(close(b"POST / HTTP/1.1\r\n\r\n"), Some(false));
         assert_eq!(close(b"POST / HTTP/1.0\r\n\r\n"), Some(true));
-        assert_eq!(close(b"POST / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n"), Some(true));
+        assert_eq!(
+            close(b"POST / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n"),
+            Some(true)
+        );
     }
 
     #[test]

@@ -60,7 +60,9 @@ pub mod fuzzing {
         let (mut consumed, mut available) = (0, 0);
         while !decoder.is_done() && available < data.len() {
             available = (available + piece.max(1)).min(data.len());
-            consumed += decoder.feed(&data[consumed..available], &mut out, 1 << 20).ok()?;
+            consumed += decoder
+                .feed(&data[consumed..available], &mut out, 1 << 20)
+                .ok()?;
             assert!(consumed <= available);
         }
         Some(out)

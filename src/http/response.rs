@@ -17,7 +17,10 @@ pub(crate) fn encode(
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
     let line = apiphant_sdk::status_line(status);
-    if line.as_bytes().starts_with(itoa::Buffer::new().format(status).as_bytes()) {
+    if line
+        .as_bytes()
+        .starts_with(itoa::Buffer::new().format(status).as_bytes())
+    {
         out.extend_from_slice(line.as_bytes());
     } else {
         out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
@@ -80,7 +83,14 @@ mod tests {
     #[test]
     fn shape_of_the_original() {
         let mut out = Vec::new();
-        encode(&mut out, 404, None, br#"{"error":"404 Not Found"}"#, true, false);
+        encode(
+            &mut out,
+            404,
+            None,
+            br#"{"error":"404 Not Found"}"#,
+            true,
+            false,
+        );
         let text = String::from_utf8(out).unwrap_or_default();
         assert!(text.starts_with(
             "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\nDate: "

@@ -6,7 +6,9 @@ use apiphant_sdk::prelude::*;
 /// Receives a form with a `title` field and a `file` part; answers their sizes as JSON.
 pub fn create(request: RawRequest<'_>) -> ApiResult {
     let form = request.multipart()?;
-    let title = form.text("title").ok_or_else(|| ApiError::missing("title"))?;
+    let title = form
+        .text("title")
+        .ok_or_else(|| ApiError::missing("title"))?;
     let file = form.part("file").ok_or_else(|| ApiError::missing("file"))?;
     let mut response = Object::new();
     response.insert("title".into(), title.into());

@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn cases_of_the_original_suite() {
         assert_eq!(run(json!({})), json!({"ok": true, "x": null}));
-        assert_eq!(run(json!({"test": "default"})), json!({"ok": true, "x": "X"}));
+        assert_eq!(
+            run(json!({"test": "default"})),
+            json!({"ok": true, "x": "X"})
+        );
         assert_eq!(
             run(json!({"test": "required"})),
             json!({"error": {"field": "x", "state": "missing"}})

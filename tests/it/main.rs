@@ -1,0 +1,16 @@
+//! apiphant's integration tests: the real `apiphant` binary with real plugins, over TCP
+//! on loopback. One test binary (fast links); modules by subject.
+
+mod util;
+
+/// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
+mod faults;
+/// The original apiphant suite (echo + the self target's cases), byte for byte in status
+/// and structurally in body.
+mod original;
+/// Raw mode: a real multipart upload, a non-JSON response.
+mod raw;
+/// Routing: nested targets, versions side by side, 404 / 501 / 400 rules, path forms.
+mod routing;
+/// Bad plugins at start-up: one clear line, exit code 2, no backtrace.
+mod startup;

@@ -1,0 +1,132 @@
+//! Each bad-plugin start-up failure: one line naming the file and the fix, exit code 2,
+//! no panic backtrace. Fixtures are real shared libraries (tests/fixtures/).
+
+use crate::util::{command, example_plugins, plugin, start_failure, TempDir};
+use std::path::PathBuf;
+
+fn fails_with(plugins: &[PathBuf], expected: &[&str]) {
+    let (code, stderr) = start_failure(&mut command(plugins, &[]));
+    assert_eq!(code, Some(2), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("apiphant: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
+    for part in expected {
+        assert!(line.contains(part), "{part:?} not in {line:?}");
+    }
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_file() {
+    fails_with(
+        &[PathBuf::from("/nonexistent/libnothing.so")],
+        &[
+            "plugin '/nonexistent/libnothing.so' does not exist",
+            "cargo build",
+        ],
+    );
+}
+
+#[test]
+fn not_a_shared_library() {
+    let dir = TempDir::new("notlib");
+    let fake = dir.path().join("libfake.so");
+    std::fs::write(&fake, b"this is not an ELF file\n").expect("write");
+    fails_with(
+        &[fake.clone()],
+        &[
+            &format!(
+                "plugin '{}' is not a loadable shared library",
+                fake.display()
+            ),
+            "cdylib",
+        ],
+    );
+}
+
+#[test]
+fn missing_entry_symbol() {
+    let library = plugin("fixture-noentry");
+    fails_with(
+        &[library.clone()],
+        &[
+            &format!(
+                "plugin '{}' has no `apiphant_plugin` symbol",
+                library.display()
+            ),
+            "export!",
+        ],
+    );
+}
+
+#[test]
+fn abi_version_mismatch() {
+    let library = plugin("fixture-wrongabi");
+    fails_with(
+        &[library.clone()],
+        &[
+            &format!(
+                "plugin '{}' was built for ABI 999, server speaks 1",
+                library.display()
+            ),
+            "rebuild it with apiphant-sdk",
+        ],
+    );
+}
+
+#[test]
+fn two_plugins_claiming_one_route() {
+    let mut plugins = example_plugins();
+    let dupe = plugin("fixture-dupe");
+    plugins.push(dupe.clone());
+    fails_with(
+        &plugins,
+        &[
+            "route '/api/v0/echo/read' is claimed by both",
+            &dupe.display().to_string(),
+        ],
+    );
+}
+
+#[test]
+fn bad_product_directory_and_usage() {
+    let (code, stderr) = start_failure(
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+            .args(["/nonexistent-product", "127.0.0.1:0"]),
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("product directory '/nonexistent-product' does not exist"),
+        "{stderr}"
+    );
+    let (code, stderr) = start_failure(
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiphant")).args([".", "localhost"]),
+    );
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is not HOST:PORT"), "{stderr}");
+}
+
+#[test]
+fn bad_config_file() {
+    let dir = TempDir::new("badconfig");
+    std::fs::write(
+        dir.path().join("apiphant.toml"),
+        "name = \"x\"\n[server]\nmax_headerz = 1\n",
+    )
+    .expect("write");
+    let (code, stderr) = start_failure(
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+            .arg(dir.path())
+            .args(["127.0.0.1:0", "--plugin"])
+            .arg(plugin("echo")),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("apiphant.toml' is invalid") && stderr.contains("max_headerz"),
+        "{stderr}"
+    );
+}

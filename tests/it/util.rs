@@ -1,0 +1,209 @@
+//! Helpers for the integration tests: build the plugins once, start the real `apiphant`
+//! binary on a free port (port 0, read back from its start-up line), stop it on drop.
+
+use apiphant::testing::{Client, Response};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// The repository root (the example product).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds every plugin and fixture of the workspace once per test run (debug profile).
+pub fn build_plugins() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .current_dir(root())
+            .args(["build", "--workspace", "--lib"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugins failed");
+    });
+}
+
+/// A plugin library of the workspace, as built by [`build_plugins`].
+pub fn plugin(crate_name: &str) -> PathBuf {
+    build_plugins();
+    root()
+        .join("target/debug")
+        .join(format!("lib{}.so", crate_name.replace('-', "_")))
+}
+
+/// The example product's own plugins.
+pub fn example_plugins() -> Vec<PathBuf> {
+    ["echo", "selftest", "users", "files"]
+        .iter()
+        .map(|name| plugin(name))
+        .collect()
+}
+
+/// A running server; killed (and waited for) on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+fn temp_log(tag: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::env::temp_dir().join(format!("apiphant-it-{}-{tag}-{n}.log", std::process::id()))
+}
+
+/// The `apiphant` command with the example product's plugins (or `plugins`) loaded.
+pub fn command(plugins: &[PathBuf], extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_apiphant"));
+    command
+        .arg(root())
+        .arg("127.0.0.1:0")
+        .arg("--debug-plugins");
+    for plugin in plugins {
+        command.arg("--plugin").arg(plugin);
+    }
+    command.args(extra);
+    command
+}
+
+impl Server {
+    /// Starts the example product.
+    pub fn start() -> Server {
+        Server::start_with(&example_plugins(), &[])
+    }
+
+    /// Starts with these plugins and extra arguments; waits until it serves (30 s bound).
+    pub fn start_with(plugins: &[PathBuf], extra: &[&str]) -> Server {
+        Server::spawn(command(plugins, extra))
+    }
+
+    /// Spawns a prepared command (stderr to a log file) and waits for its start-up line.
+    pub fn spawn(mut command: Command) -> Server {
+        let log = temp_log("server");
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("apiphant starts");
+        let mut server = Server {
+            child,
+            port: 0,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let text = server.log_text();
+            if let Some(port) = serving_port(&text) {
+                server.port = port;
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("apiphant exited with {status} before serving:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("apiphant did not serve within 30 s:\n{}", server.log_text());
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new("127.0.0.1", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// POSTs `body` to `path` and returns the response.
+    pub fn post(&self, path: &str, body: &[u8]) -> Response {
+        self.client()
+            .send("POST", path, &[], body)
+            .expect("response")
+    }
+
+    /// Sends raw bytes on a fresh connection and reads until the server closes (10 s bound).
+    pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
+        raw_exchange(self.port, bytes, Duration::from_secs(10))
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// The port in `Apiphant is serving ... at http://127.0.0.1:PORT/api`.
+fn serving_port(log: &str) -> Option<u16> {
+    let line = log
+        .lines()
+        .find(|line| line.contains("Apiphant is serving"))?;
+    let after = line.split("http://").nth(1)?;
+    let authority = after.split('/').next()?;
+    authority.rsplit_once(':')?.1.parse().ok()
+}
+
+/// Writes `bytes` to a fresh connection to `port` and reads until EOF or `timeout`.
+pub fn raw_exchange(port: u16, bytes: &[u8], timeout: Duration) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(timeout)).expect("timeout");
+    stream.write_all(bytes).expect("write");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
+/// Runs `apiphant` expecting it to fail at start-up; returns (exit code, stderr).
+pub fn start_failure(command: &mut Command) -> (Option<i32>, String) {
+    let output = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("apiphant runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let path = temp_log(tag).with_extension("d");
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
