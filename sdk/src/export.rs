@@ -70,6 +70,7 @@ fn table() -> &'static Table {
                     "name": name,
                     "index": actions.len(),
                     "raw_request": action.raw_request,
+                    "raw_response": action.raw_response,
                     "blocking": action.blocking,
                     "doc": action.doc,
                     "request_schema": action.request_schema,
@@ -197,7 +198,7 @@ fn run(input: &CallIn) -> Done {
     }
 }
 
-fn headers<'a>(input: &'a CallIn) -> Vec<(&'a str, &'a [u8])> {
+fn headers(input: &CallIn) -> Vec<(&str, &[u8])> {
     if input.headers.is_null() || input.headers_len == 0 {
         return Vec::new();
     }
