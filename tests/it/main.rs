@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 mod util;
 
+/// Blocking actions run on the blocking pool and never stall other requests.
+mod blocking;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
 mod faults;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
