@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let client = Client::default();
     let ok = |x: Value| json!({"ok": true, "x": x});
     let invalid = json!({"error": {"field": "x", "state": "invalid"}});
+    #[rustfmt::skip]
     let results = [
         client.test("echo", "read", json!({"hello": "world"}), 200, json!({"hello": "world", "server": "myproduct"})),
         client.test("self", "delete", Value::Null, 404, json!({"error": "404 Not Found"})),

@@ -197,7 +197,7 @@ fn run(input: &CallIn) -> Done {
     }
 }
 
-fn headers<'a>(input: &'a CallIn) -> Vec<(&'a str, &'a [u8])> {
+fn headers(input: &CallIn) -> Vec<(&str, &[u8])> {
     if input.headers.is_null() || input.headers_len == 0 {
         return Vec::new();
     }

@@ -1,10 +1,15 @@
 //! apiphant's integration tests: the real `apiphant` binary with real plugins, over TCP
 //! on loopback. One test binary (fast links); modules by subject.
 
+// A test crate's helpers are `pub` for its modules; nothing is reachable from outside.
+#![allow(unreachable_pub)]
+
 mod util;
 
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
 mod faults;
+/// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.
+mod hostile;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
 /// and structurally in body.
 mod original;
