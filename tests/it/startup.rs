@@ -130,3 +130,26 @@ fn bad_config_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn help_and_version() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+        .arg("--version")
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("apiphant {}", env!("CARGO_PKG_VERSION"))
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        help.contains("[HOST:PORT]") && help.contains("--no-build"),
+        "{help}"
+    );
+}
