@@ -5,6 +5,8 @@
 #   bench/run.sh [--runs N] [--duration S] [--servers "apiphant may-echo ..."] [--no-build]
 #       echo: -t1 -c64, POST {"hello": "world"} to /api/v0/echo/read; median of N runs.
 #   bench/run.sh --conns N          the same with N keep-alive connections (RSS per connection)
+#       [--interval MS]             each connection waits MS ms before each request (about
+#                                   N * 1000 / MS requests/s): many mostly idle clients
 #   bench/run.sh --mixed            apiphant's echo while 200 clients call a 50 ms blocking
 #                                   action (marked .blocking(), then unmarked)
 #
@@ -24,6 +26,7 @@ runs=5
 duration=10
 warmup=1
 conns=""
+interval=0
 mode="echo"
 build=1
 servers="apiphant may-echo axum-echo actix-echo"
@@ -42,6 +45,7 @@ while [[ $# -gt 0 ]]; do
         --duration) duration=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
         --conns) conns=$2; mode=conns; shift 2 ;;
+        --interval) interval=$2; shift 2 ;;
         --mixed) mode=mixed; shift ;;
         --servers) servers=$2; shift 2 ;;
         --no-build) build=0; shift ;;
@@ -134,11 +138,16 @@ vm_kib() {
     awk -v field="$2:" '$1 == field {print $2}' "/proc/$1/status"
 }
 
-# wrk pinned to the wrk CPU; prints its BENCH line as shell assignments.
+# wrk pinned to the wrk CPU; prints its BENCH line (key=value pairs). With a 4th
+# argument, each connection waits that many milliseconds before each request.
 run_wrk() {
-    local connections=$1 seconds=$2 path=$3
-    taskset -c "$wrk_cpu" wrk -t1 -c"$connections" -d"${seconds}s" --timeout 10s \
-        -s "$here/post.lua" "http://127.0.0.1:$port$path" |
+    local connections=$1 seconds=$2 path=$3 every=${4:-0}
+    local script=(-s "$here/post.lua")
+    if [[ $every -gt 0 ]]; then
+        script=(-s "$here/post-every.lua")
+    fi
+    BENCH_DIR=$here taskset -c "$wrk_cpu" wrk -t1 -c"$connections" -d"${seconds}s" \
+        --timeout 10s "${script[@]}" "http://127.0.0.1:$port$path" -- "$every" |
         sed -n 's/^BENCH //p'
 }
 
@@ -154,7 +163,11 @@ measure() {
     local rss_before cpu_before cpu_after result
     rss_before=$(vm_kib "$server_pid" VmRSS)
     cpu_before=$(utime "$server_pid")
-    result=$(run_wrk "$connections" "$duration" /api/v0/echo/read)
+    local every=0
+    if [[ $mode == conns ]]; then
+        every=$interval
+    fi
+    result=$(run_wrk "$connections" "$duration" /api/v0/echo/read "$every")
     cpu_after=$(utime "$server_pid")
     local hwm
     hwm=$(vm_kib "$server_pid" VmHWM)
@@ -241,7 +254,11 @@ echo_mode() {
         done
         bars "$results"
     else
-        echo "wrk -t1 -c$connections -d${duration}s (keep-alive), POST {\"hello\": \"world\"}, median of $runs run(s); server on CPU $server_cpu, wrk on CPU $wrk_cpu"
+        local pacing="a closed loop: each connection sends its next request as soon as answered"
+        if [[ $interval -gt 0 ]]; then
+            pacing="each connection waits ${interval} ms before each request"
+        fi
+        echo "wrk -t1 -c$connections -d${duration}s (keep-alive; $pacing), POST {\"hello\": \"world\"}, median of $runs run(s); server on CPU $server_cpu, wrk on CPU $wrk_cpu"
         echo
         echo "| server | connections | requests/s | p50 | p99 | errors (connect/read/write/status/timeout) | RSS before | peak RSS | RSS / connection |"
         echo "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
