@@ -35,7 +35,7 @@ server_cpu=0
 wrk_cpu=1
 
 usage() {
-    sed -n '2,16s/^# \{0,1\}//p' "$0"
+    sed -n '2,18s/^# \{0,1\}//p' "$0"
     exit "${1:-0}"
 }
 
