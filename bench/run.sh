@@ -267,7 +267,9 @@ echo_mode() {
                 -v p50="$(column_median "$results" 3 "$name")" -v p99="$(column_median "$results" 4 "$name")" \
                 -v base="$(column_median "$results" 7 "$name")" -v hwm="$(column_median "$results" 6 "$name")" \
                 -v errors="$(total "$results" 8 "$name")" \
-                -v breakdown="$(awk -v n="$name" '$1 == n {printf "%s ", $9}' "$results")" \
+                -v breakdown="$(awk -v n="$name" '$1 == n {
+                    split($9, e, "/"); for (i = 1; i <= 5; i++) sum[i] += e[i]
+                } END { printf "%d/%d/%d/%d/%d", sum[1], sum[2], sum[3], sum[4], sum[5] }' "$results")" \
                 -v per="$(column_median "$results" 10 "$name")" 'BEGIN {
                     printf "| %s | %d | %.0f | %.2f ms | %.2f ms | %d (%s) | %.1f MiB | %.1f MiB | %.1f KiB |\n",
                         n, conns, rps, p50 / 1000, p99 / 1000, errors, breakdown, base / 1024, hwm / 1024, per

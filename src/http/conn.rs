@@ -489,7 +489,28 @@ fn access_log() -> bool {
 
 /// `timeout` rounded up to a whole number of [`TIMEOUT_STEP`]s.
 fn round_up(timeout: Duration) -> Duration {
-    let step = TIMEOUT_STEP.as_nanos();
-    let steps = timeout.as_nanos().div_ceil(step).max(1);
+    // In u64 (a u128 division is a libcall, and this runs on every read).
+    let step = TIMEOUT_STEP.as_millis() as u64;
+    let millis = timeout
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(timeout.subsec_nanos()).div_ceil(1_000_000));
+    let steps = millis.div_ceil(step).max(1);
     TIMEOUT_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_to_whole_steps() {
+        let ms = Duration::from_millis;
+        assert_eq!(round_up(Duration::from_nanos(1)), ms(250));
+        assert_eq!(round_up(ms(250)), ms(250));
+        assert_eq!(round_up(Duration::from_nanos(250_000_001)), ms(500));
+        assert_eq!(round_up(ms(999) + Duration::from_micros(500)), ms(1000));
+        assert_eq!(round_up(Duration::from_secs(75)), Duration::from_secs(75));
+        assert_eq!(round_up(Duration::ZERO), ms(250));
+    }
 }
