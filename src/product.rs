@@ -9,6 +9,7 @@
 //! Routes are not derived from file names but declared by each plugin's `export!` line
 //! (`"v0/echo" => { read }` serves `POST /api/v0/echo/read`), and checked at start-up.
 
+use crate::background::config::{BackgroundConfig, EmailConfig};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -37,10 +38,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// Background worker settings (`apiphant-background`).
     #[serde(default)]
-    pub background: toml::Table,
-    /// Error email settings (`apiphant-background`).
+    pub background: BackgroundConfig,
+    /// Error email settings (`apiphant-background`); no emails when absent.
     #[serde(default)]
-    pub email: toml::Table,
+    pub email: Option<EmailConfig>,
 }
 
 /// `[server]` in `apiphant.toml`: every limit of the README's "Limits and timeouts".
