@@ -25,6 +25,8 @@ pub enum Reply {
 
 /// Return types an action may have.
 pub trait IntoReply {
+    /// Whether this type is a raw response (listed in the manifest as `raw_response`).
+    const RAW_RESPONSE: bool = false;
     /// Converts the return value.
     fn into_reply(self) -> Reply;
 }
@@ -58,12 +60,14 @@ impl IntoReply for Value {
 }
 
 impl IntoReply for RawResponse {
+    const RAW_RESPONSE: bool = true;
     fn into_reply(self) -> Reply {
         Reply::Raw(self)
     }
 }
 
 impl<T: IntoReply> IntoReply for Result<T, ApiError> {
+    const RAW_RESPONSE: bool = T::RAW_RESPONSE;
     fn into_reply(self) -> Reply {
         match self {
             Ok(value) => value.into_reply(),
@@ -103,6 +107,8 @@ pub struct TakesRaw;
 pub trait Handler<M>: Send + Sync + 'static {
     /// Whether the action wants the raw request.
     const RAW_REQUEST: bool;
+    /// Whether the action answers a raw response.
+    const RAW_RESPONSE: bool;
     /// Runs the action.
     fn run(&self, input: Input<'_>) -> Reply;
 }
@@ -113,6 +119,7 @@ where
     R: IntoReply,
 {
     const RAW_REQUEST: bool = false;
+    const RAW_RESPONSE: bool = R::RAW_RESPONSE;
     fn run(&self, input: Input<'_>) -> Reply {
         match input {
             Input::Object(object) => self(object).into_reply(),
@@ -130,6 +137,7 @@ where
     R: IntoReply,
 {
     const RAW_REQUEST: bool = true;
+    const RAW_RESPONSE: bool = R::RAW_RESPONSE;
     fn run(&self, input: Input<'_>) -> Reply {
         match input {
             Input::Raw(raw) => self(raw).into_reply(),
@@ -146,6 +154,7 @@ type BoxedHandler = Box<dyn Fn(Input<'_>) -> Reply + Send + Sync>;
 pub struct Action {
     pub(crate) run: BoxedHandler,
     pub(crate) raw_request: bool,
+    pub(crate) raw_response: bool,
     pub(crate) blocking: bool,
     pub(crate) doc: String,
     pub(crate) request_schema: Option<Value>,
@@ -167,6 +176,7 @@ pub fn action<M, H: Handler<M>>(handler: H) -> Action {
     Action {
         run: Box::new(move |input| handler.run(input)),
         raw_request: H::RAW_REQUEST,
+        raw_response: H::RAW_RESPONSE,
         blocking: false,
         doc: String::new(),
         request_schema: None,

@@ -88,6 +88,7 @@ fn table() -> &'static Table {
                     "name": name,
                     "index": actions.len(),
                     "raw_request": action.raw_request,
+                    "raw_response": action.raw_response,
                     "blocking": action.blocking,
                     "doc": action.doc,
                     "request_schema": action.request_schema,

@@ -156,7 +156,7 @@ impl Conn {
         let body_start = self.start + self.head.len;
         let routed = {
             let (method, target) = self.method_and_target();
-            dispatch::route(self.server.registry, method, target).map(Clone::clone)
+            dispatch::route(self.server.registry, method, target)
         };
         let endpoint = match routed {
             Ok(endpoint) => endpoint,
@@ -237,7 +237,7 @@ impl Conn {
                 headers: &headers,
                 body,
             };
-            self.server.call(&endpoint, &request)
+            self.server.call(endpoint, &request)
         };
         if self.chunked_body.capacity() > BUF_KEEP {
             self.chunked_body = Vec::new();

@@ -1,6 +1,9 @@
 //! apiphant's integration tests: the real `apiphant` binary with real plugins, over TCP
 //! on loopback. One test binary (fast links); modules by subject.
+// Test helpers are `pub` for the modules of this binary; not every module uses every helper.
+#![allow(unreachable_pub)]
 
+#[allow(dead_code)]
 mod util;
 
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.

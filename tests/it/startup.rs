@@ -37,7 +37,7 @@ fn not_a_shared_library() {
     let fake = dir.path().join("libfake.so");
     std::fs::write(&fake, b"this is not an ELF file\n").expect("write");
     fails_with(
-        &[fake.clone()],
+        std::slice::from_ref(&fake),
         &[
             &format!(
                 "plugin '{}' is not a loadable shared library",
@@ -52,7 +52,7 @@ fn not_a_shared_library() {
 fn missing_entry_symbol() {
     let library = plugin("fixture-noentry");
     fails_with(
-        &[library.clone()],
+        std::slice::from_ref(&library),
         &[
             &format!(
                 "plugin '{}' has no `apiphant_plugin` symbol",
@@ -67,7 +67,7 @@ fn missing_entry_symbol() {
 fn abi_version_mismatch() {
     let library = plugin("fixture-wrongabi");
     fails_with(
-        &[library.clone()],
+        std::slice::from_ref(&library),
         &[
             &format!(
                 "plugin '{}' was built for ABI 999, server speaks 1",
@@ -128,5 +128,28 @@ fn bad_config_file() {
     assert!(
         stderr.contains("apiphant.toml' is invalid") && stderr.contains("max_headerz"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+        .arg("--version")
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("apiphant {}", env!("CARGO_PKG_VERSION"))
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        help.contains("[HOST:PORT]") && help.contains("--no-build"),
+        "{help}"
     );
 }
