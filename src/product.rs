@@ -153,7 +153,7 @@ impl Product {
         let config = match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).map_err(|error| ProductError::BadConfig {
                 path: path.clone(),
-                reason: error.to_string(),
+                reason: toml_reason(&text, &error),
             })?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(error) => {
@@ -273,6 +273,24 @@ impl Product {
             .into_iter()
             .map(|(_, lib)| target_dir.join(profile).join(format!("lib{lib}.so")))
             .collect())
+    }
+}
+
+/// A TOML error on one line: `line 4: unknown field ...` (toml's own text spans several
+/// lines, with a drawing of the line).
+fn toml_reason(text: &str, error: &toml::de::Error) -> String {
+    let message = error
+        .message()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match error.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&byte| byte == b'\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
     }
 }
 

@@ -297,7 +297,11 @@ fn remember_panic(info: &std::panic::PanicHookInfo<'_>) {
         .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
         .unwrap_or_else(|| "unknown location".to_owned());
     let backtrace = std::backtrace::Backtrace::force_capture().to_string();
-    let backtrace = short_backtrace(&backtrace);
+    // As std: `RUST_BACKTRACE=full` keeps every frame.
+    let backtrace = match std::env::var("RUST_BACKTRACE").as_deref() {
+        Ok("full") => backtrace,
+        _ => short_backtrace(&backtrace),
+    };
     let report = format!("panicked at {location}:\n{message}\nstack backtrace:\n{backtrace}");
     if IN_CALL.with(Cell::get).is_some() {
         LAST_PANIC.with(|last| *last.borrow_mut() = Some(report));

@@ -8,31 +8,22 @@ use super::lock::{self, Lock};
 use super::plan::Plan;
 use super::schedule::Schedule;
 use super::worker::{self, Worker};
+use crate::cli::ProductArgs;
 use crate::plugin::TaskSet;
-use crate::product::{Product, CONFIG_FILE};
+use crate::product::CONFIG_FILE;
 use chrono::Utc;
 use clap::Parser;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// Run a product's background tasks: intervals and cron expressions from its plugins.
 #[derive(Debug, Parser)]
-#[command(name = "apiphant-background", version, about, long_about = None)]
+#[command(name = "apiphant-background", version, long_about = None)]
 pub struct Cli {
-    /// Product directory (holds apiphant.toml, and plugins/).
-    #[arg(default_value = ".")]
-    pub product: PathBuf,
-    /// Do not run `cargo build` for a source product's plugins; load what is built.
-    #[arg(long)]
-    pub no_build: bool,
-    /// Build and load a source product's plugins in the debug profile (default: release).
-    #[arg(long)]
-    pub debug_plugins: bool,
-    /// Load exactly these plugin files instead of the product's (repeatable).
-    #[arg(long = "plugin", value_name = "FILE")]
-    pub plugins: Vec<PathBuf>,
+    /// The product and its plugins.
+    #[command(flatten)]
+    pub product: ProductArgs,
     /// Print each task, its schedule and its next run time, and exit.
     #[arg(long, conflicts_with = "run")]
     pub list: bool,
@@ -57,12 +48,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let product = Product::open(&cli.product)?;
-    let files = if cli.plugins.is_empty() {
-        product.plugin_files(!cli.no_build, !cli.debug_plugins)?
-    } else {
-        cli.plugins.clone()
-    };
+    let (product, files) = cli.product.open()?;
     let tasks = TaskSet::load(&files)?;
     if tasks.tasks().is_empty() {
         return Err(format!(

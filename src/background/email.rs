@@ -28,6 +28,7 @@ pub struct SmtpNotifier {
     from: Mailbox,
     to: Vec<Mailbox>,
     subject_prefix: String,
+    timeout: Duration,
 }
 
 impl SmtpNotifier {
@@ -51,6 +52,7 @@ impl SmtpNotifier {
         if !(config.timeout_secs.is_finite() && config.timeout_secs > 0.0) {
             return Err("[email] timeout_secs must be a positive number of seconds".to_owned());
         }
+        let timeout = Duration::from_secs_f64(config.timeout_secs);
         let tls_parameters = || {
             TlsParameters::new(config.host.clone())
                 .map_err(|error| format!("[email] TLS for host '{}': {error}", config.host))
@@ -63,7 +65,7 @@ impl SmtpNotifier {
         let mut builder = SmtpTransport::builder_dangerous(config.host.as_str())
             .port(config.port())
             .tls(tls)
-            .timeout(Some(Duration::from_secs_f64(config.timeout_secs)));
+            .timeout(Some(timeout));
         match (&config.username, config.password()) {
             (Some(user), Some(password)) => {
                 builder = builder.credentials(Credentials::new(user.clone(), password));
@@ -81,6 +83,7 @@ impl SmtpNotifier {
             server: format!("{}:{}", config.host, config.port()),
             from,
             to,
+            timeout,
             subject_prefix: config
                 .subject_prefix
                 .clone()
@@ -111,18 +114,38 @@ impl Notifier for SmtpNotifier {
             .body(body)
             .map_err(|error| format!("building the email: {}", one_line(&error)))?;
         self.transport.send(&message).map(drop).map_err(|error| {
-            format!(
-                "emailing {} via {}: {}",
-                self.recipients(),
-                self.server,
+            let why = if timed_out(&error) {
+                format!(
+                    "no answer within {} s (timeout_secs)",
+                    self.timeout.as_secs_f64()
+                )
+            } else {
                 one_line(&error)
-            )
+            };
+            format!("emailing {} via {}: {why}", self.recipients(), self.server)
         })
     }
 
     fn describe(&self) -> String {
         format!("emailed {}", self.recipients())
     }
+}
+
+/// Whether a socket timeout (`SO_RCVTIMEO` reports `WouldBlock` on Linux) caused `error`.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// An error and its sources on one line: `a: b: c`.
