@@ -182,11 +182,13 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(SmtpNotifier::new(&config(""), "p").is_ok());
-        let bad_to = format!("{}\nto = [\"not an address\"]", "");
-        let text = toml::from_str::<EmailConfig>(&format!("host = \"h\"\nfrom = \"a@x\"{bad_to}"))
-            .map(|c| SmtpNotifier::new(&c, "p").err().unwrap_or_default())
-            .unwrap_or_default();
+        let mut bad_to = config("");
+        bad_to.to.push("not an address".to_owned());
+        let text = SmtpNotifier::new(&bad_to, "p").err().unwrap_or_default();
         assert!(text.contains("[email] to 'not an address'"), "{text}");
+        bad_to.to.clear();
+        let text = SmtpNotifier::new(&bad_to, "p").err().unwrap_or_default();
+        assert!(text.contains("[email] to is empty"), "{text}");
         assert!(error("timeout_secs = 0").contains("timeout_secs"));
         if std::env::var(crate::background::config::PASSWORD_ENV).is_err() {
             assert!(error("username = \"u\"").contains("APIPHANT_SMTP_PASSWORD"));

@@ -182,15 +182,34 @@ pub fn raw_exchange(port: u16, bytes: &[u8], timeout: Duration) -> Vec<u8> {
 
 /// Runs `apiphant` expecting it to fail at start-up; returns (exit code, stderr).
 pub fn start_failure(command: &mut Command) -> (Option<i32>, String) {
-    let output = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("apiphant runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let (code, _, stderr) = run_within(command, Duration::from_secs(60));
+    (code, stderr)
+}
+
+/// Runs a command to its end, killing it (and failing) after `within`; returns the exit
+/// code, stdout and stderr.
+pub fn run_within(command: &mut Command, within: Duration) -> (Option<i32>, String, String) {
+    let dir = TempDir::new("run");
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = command
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("the command runs");
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    (status.code(), read(&out), read(&err))
 }
 
 /// A temporary directory removed on drop.
