@@ -31,6 +31,10 @@ pub struct Cli {
     /// Load and check the plugins, print the routes, and exit.
     #[arg(long)]
     pub check: bool,
+    /// Print the product's plugin files (after building them, unless --no-build), one a
+    /// line, and exit: what an install copies into PREFIX/plugins/ (deploy/deploy.sh).
+    #[arg(long, conflicts_with = "check")]
+    pub list_plugins: bool,
 }
 
 /// Parses `HOST:PORT`, split at the last colon; `[v6]` brackets are optional.
@@ -70,6 +74,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         cli.plugins.clone()
     };
+    if cli.list_plugins {
+        for file in &files {
+            println!("{}", file.display());
+        }
+        return Ok(());
+    }
     let registry = Registry::load(&files)?;
     if cli.check {
         for route in registry.routes() {
