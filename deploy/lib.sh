@@ -252,14 +252,14 @@ render_vars() {
     R_MAX_BODY_BYTES=$(toml_server max_body_bytes 16777216 "$toml")
     R_HEADER_TIMEOUT=$(toml_server header_timeout_secs 10 "$toml")
     R_BODY_TIMEOUT=$(toml_server body_timeout_secs 30 "$toml")
-    R_API_ARGS=""
-    [[ $PROFILE == debug ]] && R_API_ARGS=--debug-plugins
+    R_PLUGIN_ARGS=""
+    [[ $PROFILE == debug ]] && R_PLUGIN_ARGS=--debug-plugins
     R_NGINX_MIME_TYPES=/etc/nginx/mime.types
     # Sandbox: nginx's workers run as the master's user, unless the master is root (then
     # nginx would switch them to nobody, who cannot read a private sandbox).
     R_NGINX_USER="# not root: nginx's workers run as $(id -un)"
     [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
-    export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_API_ARGS \
+    export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
         R_NGINX_MIME_TYPES
 }
 
