@@ -197,8 +197,14 @@ finish_params() {
     NGINX_ENABLED=$ETC/nginx/sites-enabled/$PRODUCT.conf
     SUPERVISOR_CONF=$ETC/supervisor/conf.d/$PRODUCT.conf
     LOGROTATE_CONF=$ETC/logrotate.d/apiphant-$PRODUCT
-    # Where the quick test reaches nginx: the listen port on loopback.
-    NGINX_URL=http://127.0.0.1:${LISTEN##*:}
+    # Where the quick test reaches nginx: the listen address, or loopback for a bare port
+    # or a wildcard address.
+    local listen_host=127.0.0.1
+    if [[ $LISTEN == *:* ]]; then
+        listen_host=${LISTEN%:*}
+        [[ $listen_host == 0.0.0.0 || $listen_host == "[::]" ]] && listen_host=127.0.0.1
+    fi
+    NGINX_URL=http://$listen_host:${LISTEN##*:}
 }
 
 # load_deployed: reload.sh and quick-test.sh take the parameters of the last deploy from
