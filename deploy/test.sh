@@ -263,10 +263,11 @@ stop_clients "rolling reload of 2 API processes (deploy/reload.sh)"
 # -------------------------------------------------------------------- 6. teardown by PID
 pids=("$(cat "$NGINX_PID")" "$(cat "$SUPERVISOR_PID")")
 for program in "${API_PROGRAMS[@]}"; do pids+=("$(program_pid "$program")"); done
+[[ $EXPECT_BACKGROUND == 1 ]] && pids+=("$(program_pid "$BACKGROUND_PROGRAM")")
 deploy/deploy.sh --sandbox "$sandbox" --stop
 for pid in "${pids[@]}"; do
     ! kill -0 "$pid" 2>/dev/null || die "process $pid still runs after the teardown"
 done
-ok "teardown: nginx, supervisord and the API processes stopped, by PID (${pids[*]})"
+ok "teardown: nginx, supervisord and their programs stopped, by PID (${pids[*]})"
 failed=0
 echo "deploy test passed"

@@ -31,8 +31,8 @@ pub struct Cli {
     /// Load and check the plugins, print the routes, and exit.
     #[arg(long)]
     pub check: bool,
-    /// Print the product's plugin files (after building them, unless --no-build), one a
-    /// line, and exit: what an install copies into PREFIX/plugins/ (deploy/deploy.sh).
+    /// Load and check the plugins like --check, then print their files, one a line, and
+    /// exit: what an install copies into PREFIX/plugins/ (deploy/deploy.sh).
     #[arg(long, conflicts_with = "check")]
     pub list_plugins: bool,
 }
@@ -74,13 +74,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         cli.plugins.clone()
     };
+    let registry = Registry::load(&files)?;
     if cli.list_plugins {
         for file in &files {
             println!("{}", file.display());
         }
         return Ok(());
     }
-    let registry = Registry::load(&files)?;
     if cli.check {
         for route in registry.routes() {
             println!("POST {route}");

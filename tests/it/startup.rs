@@ -154,7 +154,8 @@ fn help_and_version() {
     );
 }
 
-/// `--list-plugins`: the files an install copies (deploy/lib.sh), source and installed.
+/// `--list-plugins`: the files an install copies (deploy/lib.sh), source and installed;
+/// a file that is not a plugin is refused, like `--check` would.
 #[test]
 fn list_plugins() {
     let expected = example_plugins();
@@ -185,4 +186,13 @@ fn list_plugins() {
         list(dir.path()),
         vec![dir.path().join("plugins/libecho.so")]
     );
+    // A broken plugin is never listed for an install: the same refusal as at start-up.
+    std::fs::write(dir.path().join("plugins/libbad.so"), b"not ELF\n").expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+        .arg(dir.path())
+        .arg("--list-plugins")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
 }
