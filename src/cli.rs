@@ -22,6 +22,10 @@ pub struct Cli {
     /// Load and check the plugins, print the routes, and exit.
     #[arg(long)]
     pub check: bool,
+    /// Load and check the plugins like --check, then print their files, one a line, and
+    /// exit: what an install copies into PREFIX/plugins/ (deploy/deploy.sh).
+    #[arg(long, conflicts_with = "check")]
+    pub list_plugins: bool,
 }
 
 /// The product and its plugins, as `apiphant` and `apiphant-background` both take them.
@@ -88,6 +92,12 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let (product, files) = cli.product.open()?;
     let registry = Registry::load(&files)?;
+    if cli.list_plugins {
+        for file in &files {
+            println!("{}", file.display());
+        }
+        return Ok(());
+    }
     if cli.check {
         for route in registry.routes() {
             println!("POST {route}");
