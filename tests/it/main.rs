@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 mod util;
 
+/// apiphant-background: tasks, tracebacks, signals, the lock, emails to a real SMTP server.
+mod background;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
 mod faults;
 /// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.
