@@ -13,6 +13,7 @@ use crate::product::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Shared by every connection; lives for the whole process.
@@ -109,6 +110,12 @@ pub fn run(
     addr: SocketAddr,
     on_listening: impl FnOnce(SocketAddr),
 ) -> io::Result<()> {
+    // Each connection is an fd: raise the soft limit to the hard one (a 1024 soft limit
+    // would refuse the 1025th client). README, "Limits and timeouts".
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => log::debug!("open file limit: {limit}"),
+        Err(error) => log::warn!("cannot raise the open file limit: {error}"),
+    }
     may::config()
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
@@ -131,13 +138,14 @@ pub fn run(
         signal_hook::consts::SIGINT,
     ])?;
     let stack = settings.stack_bytes;
+    // The address of the connection that wakes the accept loop on shutdown (None: the
+    // wake-up connect failed). Connections queued before it are still served.
+    let wake: &'static OnceLock<Option<SocketAddr>> = Box::leak(Box::new(OnceLock::new()));
     crate::coroutine::spawn("accept", stack, move || {
         for stream in listener.incoming() {
-            if server.is_shutting_down() {
-                break;
-            }
             match stream {
                 Ok(stream) => {
+                    let peer = stream.peer_addr().ok();
                     server.connections.fetch_add(1, Ordering::Relaxed);
                     let spawned = crate::coroutine::spawn("connection", stack, move || {
                         http::serve(stream, server);
@@ -147,14 +155,21 @@ pub fn run(
                         server.connections.fetch_sub(1, Ordering::Relaxed);
                         log::error!("cannot start a connection coroutine: {error}");
                     }
+                    if server.is_shutting_down() && is_wake_up(wake, peer) {
+                        break;
+                    }
                 }
                 // Out of fds, or a connection reset before accept: keep accepting.
                 Err(error) => {
+                    if server.is_shutting_down() && is_wake_up(wake, None) {
+                        break;
+                    }
                     log::warn!("accept failed: {error}");
                     may::coroutine::sleep(Duration::from_millis(10));
                 }
             }
         }
+        drop(listener);
         log::info!("listener closed");
     })?;
     on_listening(bound);
@@ -166,8 +181,17 @@ pub fn run(
         settings.shutdown_grace.as_secs_f64()
     );
     server.shutting_down.store(true, Ordering::SeqCst);
-    // Wake the accept loop so it drops the listener (new connections are refused).
-    let _ = std::net::TcpStream::connect_timeout(&bound, Duration::from_millis(200));
+    // Wake the accept loop: it serves every connection queued before this one (the
+    // kernel completed their handshake: their clients believe they are connected), then
+    // drops the listener (later connections are refused).
+    let waker = std::net::TcpStream::connect_timeout(&bound, Duration::from_millis(500));
+    let _ = wake.set(
+        waker
+            .as_ref()
+            .ok()
+            .and_then(|stream| stream.local_addr().ok()),
+    );
+    drop(waker);
     let deadline = Instant::now() + settings.shutdown_grace;
     while Instant::now() < deadline {
         let busy = server.in_flight.load(Ordering::SeqCst);
@@ -183,4 +207,20 @@ pub fn run(
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// During a shutdown, whether the accept loop reached the wake-up connection (or the
+/// wake-up failed, or an accept failed: stop accepting either way). Waits, bounded, for
+/// the signal thread to publish the wake-up address.
+fn is_wake_up(wake: &OnceLock<Option<SocketAddr>>, peer: Option<SocketAddr>) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(waker) = wake.get() {
+            return peer.is_none() || waker.is_none() || *waker == peer;
+        }
+        if Instant::now() >= deadline {
+            return true;
+        }
+        may::coroutine::sleep(Duration::from_millis(1));
+    }
 }

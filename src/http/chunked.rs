@@ -111,6 +111,8 @@ impl Chunked {
                     }
                     if line.is_empty() {
                         self.state = State::Done;
+                    } else if !is_field_line(line) {
+                        return Err(ChunkError::Bad);
                     }
                 }
             }
@@ -125,6 +127,19 @@ fn line(input: &[u8]) -> Result<Option<&[u8]>, ChunkError> {
         Some(_) => Err(ChunkError::Bad),
         None if input.len() > MAX_LINE => Err(ChunkError::Bad),
         None => Ok(None),
+    }
+}
+
+/// A trailer field line: `token ":" value` (RFC 9110 §5.1), no bare CR.
+fn is_field_line(line: &[u8]) -> bool {
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) if colon > 0 => {
+            line[..colon]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                && !line[colon + 1..].contains(&b'\r')
+        }
+        _ => false,
     }
 }
 
@@ -168,6 +183,10 @@ mod tests {
     fn refuses_bad_sizes_and_big_bodies() {
         assert_eq!(decode_in_pieces(b"zz\r\n", 10), Err(ChunkError::Bad));
         assert_eq!(decode_in_pieces(b"4\r\nWikiXX", 10), Err(ChunkError::Bad));
+        assert_eq!(
+            decode_in_pieces(b"0\r\nbad trailer\r\n\r\n", 10),
+            Err(ChunkError::Bad)
+        );
         assert_eq!(decode_in_pieces(b"FFFF\r\n", 10), Err(ChunkError::TooLarge));
         assert_eq!(
             decode_in_pieces(b"ffffffffffffffffffff\r\n", 30),

@@ -25,6 +25,9 @@ const SHUTDOWN_POLL: Duration = Duration::from_secs(1);
 /// How long a closing connection drains unread input so its last answer is not reset.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
+/// Read timeouts are rounded up to this step, so that the socket option (a syscall to
+/// set) rarely changes: timeouts fire at most one step late.
+const TIMEOUT_STEP: Duration = Duration::from_millis(250);
 
 /// What to do after looking at the buffer.
 enum Next {
@@ -59,6 +62,8 @@ struct Conn {
     request_started: Instant,
     served: u64,
     peer: String,
+    /// The read timeout last set on the socket (setting it is a syscall: only on change).
+    read_timeout: Option<Duration>,
 }
 
 /// Serves one accepted connection until it closes.
@@ -83,6 +88,7 @@ pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
         request_started: Instant::now(),
         served: 0,
         peer,
+        read_timeout: None,
     };
     match conn.run() {
         Ok(true) => conn.linger(),
@@ -109,9 +115,9 @@ impl Conn {
                 Next::NeedMore => {
                     self.flush()?;
                     self.compact();
-                    if self.start == self.filled && self.server.is_shutting_down() {
-                        return Ok(false);
-                    }
+                    // Shutting down, a kept-alive connection still gets one idle wait (at
+                    // most SHUTDOWN_POLL): a client that sent its next request right after
+                    // our last answer is answered, not reset.
                     match self.fill_head()? {
                         None => {}
                         Some(Stall::Eof) => return Ok(false),
@@ -149,14 +155,17 @@ impl Conn {
             }
             Err(error) => return Ok(self.fail(error.status())),
         }
+        // The head was parsed from `buf[start..]`: make its ranges index `buf`.
+        self.head.shift(self.start);
         self.head_started = None;
         self.request_started = Instant::now();
         self.unanswered += 1;
         self.server.request_read();
         let body_start = self.start + self.head.len;
+        let registry = self.server.registry;
         let routed = {
             let (method, target) = self.method_and_target();
-            dispatch::route(self.server.registry, method, target)
+            dispatch::route(registry, method, target)
         };
         let endpoint = match routed {
             Ok(endpoint) => endpoint,
@@ -201,6 +210,13 @@ impl Conn {
                     }
                     if decoder.is_done() {
                         break;
+                    }
+                    // Decoded bytes leave the read buffer: it holds the head and at most
+                    // one unfinished chunk line, however the body is cut into chunks.
+                    if pos > body_start {
+                        self.buf.copy_within(pos..self.filled, body_start);
+                        self.filled -= pos - body_start;
+                        pos = body_start;
                     }
                     self.expect_continue()?;
                     if let Some(stall) = self.fill_to(self.filled + 1, body_deadline)? {
@@ -254,7 +270,8 @@ impl Conn {
 
     /// Encodes a reply for the current head; returns whether the connection closes.
     fn respond(&mut self, reply: &Reply, close: bool) -> bool {
-        let close = close || self.server.is_shutting_down();
+        // Shutting down: answer every request already in the buffer, close after the last.
+        let close = close || (self.server.is_shutting_down() && self.start == self.filled);
         let head_only = &self.buf[self.head.method.clone()] == b"HEAD";
         response::encode(
             &mut self.out,
@@ -343,18 +360,19 @@ impl Conn {
         }
     }
 
-    /// Reads more of a head (or waits, idle, for the next request).
+    /// Reads more of a head (or waits, idle, for the next request). A head is bounded by
+    /// the header timeout since its first byte (for a fresh connection, since it was
+    /// accepted); an idle keep-alive connection by the idle timeout. Both wake at least
+    /// every [`SHUTDOWN_POLL`]: once a shutdown started, a connection with no complete
+    /// request (nothing was read to answer) closes.
     fn fill_head(&mut self) -> io::Result<Option<Stall>> {
         let limits = self.limits();
-        if self.start < self.filled || self.served == 0 {
-            // Receiving a head: bounded by the header timeout since its first byte
-            // (for a fresh connection, since it was accepted).
-            let started = *self.head_started.get_or_insert_with(Instant::now);
-            let deadline = started + limits.header_timeout;
-            return self.fill_to(self.filled + 1, deadline);
-        }
-        // Idle keep-alive: wake now and then to notice a shutdown.
-        let deadline = Instant::now() + limits.idle_timeout;
+        let idle = self.start == self.filled && self.served > 0;
+        let deadline = if idle {
+            Instant::now() + limits.idle_timeout
+        } else {
+            *self.head_started.get_or_insert_with(Instant::now) + limits.header_timeout
+        };
         loop {
             let slice = deadline
                 .saturating_duration_since(Instant::now())
@@ -362,11 +380,16 @@ impl Conn {
             if slice.is_zero() {
                 return Ok(Some(Stall::Timeout));
             }
-            match self.read_some(slice)? {
-                Some(Stall::Timeout) if !self.server.is_shutting_down() => continue,
-                Some(stall) => return Ok(Some(stall)),
+            match self.read_some(slice, self.filled + 1)? {
+                Some(Stall::Timeout) if self.server.is_shutting_down() => {
+                    return Ok(Some(Stall::Eof))
+                }
+                Some(Stall::Timeout) => continue,
+                Some(Stall::Eof) => return Ok(Some(Stall::Eof)),
                 None => {
-                    self.head_started = Some(Instant::now());
+                    if idle {
+                        self.head_started = Some(Instant::now());
+                    }
                     return Ok(None);
                 }
             }
@@ -375,31 +398,31 @@ impl Conn {
 
     /// Reads until `filled >= want` or the deadline passes.
     fn fill_to(&mut self, want: usize, deadline: Instant) -> io::Result<Option<Stall>> {
-        if want > self.buf.len() {
-            let grown = want
-                .max(self.buf.len() * 2)
-                .min(want.max(BUF_START) + BUF_KEEP);
-            self.buf.resize(grown, 0);
-        }
         while self.filled < want {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(Some(Stall::Timeout));
             }
-            if let Some(stall) = self.read_some(left)? {
+            if let Some(stall) = self.read_some(left, want)? {
                 return Ok(Some(stall));
             }
         }
         Ok(None)
     }
 
-    /// One read into the free part of the buffer, waiting at most `timeout`.
-    fn read_some(&mut self, timeout: Duration) -> io::Result<Option<Stall>> {
+    /// One read into the free part of the buffer, waiting at most `timeout`. A full
+    /// buffer grows by doubling, never past what `want` needs (plus one start size): its
+    /// size follows the bytes that arrived, not the `Content-Length` a client announced.
+    fn read_some(&mut self, timeout: Duration, want: usize) -> io::Result<Option<Stall>> {
         if self.filled == self.buf.len() {
-            let grown = self.buf.len() * 2;
+            let grown = (self.buf.len() * 2).min(want.max(self.buf.len() + BUF_START));
             self.buf.resize(grown, 0);
         }
-        self.stream.set_read_timeout(Some(timeout))?;
+        let timeout = round_up(timeout);
+        if self.read_timeout != Some(timeout) {
+            self.stream.set_read_timeout(Some(timeout))?;
+            self.read_timeout = Some(timeout);
+        }
         match self.stream.read(&mut self.buf[self.filled..]) {
             Ok(0) => Ok(Some(Stall::Eof)),
             Ok(n) => {
@@ -432,4 +455,11 @@ impl Conn {
             }
         }
     }
+}
+
+/// `timeout` rounded up to a whole number of [`TIMEOUT_STEP`]s.
+fn round_up(timeout: Duration) -> Duration {
+    let step = TIMEOUT_STEP.as_nanos();
+    let steps = timeout.as_nanos().div_ceil(step).max(1);
+    TIMEOUT_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
 }

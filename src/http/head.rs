@@ -58,7 +58,20 @@ impl HeadError {
     }
 }
 
-/// Parses a head at the start of `buf`. `Ok(false)`: incomplete, read more.
+impl Head {
+    /// Moves every range by `by`: the head was parsed from `buf[by..]`.
+    pub(crate) fn shift(&mut self, by: usize) {
+        let shift = |range: &mut Range<usize>| *range = range.start + by..range.end + by;
+        shift(&mut self.method);
+        shift(&mut self.target);
+        for (name, value) in &mut self.headers {
+            shift(name);
+            shift(value);
+        }
+    }
+}
+
+/// Parses a head at the start of `buf`; its ranges index `buf` (see [`Head::shift`]). `Ok(false)`: incomplete, read more.
 pub(crate) fn parse(
     buf: &[u8],
     max_headers: usize,

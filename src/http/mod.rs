@@ -53,6 +53,25 @@ pub mod fuzzing {
         }
     }
 
+    /// Parses growing prefixes of `data` (`piece` bytes more each time), as the loop does
+    /// while a head arrives; returns the first decisive result. A head that is complete
+    /// in `data` must never be refused on one of its prefixes, and a prefix that completes
+    /// must give what the whole gives.
+    pub fn parse_head_in_pieces(data: &[u8], piece: usize) -> Option<u16> {
+        let whole = parse_head(data);
+        let mut end = 0;
+        while end < data.len() {
+            end = (end + piece.max(1)).min(data.len());
+            if let Some(status) = parse_head(&data[..end]) {
+                if status == 0 || whole == Some(0) {
+                    assert_eq!(Some(status), whole, "a prefix decided otherwise");
+                }
+                return Some(status);
+            }
+        }
+        None
+    }
+
     /// Feeds a chunked body in pieces of `piece` bytes; returns the decoded bytes.
     pub fn decode_chunked(data: &[u8], piece: usize) -> Option<Vec<u8>> {
         let mut decoder = super::chunked::Chunked::new();

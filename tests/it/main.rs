@@ -10,6 +10,8 @@ mod util;
 mod background;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
 mod faults;
+/// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.
+mod hostile;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
 /// and structurally in body.
 mod original;

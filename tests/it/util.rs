@@ -50,6 +50,8 @@ pub struct Server {
     pub child: Child,
     pub port: u16,
     pub log: PathBuf,
+    /// A temporary product directory (its `apiphant.toml`), removed on drop.
+    pub dir: Option<TempDir>,
 }
 
 fn temp_log(tag: &str) -> PathBuf {
@@ -60,11 +62,13 @@ fn temp_log(tag: &str) -> PathBuf {
 
 /// The `apiphant` command with the example product's plugins (or `plugins`) loaded.
 pub fn command(plugins: &[PathBuf], extra: &[&str]) -> Command {
+    command_in(&root(), plugins, extra)
+}
+
+/// The `apiphant` command serving the product in `dir` with exactly `plugins`.
+pub fn command_in(dir: &Path, plugins: &[PathBuf], extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_apiphant"));
-    command
-        .arg(root())
-        .arg("127.0.0.1:0")
-        .arg("--debug-plugins");
+    command.arg(dir).arg("127.0.0.1:0").arg("--debug-plugins");
     for plugin in plugins {
         command.arg("--plugin").arg(plugin);
     }
@@ -83,6 +87,64 @@ impl Server {
         Server::spawn(command(plugins, extra))
     }
 
+    /// Starts `plugins` in a temporary product whose `apiphant.toml` has this `[server]`
+    /// section body (e.g. `"header_timeout_secs = 1"`).
+    pub fn start_configured(server_settings: &str, plugins: &[PathBuf]) -> Server {
+        let dir = TempDir::new("product");
+        let config = format!("name = \"hostile\"\n\n[server]\n{server_settings}\n");
+        std::fs::write(dir.path().join("apiphant.toml"), config).expect("apiphant.toml");
+        let mut server = Server::spawn(command_in(dir.path(), plugins, &[]));
+        server.dir = Some(dir);
+        server
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Open file descriptors of the server process.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    }
+
+    /// Resident memory of the server process, in KiB (`VmRSS` of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// Peak resident memory of the server process, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits (bounded) until the open-fd count is back to `baseline`.
+    pub fn assert_fds_return_to(&self, baseline: usize, within: Duration) {
+        let back = wait_until(within, || self.fd_count() <= baseline);
+        assert!(
+            back,
+            "fd leak: {} open fds, baseline {baseline}",
+            self.fd_count()
+        );
+    }
+
+    /// A new connection to the server.
+    pub fn connect(&self) -> Conn {
+        Conn::open(self.port)
+    }
+
     /// Spawns a prepared command (stderr to a log file) and waits for its start-up line.
     pub fn spawn(mut command: Command) -> Server {
         let log = temp_log("server");
@@ -96,6 +158,7 @@ impl Server {
             child,
             port: 0,
             log,
+            dir: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -231,6 +294,173 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Polls `done` every 10 ms until it holds or `within` passes; returns whether it held.
+pub fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Raises this process's open-file soft limit to the hard limit; returns it.
+pub fn raise_fd_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024)
+}
+
+/// One HTTP response as read off the wire.
+#[derive(Debug, Clone)]
+pub struct WireResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl WireResponse {
+    /// A header's value (first of that name, case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Whether the server said it closes the connection.
+    pub fn closes(&self) -> bool {
+        self.header("connection")
+            .is_some_and(|value| value.eq_ignore_ascii_case("close"))
+    }
+
+    /// The body as text (for messages).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One complete response at the start of `bytes`, and its length.
+pub fn parse_response(bytes: &[u8]) -> Option<(WireResponse, usize)> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&bytes[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()?
+        .strip_prefix("HTTP/1.1 ")?
+        .get(..3)?
+        .parse()
+        .ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())?;
+    let body_start = end + 4;
+    let body = bytes.get(body_start..body_start + length)?.to_vec();
+    Some((
+        WireResponse {
+            status,
+            headers,
+            body,
+        },
+        body_start + length,
+    ))
+}
+
+/// A raw client connection with a buffer of what the server sent.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub received: Vec<u8>,
+}
+
+impl Conn {
+    pub fn open(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let _ = stream.set_nodelay(true);
+        Conn {
+            stream,
+            received: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> &mut Conn {
+        self.stream.write_all(bytes).expect("write");
+        self
+    }
+
+    /// Reads until one complete response is buffered (bounded by `within`).
+    pub fn response(&mut self, within: Duration) -> Option<WireResponse> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some((response, used)) = parse_response(&self.received) {
+                self.received.drain(..used);
+                return Some(response);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !self.read_more(left) {
+                return None;
+            }
+        }
+    }
+
+    /// Whether the server closes the connection (EOF or reset) within `within`, with no
+    /// further bytes; bytes that do arrive are kept in `received`.
+    pub fn closed(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = self.stream.set_read_timeout(Some(left));
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(n) => self.received.extend_from_slice(&buf[..n]),
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// One read; false on EOF, error or timeout.
+    fn read_more(&mut self, within: Duration) -> bool {
+        let mut buf = [0u8; 16384];
+        let _ = self.stream.set_read_timeout(Some(within));
+        match self.stream.read(&mut buf) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.received.extend_from_slice(&buf[..n]);
+                true
+            }
+        }
+    }
+}
+
+/// A POST request with a `Content-Length` body.
+pub fn post(path: &str, body: &[u8], extra_headers: &str) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra_headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
 }
 
 /// A running `apiphant-background` on a temporary product with the ticker fixture
