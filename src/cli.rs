@@ -9,15 +9,25 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Serve a product's JSON CRUD API: POST /api/<version>/<t/a/r/g/e/t>/<action>
+/// The `apiphant` command line: `POST /api/<version>/<t/a/r/g/e/t>/<action>` served for a product.
 #[derive(Debug, Parser)]
-#[command(name = "apiphant", version, about, long_about = None)]
+#[command(
+    name = "apiphant",
+    version,
+    about = "Serve a product's JSON CRUD API: POST /api/<version>/<t/a/r/g/e/t>/<action>",
+    long_about = None
+)]
 pub struct Cli {
     /// The product and its plugins.
     #[command(flatten)]
     pub product: ProductArgs,
-    /// Address to listen on; split at the last colon, so [::1]:8001 works. Port 0 picks a free port.
-    #[arg(value_name = "HOST:PORT", default_value = "127.0.0.1:8001", value_parser = parse_addr)]
+    /// Address to listen on (`HOST:PORT`).
+    #[arg(
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:8001",
+        value_parser = parse_addr,
+        help = "Address to listen on; split at the last colon, so [::1]:8001 works. Port 0 picks a free port"
+    )]
     pub addr: SocketAddr,
     /// Load and check the plugins, print the routes, and exit.
     #[arg(long)]
