@@ -4,7 +4,9 @@
 #  2. cargo test --workspace: unit tests and the integration tests (real servers, real sockets);
 #  3. the original apiphant test.sh, made reliable: start the server on a free port, wait
 #     until it serves, run the functional tests (examples/functional.rs) against it, stop it
-#     by its PID, show the tails of server.log and client.log; non-zero exit on any failure.
+#     by its PID, show the tails of server.log and client.log; non-zero exit on any failure;
+#  4. the deploy, for real (deploy/test.sh): nginx + supervisord + logrotate from the deploy's
+#     templates, in a temporary sandbox on free loopback ports, torn down by PID.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,3 +46,7 @@ done
 
 APIPHANT_TEST_PORT="$port" target/debug/examples/functional >"$client_log" 2>&1
 echo "functional tests passed against 127.0.0.1:$port"
+
+# The deploy test fails without nginx / supervisor / logrotate (APIPHANT_SKIP_DEPLOY_TEST=1
+# skips it knowingly); bounded: its own waits are, and this is its overall limit.
+timeout --kill-after=20 300 deploy/test.sh

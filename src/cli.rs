@@ -2,23 +2,48 @@
 //! anything runs. User mistakes print one line, `apiphant: ...`, and exit 2.
 
 use crate::plugin::Registry;
-use crate::product::Product;
+use crate::product::{Product, ProductError};
 use crate::server::{self, Settings};
 use clap::Parser;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Serve a product's JSON CRUD API: POST /api/<version>/<t/a/r/g/e/t>/<action>
+/// The `apiphant` command line: `POST /api/<version>/<t/a/r/g/e/t>/<action>` served for a product.
 #[derive(Debug, Parser)]
-#[command(name = "apiphant", version, about, long_about = None)]
+#[command(
+    name = "apiphant",
+    version,
+    about = "Serve a product's JSON CRUD API: POST /api/<version>/<t/a/r/g/e/t>/<action>",
+    long_about = None
+)]
 pub struct Cli {
+    /// The product and its plugins.
+    #[command(flatten)]
+    pub product: ProductArgs,
+    /// Address to listen on (`HOST:PORT`).
+    #[arg(
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:8001",
+        value_parser = parse_addr,
+        help = "Address to listen on; split at the last colon, so [::1]:8001 works. Port 0 picks a free port"
+    )]
+    pub addr: SocketAddr,
+    /// Load and check the plugins, print the routes, and exit.
+    #[arg(long)]
+    pub check: bool,
+    /// Load and check the plugins like --check, then print their files, one a line, and
+    /// exit: what an install copies into PREFIX/plugins/ (deploy/deploy.sh).
+    #[arg(long, conflicts_with = "check")]
+    pub list_plugins: bool,
+}
+
+/// The product and its plugins, as `apiphant` and `apiphant-background` both take them.
+#[derive(Debug, clap::Args)]
+pub struct ProductArgs {
     /// Product directory (holds apiphant.toml, and plugins/).
     #[arg(default_value = ".")]
     pub product: PathBuf,
-    /// Address to listen on; split at the last colon, so [::1]:8001 works. Port 0 picks a free port.
-    #[arg(value_name = "HOST:PORT", default_value = "127.0.0.1:8001", value_parser = parse_addr)]
-    pub addr: SocketAddr,
     /// Do not run `cargo build` for a source product's plugins; load what is built.
     #[arg(long)]
     pub no_build: bool,
@@ -28,9 +53,20 @@ pub struct Cli {
     /// Load exactly these plugin files instead of the product's (repeatable).
     #[arg(long = "plugin", value_name = "FILE")]
     pub plugins: Vec<PathBuf>,
-    /// Load and check the plugins, print the routes, and exit.
-    #[arg(long)]
-    pub check: bool,
+}
+
+impl ProductArgs {
+    /// Opens the product, and finds its plugin files (building a source product's first,
+    /// unless `--no-build`), or takes the `--plugin` files.
+    pub fn open(&self) -> Result<(Product, Vec<PathBuf>), ProductError> {
+        let product = Product::open(&self.product)?;
+        let files = if self.plugins.is_empty() {
+            product.plugin_files(!self.no_build, !self.debug_plugins)?
+        } else {
+            self.plugins.clone()
+        };
+        Ok((product, files))
+    }
 }
 
 /// Parses `HOST:PORT`, split at the last colon; `[v6]` brackets are optional.
@@ -64,20 +100,21 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let product = Product::open(&cli.product)?;
-    let files = if cli.plugins.is_empty() {
-        product.plugin_files(!cli.no_build, !cli.debug_plugins)?
-    } else {
-        cli.plugins.clone()
-    };
+    let (product, files) = cli.product.open()?;
     let registry = Registry::load(&files)?;
+    if cli.list_plugins {
+        for file in &files {
+            println!("{}", file.display());
+        }
+        return Ok(());
+    }
     if cli.check {
         for route in registry.routes() {
             println!("POST {route}");
         }
         return Ok(());
     }
-    let settings = Settings::from_config(&product.config.server, cli.debug_plugins);
+    let settings = Settings::from_config(&product.config.server, cli.product.debug_plugins);
     let routes = registry.routes().len();
     let name = product.name();
     let dir = product.dir.display().to_string();

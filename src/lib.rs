@@ -2,9 +2,11 @@
 //!
 //! Every call is `POST /api/<version>/<t/a/r/g/e/t>/<action>` with a JSON object in and a
 //! JSON object out. Targets are plugins (Rust `cdylib` crates using `apiphant-sdk`) loaded
-//! at run time; the server is an HTTP/1.1 loop on `may` coroutines. See README.md and
+//! at run time; the server is an HTTP/1.1 loop on `may` coroutines. `apiphant-background`
+//! runs the plugins' background tasks (`background/`). See README.md and
 //! docs/protocol.md.
 
+pub mod background;
 mod blocking;
 pub mod cli;
 mod coroutine;

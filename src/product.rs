@@ -9,6 +9,7 @@
 //! Routes are not derived from file names but declared by each plugin's `export!` line
 //! (`"v0/echo" => { read }` serves `POST /api/v0/echo/read`), and checked at start-up.
 
+use crate::background::config::{BackgroundConfig, EmailConfig};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -37,10 +38,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// Background worker settings (`apiphant-background`).
     #[serde(default)]
-    pub background: toml::Table,
-    /// Error email settings (`apiphant-background`).
+    pub background: BackgroundConfig,
+    /// Error email settings (`apiphant-background`); no emails when absent.
     #[serde(default)]
-    pub email: toml::Table,
+    pub email: Option<EmailConfig>,
 }
 
 /// `[server]` in `apiphant.toml`: every limit of the README's "Limits and timeouts".
@@ -152,7 +153,7 @@ impl Product {
         let config = match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).map_err(|error| ProductError::BadConfig {
                 path: path.clone(),
-                reason: error.to_string(),
+                reason: toml_reason(&text, &error),
             })?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(error) => {
@@ -272,6 +273,24 @@ impl Product {
             .into_iter()
             .map(|(_, lib)| target_dir.join(profile).join(format!("lib{lib}.so")))
             .collect())
+    }
+}
+
+/// A TOML error on one line: `line 4: unknown field ...` (toml's own text spans several
+/// lines, with a drawing of the line).
+fn toml_reason(text: &str, error: &toml::de::Error) -> String {
+    let message = error
+        .message()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match error.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&byte| byte == b'\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
     }
 }
 

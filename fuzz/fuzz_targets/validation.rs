@@ -26,15 +26,15 @@ fn check_error(error: &ApiError, path: &str) {
 }
 
 /// Validates `name` in `scope` with the checks chosen by `options`; recurses into objects.
-fn validate(scope: &Scope<'_>, prefix: &str, name: &str, options: &[u8], depth: usize) {
+fn validate(scope: &Scope<'_>, prefix: Option<&str>, name: &str, options: &[u8], depth: usize) {
     let Some((&flags, rest)) = options.split_first() else {
         return;
     };
     let arg = rest.first().copied().unwrap_or(0);
-    let path = if prefix.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{prefix}.{name}")
+    // A subfield's path is `parent.name`, even when the parent's name is "" (`.name`).
+    let path = match prefix {
+        Some(prefix) => format!("{prefix}.{name}"),
+        None => name.to_owned(),
     };
     let mut checks = scope.field(name);
     if flags & 1 != 0 {
@@ -74,7 +74,13 @@ fn validate(scope: &Scope<'_>, prefix: &str, name: &str, options: &[u8], depth: 
                 let keys: Vec<String> = inner.object().keys().take(4).cloned().collect();
                 if depth < 8 {
                     for key in keys {
-                        validate(&inner, &path, &key, rest.get(1..).unwrap_or(&[]), depth + 1);
+                        validate(
+                            &inner,
+                            Some(&path),
+                            &key,
+                            rest.get(1..).unwrap_or(&[]),
+                            depth + 1,
+                        );
                     }
                 }
             }
@@ -95,7 +101,7 @@ fuzz_target!(|data: &[u8]| {
     let mut names: Vec<String> = request.keys().take(4).cloned().collect();
     names.push("absent".to_owned());
     for name in &names {
-        validate(&root, "", name, options, 0);
+        validate(&root, None, name, options, 0);
     }
     // The free function and typed getters agree with the scope's.
     let _ = field(&request, "absent").required().get_str();

@@ -60,7 +60,8 @@ pub struct Header {
 #[repr(C)]
 #[derive(Debug)]
 pub struct CallIn {
-    /// Index of the action in the manifest's flat action list.
+    /// Index of the action in the manifest's flat list: actions, then background tasks,
+    /// then the `on_error` hook (see docs/protocol.md, "Background tasks").
     pub action: u32,
     /// HTTP method (always `POST` for JSON actions).
     pub method: Bytes,
@@ -88,13 +89,15 @@ pub struct CallOut {
     pub headers: OwnedBuf,
 }
 
-/// `body` is a JSON object; answer it with `status` (200).
+/// `body` is a JSON object; answer it with `status` (200). A task or hook: it succeeded
+/// (empty body).
 pub const OUTCOME_OK: u32 = 0;
-/// The action returned an `ApiError`: `body` is the full JSON error body.
+/// The action returned an `ApiError`: `body` is the full JSON error body. A task or hook:
+/// it returned an error, `body` is its cause chain as UTF-8 text.
 pub const OUTCOME_ERROR: u32 = 1;
 /// The request body was not a UTF-8 JSON object (the host answers 400).
 pub const OUTCOME_BAD_BODY: u32 = 2;
-/// The action panicked: `body` is the message, location and backtrace (UTF-8).
+/// The action, task or hook panicked: `body` is the message, location and backtrace (UTF-8).
 pub const OUTCOME_PANIC: u32 = 3;
 /// The action returned something that is not a JSON object: `body` describes it.
 pub const OUTCOME_NOT_OBJECT: u32 = 4;

@@ -1,6 +1,10 @@
 //! The plugin-side glue behind [`export!`](crate::export): the one entry symbol's table,
-//! the `call` that runs an action under `catch_unwind`, `free`, the panic hook that keeps
-//! a backtrace for the host's log, and the bridge that sends `log` records to the host.
+//! the `call` that runs an action or a background task under `catch_unwind`, `free`, the
+//! panic hook that keeps a backtrace for the host's log, and the bridge that sends `log`
+//! records to the host.
+//!
+//! One index space: the manifest lists the actions (0..A), then the tasks (A..A+T), then
+//! the `on_error` hook (A+T) if there is one; `CallIn.action` picks one of them.
 //!
 //! Every `unsafe` block of the SDK lives here (and in `abi.rs`'s accessors): each one
 //! dereferences memory the host lent for the duration of a call, or returns a `Vec`
@@ -11,6 +15,7 @@ use crate::abi::{self, Bytes, CallIn, CallOut, HostV1, OwnedBuf, PluginV1};
 use crate::action::{Action, Input, Reply};
 use crate::error::Object;
 use crate::raw::RawRequest;
+use crate::task::{cause_chain, Failure, OnError, Task, TaskResult};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,12 +35,25 @@ impl Target {
     }
 }
 
+/// Everything one plugin exports: targets, background tasks, an `on_error` hook.
+#[derive(Debug, Default)]
+pub struct Plugin {
+    /// Targets and their actions.
+    pub targets: Vec<Target>,
+    /// Background tasks (run by `apiphant-background`, ignored by the server).
+    pub tasks: Vec<Task>,
+    /// Called by `apiphant-background` after a task failed.
+    pub on_error: Option<OnError>,
+}
+
 struct Table {
     actions: Vec<(&'static str, &'static str, Action)>,
+    tasks: Vec<Task>,
+    on_error: Option<OnError>,
     manifest: String,
 }
 
-static BUILD: OnceLock<fn() -> Vec<Target>> = OnceLock::new();
+static BUILD: OnceLock<fn() -> Plugin> = OnceLock::new();
 static TABLE: OnceLock<Table> = OnceLock::new();
 static HOST_LOG: OnceLock<abi::LogFn> = OnceLock::new();
 
@@ -88,17 +106,17 @@ fn recycle(mut bytes: Vec<u8>) {
 }
 
 /// Called by the exported entry symbol: remembers how to build the table, returns it.
-pub fn entry(build: fn() -> Vec<Target>) -> *const PluginV1 {
+pub fn entry(build: fn() -> Plugin) -> *const PluginV1 {
     let _ = BUILD.set(build);
     &PLUGIN
 }
 
 fn table() -> &'static Table {
     TABLE.get_or_init(|| {
-        let targets = BUILD.get().map(|build| build()).unwrap_or_default();
+        let plugin = BUILD.get().map(|build| build()).unwrap_or_default();
         let mut actions = Vec::new();
         let mut manifest_targets = Vec::new();
-        for target in targets {
+        for target in plugin.targets {
             let mut listed = Vec::new();
             for (name, action) in target.actions {
                 listed.push(json!({
@@ -115,12 +133,33 @@ fn table() -> &'static Table {
             }
             manifest_targets.push(json!({"route": target.route, "actions": listed}));
         }
-        let manifest = json!({
+        let tasks: Vec<_> = plugin
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(n, task)| {
+                json!({
+                    "name": task.name,
+                    "index": actions.len() + n,
+                    "schedule": task.schedule.spec(),
+                    "run_at_start": task.schedule.runs_at_start(),
+                })
+            })
+            .collect();
+        let mut manifest = json!({
             "sdk_version": env!("CARGO_PKG_VERSION"),
             "targets": manifest_targets,
-        })
-        .to_string();
-        Table { actions, manifest }
+            "tasks": tasks,
+        });
+        if plugin.on_error.is_some() {
+            manifest["on_error"] = json!(actions.len() + tasks.len());
+        }
+        Table {
+            actions,
+            tasks: plugin.tasks,
+            on_error: plugin.on_error,
+            manifest: manifest.to_string(),
+        }
     })
 }
 
@@ -190,13 +229,13 @@ type Done = (u32, u16, Vec<u8>, Vec<u8>);
 
 fn run(input: &CallIn) -> Done {
     let table = table();
-    let Some((route, name, action)) = table.actions.get(input.action as usize) else {
-        let why = format!("no action with index {}", input.action);
-        return (abi::OUTCOME_NOT_OBJECT, 500, why.into_bytes(), Vec::new());
-    };
-    IN_CALL.with(|current| current.set(Some((route, name))));
+    let index = input.action as usize;
     // SAFETY: the host lends these bytes for the duration of this call.
     let body = unsafe { input.body.as_slice() };
+    let Some((route, name, action)) = table.actions.get(index) else {
+        return run_task(table, index - table.actions.len(), body);
+    };
+    IN_CALL.with(|current| current.set(Some((route, name))));
     let reply = if action.raw_request {
         let raw = RawRequest {
             // SAFETY: as above.
@@ -245,6 +284,32 @@ fn write_json(object: &Object) -> Result<Vec<u8>, serde_json::Error> {
     }
 }
 
+/// Runs task `n` (after the actions), or the `on_error` hook (after the tasks) with the
+/// failure the host sends as `{"task": ..., "traceback": ...}`.
+fn run_task(table: &Table, n: usize, body: &[u8]) -> Done {
+    let result: TaskResult = if let Some(task) = table.tasks.get(n) {
+        IN_CALL.with(|current| current.set(Some(("task", task.name))));
+        (task.run)()
+    } else if let (Some(hook), true) = (table.on_error, n == table.tasks.len()) {
+        IN_CALL.with(|current| current.set(Some(("task", "on_error"))));
+        let failure: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        hook(&Failure {
+            task: failure["task"].as_str().unwrap_or_default().to_owned(),
+            traceback: failure["traceback"].as_str().unwrap_or_default().to_owned(),
+        })
+    } else {
+        let why = format!("no action or task with index {}", n + table.actions.len());
+        return (abi::OUTCOME_NOT_OBJECT, 500, why.into_bytes(), Vec::new());
+    };
+    match result {
+        Ok(()) => (abi::OUTCOME_OK, 200, Vec::new(), Vec::new()),
+        Err(error) => {
+            let chain = cause_chain(error.as_ref()).into_bytes();
+            (abi::OUTCOME_ERROR, 500, chain, Vec::new())
+        }
+    }
+}
+
 fn headers(input: &CallIn) -> Vec<(&str, &[u8])> {
     if input.headers.is_null() || input.headers_len == 0 {
         return Vec::new();
@@ -278,13 +343,70 @@ fn remember_panic(info: &std::panic::PanicHookInfo<'_>) {
         .location()
         .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
         .unwrap_or_else(|| "unknown location".to_owned());
-    let backtrace = std::backtrace::Backtrace::force_capture();
+    let backtrace = std::backtrace::Backtrace::force_capture().to_string();
+    // As std: `RUST_BACKTRACE=full` keeps every frame.
+    let backtrace = match std::env::var("RUST_BACKTRACE").as_deref() {
+        Ok("full") => backtrace,
+        _ => short_backtrace(&backtrace),
+    };
     let report = format!("panicked at {location}:\n{message}\nstack backtrace:\n{backtrace}");
     if IN_CALL.with(Cell::get).is_some() {
         LAST_PANIC.with(|last| *last.borrow_mut() = Some(report));
     } else {
         eprintln!("plugin thread {report}");
     }
+}
+
+/// The plugin's own frames of a panic backtrace: those between the panic machinery
+/// (`core::panicking`, the hook) and this glue's `run`, as std's short backtraces do. The
+/// whole backtrace when its frames have no names (a stripped library) or the shape is new.
+fn short_backtrace(full: &str) -> String {
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    for line in full.lines() {
+        let head = line
+            .trim_start()
+            .split_once(": ")
+            .is_some_and(|(number, _)| {
+                !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+            });
+        match frames.last_mut() {
+            Some(frame) if !head => frame.push(line),
+            _ => frames.push(vec![line]),
+        }
+    }
+    let name = |frame: &Vec<&str>| {
+        let head = frame.first().map_or("", |line| line.trim_start());
+        head.split_once(": ")
+            .map_or("", |(_, name)| name)
+            .to_owned()
+    };
+    let panic_frame = |frame: &Vec<&str>| {
+        let name = name(frame);
+        name.contains("core::panicking::") || name.contains("rust_begin_unwind")
+    };
+    let Some(start) = frames.iter().rposition(panic_frame).map(|i| i + 1) else {
+        return full.to_owned();
+    };
+    let Some(mut end) = frames
+        .iter()
+        .position(|frame| name(frame).starts_with("apiphant_sdk::export::run"))
+    else {
+        return full.to_owned();
+    };
+    let glue = [
+        "apiphant_sdk::",
+        "<alloc::boxed::Box",
+        "core::ops::function::",
+    ];
+    while end > start && glue.iter().any(|g| name(&frames[end - 1]).starts_with(g)) {
+        end -= 1;
+    }
+    if end <= start {
+        return full.to_owned();
+    }
+    let mut short: Vec<&str> = frames[start..end].iter().flatten().copied().collect();
+    short.push("note: frames of the panic machinery and of apiphant are omitted.");
+    short.join("\n")
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -338,7 +460,7 @@ fn level_filter(level: u32) -> log::LevelFilter {
     }
 }
 
-/// Exports a plugin's targets and actions: the one line a target crate needs.
+/// Exports a plugin's targets and actions, and its background tasks: the one line a crate needs.
 ///
 /// ```
 /// use apiphant_sdk::{ApiResult, Object};
@@ -353,25 +475,57 @@ fn level_filter(level: u32) -> log::LevelFilter {
 /// `apiphant_sdk::export! { "v0/echo" => { read }, "v1/echo" => { read = v1::read, create = action(v1::create).blocking() } }`.
 /// Routes are `v<digits>/<target path>`; action names are `create`, `read`, `update`,
 /// `delete`. The server checks both when it loads the plugin.
+///
+/// Background tasks (run by `apiphant-background`) come in a leading `tasks { ... }` block,
+/// then an optional `on_error = hook`, then optional `targets { ... }` (the grammar above):
+///
+/// ```
+/// use apiphant_sdk::{every, cron, Failure, TaskResult};
+/// pub fn update_something() -> TaskResult { Ok(()) }
+/// pub fn nightly() {}
+/// pub fn notify(failure: &Failure) -> TaskResult { Ok(()) }
+/// apiphant_sdk::export! {
+///     tasks { update_something: every(60), nightly: cron("0 3 * * *").run_at_start(false) },
+///     on_error = notify,
+/// }
+/// ```
 #[macro_export]
 macro_rules! export {
-    ($($route:literal => { $($name:ident $(= $handler:expr)?),* $(,)? }),* $(,)?) => {
+    (tasks { $($task:ident : $schedule:expr),* $(,)? }
+     $(, on_error = $hook:expr)? $(, targets { $($targets:tt)* })? $(,)?) => {
+        $crate::__export_plugin! {
+            [$($crate::__private::Task::new(::std::stringify!($task), $task, $schedule)),*]
+            [$($hook)?] $($($targets)*)?
+        }
+    };
+    ($($targets:tt)*) => { $crate::__export_plugin! { [] [] $($targets)* } };
+}
+
+/// The entry symbol for `export!`: tasks, optional hook, then the targets' grammar.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_plugin {
+    ([$($task:expr),*] [$($hook:expr)?]
+     $($route:literal => { $($name:ident $(= $handler:expr)?),* $(,)? }),* $(,)?) => {
         #[allow(unsafe_code)]
         #[no_mangle]
         pub extern "C" fn apiphant_plugin() -> *const $crate::abi::PluginV1 {
-            fn targets() -> ::std::vec::Vec<$crate::__private::Target> {
-                ::std::vec![$(
-                    $crate::__private::Target::new($route, ::std::vec![$(
-                        (
+            fn plugin() -> $crate::__private::Plugin {
+                $crate::__private::Plugin {
+                    targets: ::std::vec![$(
+                        $crate::__private::Target::new($route, ::std::vec![$((
                             ::std::stringify!($name),
                             $crate::__private::IntoAction::into_action(
                                 $crate::__handler!($name $(, $handler)?)
                             ),
-                        )
-                    ),*])
-                ),*]
+                        )),*])
+                    ),*],
+                    tasks: ::std::vec![$($task),*],
+                    on_error: ::std::option::Option::None
+                        $(.or(::std::option::Option::Some($hook as $crate::OnError)))?,
+                }
             }
-            $crate::__private::entry(targets)
+            $crate::__private::entry(plugin)
         }
     };
 }
@@ -408,6 +562,19 @@ mod tests {
             assert!(parse_object(bad).is_err(), "{bad:?}");
         }
         assert!(parse_object(b" \n{\"a\": 1}\n ").is_ok());
+    }
+
+    #[test]
+    fn short_backtraces_keep_the_plugins_frames() {
+        let full = "   0: apiphant_sdk::export::remember_panic\n             at ./sdk/src/export.rs:298:21\n   7: core::panicking::panic_fmt\n             at /rustc/x/library/core/src/panicking.rs:80:14\n   8: fixture_ticker::explode\n             at ./tests/fixtures/ticker/src/lib.rs:17:9\n   9: apiphant_sdk::task::Task::new::{{closure}}\n             at ./sdk/src/task.rs:112:35\n  10: <alloc::boxed::Box<F,A> as core::ops::function::Fn<Args>>::call\n  11: apiphant_sdk::export::run_task\n  12: apiphant_sdk::export::run\n  21: apiphant::plugin::ffi::Library::call\n";
+        let short = short_backtrace(full);
+        assert!(short.starts_with("   8: fixture_ticker::explode\n             at ./tests/fixtures/ticker/src/lib.rs:17:9\n"), "{short}");
+        assert!(
+            !short.contains("Task::new") && !short.contains("ffi"),
+            "{short}"
+        );
+        let stripped = "   0: <unknown>\n   1: <unknown>\n";
+        assert_eq!(short_backtrace(stripped), stripped);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! apiphant_sdk::export! { "v0/echo" => { read } }
 //! ```
 //!
+//! Background tasks for `apiphant-background` are plain functions too:
+//! `apiphant_sdk::export! { tasks { update_something: every(60) } }` (see [`export!`]).
+//!
 //! Build the crate as a `cdylib` (and `rlib` to unit-test it). The server loads it at run
 //! time and meets it at one versioned C ABI symbol ([`abi`]), never the Rust ABI.
 #![deny(missing_docs)]
@@ -22,6 +25,7 @@ mod export;
 #[cfg(feature = "multipart")]
 mod multipart;
 mod raw;
+mod task;
 mod validation;
 
 pub use action::{action, Action, Handler, IntoAction, IntoReply};
@@ -30,6 +34,9 @@ pub use error::{status_line, ApiError, ApiResult, FieldState, Object};
 pub use multipart::{Form, Part};
 pub use raw::{RawRequest, RawResponse};
 pub use serde_json::{self, json, Map, Value};
+pub use task::{
+    cause_chain, cron, every, Failure, IntoTaskResult, OnError, Schedule, TaskError, TaskResult,
+};
 pub use validation::{field, Field, JsonType, Scope};
 
 /// The 400 error text for a body that is not a UTF-8 JSON object.
@@ -45,5 +52,6 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::action::IntoAction;
-    pub use crate::export::{entry, Target};
+    pub use crate::export::{entry, Plugin, Target};
+    pub use crate::task::Task;
 }

@@ -3,11 +3,15 @@
 //! Each plugin's manifest (from its `export!` line) lists routes such as `v0/echo` and
 //! their actions; the registry maps `/api/v0/echo/read` to (plugin, action). Everything a
 //! user can get wrong stops start-up with one [`PluginError`] naming the file and the fix.
+//! Background tasks in the same manifests are read by [`TaskSet`] (`tasks.rs`) for
+//! `apiphant-background`; the route table ignores them.
 
 mod ffi;
+mod tasks;
 
 pub use ffi::PluginBuf;
 pub(crate) use ffi::{header, CallResult};
+pub use tasks::{TaskEntry, TaskSet};
 
 use apiphant_sdk::abi;
 use serde::Deserialize;

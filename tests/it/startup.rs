@@ -153,3 +153,50 @@ fn help_and_version() {
         "{help}"
     );
 }
+
+/// `--list-plugins`: the files an install copies (deploy/lib.sh), source and installed;
+/// a file that is not a plugin is refused, like `--check` would.
+#[test]
+fn list_plugins() {
+    let expected = example_plugins();
+    let list = |product: &std::path::Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+            .arg(product)
+            .args(["--list-plugins", "--no-build", "--debug-plugins"])
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{output:?}");
+        let mut files: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(PathBuf::from)
+            .collect();
+        files.sort();
+        files
+    };
+    // Every cdylib under plugins/, the background (tasks-only) plugin and the blocking
+    // example (bench/run.sh --mixed) included.
+    let mut sorted = expected.clone();
+    sorted.push(plugin("background"));
+    sorted.push(plugin("slow"));
+    sorted.sort();
+    assert_eq!(list(&crate::util::root()), sorted);
+    // An installed product: its plugins/*.so, nothing else.
+    let dir = TempDir::new("installed");
+    std::fs::create_dir(dir.path().join("plugins")).expect("mkdir");
+    std::fs::write(dir.path().join("apiphant.toml"), "name = \"x\"\n").expect("write");
+    std::fs::copy(&expected[0], dir.path().join("plugins/libecho.so")).expect("copy");
+    std::fs::write(dir.path().join("plugins/.libecho.so.new"), b"").expect("write");
+    assert_eq!(
+        list(dir.path()),
+        vec![dir.path().join("plugins/libecho.so")]
+    );
+    // A broken plugin is never listed for an install: the same refusal as at start-up.
+    std::fs::write(dir.path().join("plugins/libbad.so"), b"not ELF\n").expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+        .arg(dir.path())
+        .arg("--list-plugins")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+}

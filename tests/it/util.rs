@@ -1,5 +1,6 @@
 //! Helpers for the integration tests: build the plugins once, start the real `apiphant`
-//! binary on a free port (port 0, read back from its start-up line), stop it on drop.
+//! binary on a free port (port 0, read back from its start-up line), stop it on drop; the
+//! same for `apiphant-background` (a temporary product) and a real SMTP server (aiosmtpd).
 
 use apiphant::testing::{Client, Response};
 use std::io::{Read, Write};
@@ -196,17 +197,22 @@ impl Server {
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        terminate(&mut self.child, within)
     }
+}
+
+/// Sends SIGTERM to `child` and waits (bounded) for its exit status.
+pub fn terminate(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 impl Drop for Server {
@@ -239,15 +245,34 @@ pub fn raw_exchange(port: u16, bytes: &[u8], timeout: Duration) -> Vec<u8> {
 
 /// Runs `apiphant` expecting it to fail at start-up; returns (exit code, stderr).
 pub fn start_failure(command: &mut Command) -> (Option<i32>, String) {
-    let output = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("apiphant runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let (code, _, stderr) = run_within(command, Duration::from_secs(60));
+    (code, stderr)
+}
+
+/// Runs a command to its end, killing it (and failing) after `within`; returns the exit
+/// code, stdout and stderr.
+pub fn run_within(command: &mut Command, within: Duration) -> (Option<i32>, String, String) {
+    let dir = TempDir::new("run");
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = command
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("the command runs");
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    (status.code(), read(&out), read(&err))
 }
 
 /// A temporary directory removed on drop.
@@ -436,4 +461,176 @@ pub fn post(path: &str, body: &[u8], extra_headers: &str) -> Vec<u8> {
     .into_bytes();
     request.extend_from_slice(body);
     request
+}
+
+/// A running `apiphant-background` on a temporary product with the ticker fixture
+/// (tests/fixtures/ticker); killed (and waited for) on drop.
+pub struct Worker {
+    pub child: Child,
+    pub log: PathBuf,
+    pub dir: TempDir,
+}
+
+/// A temporary product for the worker: `apiphant.toml` with `config` appended after a
+/// `[background]` section that holds the lock file (extra `[background]` keys first in
+/// `config`, without a header).
+pub fn worker_product(config: &str) -> TempDir {
+    let dir = TempDir::new("product");
+    let lock = dir.path().join("worker.lock");
+    let toml = format!(
+        "name = \"ticker\"\n[background]\nlock_file = \"{}\"\n{config}\n",
+        lock.display()
+    );
+    std::fs::write(dir.path().join("apiphant.toml"), toml).expect("write apiphant.toml");
+    dir
+}
+
+/// The `apiphant-background` command on `product` with the ticker fixture.
+pub fn worker_command(product: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_apiphant-background"));
+    command
+        .arg(product)
+        .arg("--plugin")
+        .arg(plugin("fixture-ticker"))
+        .args(extra);
+    command
+}
+
+impl Worker {
+    /// Starts the worker on a new product (see [`worker_product`]) and waits for its
+    /// start line (30 s bound).
+    pub fn start(config: &str, env: &[(&str, &str)]) -> Worker {
+        let dir = worker_product(config);
+        let log = dir.path().join("worker.log");
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = worker_command(dir.path(), &[])
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("apiphant-background starts");
+        let worker = Worker { child, log, dir };
+        worker.wait_for("Apiphant is scheduling", 1, Duration::from_secs(30));
+        worker
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log holds `needle` `count` times; returns the log. Panics with the
+    /// log if the worker exits or `within` passes first.
+    pub fn wait_for(&self, needle: &str, count: usize, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.log_text();
+            if text.matches(needle).count() >= count {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("{needle:?} x{count} not logged within {within:?}:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        terminate(&mut self.child, within)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real SMTP server (tests/smtp_server.py, aiosmtpd) on 127.0.0.1 and a free port; every
+/// message it receives is a file in `dir`. Killed (and waited for) on drop.
+pub struct SmtpServer {
+    pub child: Child,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl SmtpServer {
+    /// Starts it (refusing every login with `reject_login`) and waits until it listens.
+    pub fn start(reject_login: bool) -> SmtpServer {
+        let dir = TempDir::new("smtp");
+        let mut command = Command::new("python3");
+        command
+            .arg(root().join("tests/smtp_server.py"))
+            .arg(dir.path());
+        if reject_login {
+            command.arg("--reject-login");
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs (the email tests need python3 and `pip install aiosmtpd`)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut server = SmtpServer {
+            child,
+            port: 0,
+            dir,
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the SMTP server starts within 30 s");
+        server.port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| {
+                panic!("no port from smtp_server.py (is aiosmtpd installed?): {line:?}")
+            });
+        server
+    }
+
+    /// Waits until `count` messages arrived (bounded); returns them all, oldest first.
+    pub fn wait_messages(&self, count: usize, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(self.dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+                .filter_map(|path| {
+                    let n = path.file_stem()?.to_str()?.parse().ok()?;
+                    Some((n, path))
+                })
+                .collect();
+            if files.len() >= count {
+                files.sort();
+                return files
+                    .iter()
+                    .map(|(_, path)| std::fs::read_to_string(path).unwrap_or_default())
+                    .collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{count} message(s) not received within {within:?} ({} so far)",
+                files.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,585 @@
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the variables set here are used by the scripts that source this file.)
+# Shared by deploy.sh, reload.sh, quick-test.sh, render.sh and test.sh (sourced, never run):
+# the parameters and their defaults, the template renderer, the install step, the services
+# (the system's nginx and supervisor, or the sandbox's own), readiness waits, the quick test.
+
+DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$DEPLOY_DIR")
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------------------- parameters
+# Each has a flag and an environment variable; the flag wins. Defaults are computed by
+# finish_params once the product is known.
+SOURCE=${APIPHANT_SOURCE:-}
+PRODUCT=${APIPHANT_PRODUCT:-}
+PREFIX=${APIPHANT_PREFIX:-}
+PROCESSES=${APIPHANT_PROCESSES:-2}
+FIRST_PORT=${APIPHANT_FIRST_PORT:-8001}
+LISTEN=${APIPHANT_LISTEN:-80}
+SERVER_NAME=${APIPHANT_SERVER_NAME:-_}
+SERVICE_USER=${APIPHANT_USER:-}
+PROFILE=${APIPHANT_PROFILE:-release}
+SANDBOX=${APIPHANT_SANDBOX:-}
+QUICK_TEST=${APIPHANT_QUICK_TEST:-v0/echo/read}
+READ_TIMEOUT=${APIPHANT_READ_TIMEOUT:-60}
+RUST_LOG_LEVEL=${APIPHANT_RUST_LOG:-info,may=warn}
+LOG_MAX_BYTES=${APIPHANT_LOG_MAX_BYTES:-50MB}
+LOG_BACKUPS=${APIPHANT_LOG_BACKUPS:-10}
+BUILD=1
+STOP=0
+
+params_help() {
+    cat <<EOF
+Parameters (flag, or environment variable; default):
+  --source DIR        APIPHANT_SOURCE       product source (holds apiphant.toml); this checkout
+                                            ($REPO_DIR)
+  --product NAME      APIPHANT_PRODUCT      product name: 'name' in SOURCE/apiphant.toml, else
+                                            the folder's name (myproduct for this checkout)
+  --prefix DIR        APIPHANT_PREFIX       install prefix; /srv/PRODUCT (sandbox: DIR/srv/PRODUCT)
+  --processes N       APIPHANT_PROCESSES    API processes behind nginx; 2 (>= 2 for reloads
+                                            without a failed request)
+  --first-port PORT   APIPHANT_FIRST_PORT   first API port (127.0.0.1:PORT ... PORT+N-1); 8001
+  --listen PORT       APIPHANT_LISTEN       nginx listen port (or ADDR:PORT); 80
+  --server-name NAME  APIPHANT_SERVER_NAME  nginx server_name; _ (any host name)
+  --user NAME         APIPHANT_USER         system user running the processes; PRODUCT
+                                            (sandbox: the current user)
+  --profile P         APIPHANT_PROFILE      cargo profile to build and install: release|debug
+  --no-build                                install what is built, do not run cargo
+  --quick-test T      APIPHANT_QUICK_TEST   target/action the quick test calls; v0/echo/read
+  --read-timeout S    APIPHANT_READ_TIMEOUT nginx proxy_read_timeout, seconds; 60
+  --rust-log SPEC     APIPHANT_RUST_LOG     RUST_LOG of the processes; info,may=warn
+  --log-max-bytes B   APIPHANT_LOG_MAX_BYTES supervisor log rotation size; 50MB
+  --log-backups N     APIPHANT_LOG_BACKUPS  rotated supervisor logs kept; 10
+  --sandbox DIR       APIPHANT_SANDBOX      no root, no apt, no system user, no system
+                                            services: nginx and supervisord of their own,
+                                            configured under DIR (what the test runs)
+  --stop                                    (with --sandbox) stop the sandbox's processes
+  -h, --help
+EOF
+}
+
+# parse_params USAGE_FUNCTION ARGS...: sets the parameters from flags.
+parse_params() {
+    local usage=$1
+    shift
+    while [[ $# -gt 0 ]]; do
+        local flag=$1
+        case $flag in
+        -h | --help)
+            "$usage"
+            params_help
+            exit 0
+            ;;
+        --no-build) BUILD=0 ;;
+        --stop) STOP=1 ;;
+        --source | --product | --prefix | --processes | --first-port | --listen | --server-name | \
+            --user | --profile | --quick-test | --read-timeout | --rust-log | --log-max-bytes | \
+            --log-backups | --sandbox)
+            [[ $# -ge 2 ]] || die "$flag needs a value (see --help)"
+            local value=$2
+            shift
+            case $flag in
+            --source) SOURCE=$value ;;
+            --product) PRODUCT=$value ;;
+            --prefix) PREFIX=$value ;;
+            --processes) PROCESSES=$value ;;
+            --first-port) FIRST_PORT=$value ;;
+            --listen) LISTEN=$value ;;
+            --server-name) SERVER_NAME=$value ;;
+            --user) SERVICE_USER=$value ;;
+            --profile) PROFILE=$value ;;
+            --quick-test) QUICK_TEST=$value ;;
+            --read-timeout) READ_TIMEOUT=$value ;;
+            --rust-log) RUST_LOG_LEVEL=$value ;;
+            --log-max-bytes) LOG_MAX_BYTES=$value ;;
+            --log-backups) LOG_BACKUPS=$value ;;
+            --sandbox) SANDBOX=$value ;;
+            esac
+            ;;
+        *) die "unknown argument '$flag' (see --help)" ;;
+        esac
+        shift
+    done
+}
+
+# toml_top KEY FILE: a top-level string value of apiphant.toml (before any [section]).
+toml_top() {
+    [[ -f $2 ]] || return 0
+    awk -v key="$1" '
+        /^[ \t]*\[/ { exit }
+        $0 ~ "^[ \t]*" key "[ \t]*=" {
+            sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]*#.*$/, ""); gsub(/^"|"$/, ""); print; exit
+        }' "$2"
+}
+
+# toml_server KEY DEFAULT FILE: a number of apiphant.toml's [server] section, rounded up.
+toml_server() {
+    local value=""
+    if [[ -f $3 ]]; then
+        value=$(awk -v key="$1" '
+            /^[ \t]*\[/ { section = $0; gsub(/[ \t\[\]]/, "", section); next }
+            section == "server" && $0 ~ "^[ \t]*" key "[ \t]*=" {
+                sub(/^[^=]*=/, ""); sub(/#.*$/, ""); gsub(/[ \t_]/, ""); print; exit
+            }' "$3")
+    fi
+    [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || value=$2
+    awk -v x="$value" 'BEGIN { n = int(x); if (n < x) n++; print n }'
+}
+
+# finish_params: defaults, validation, and the paths every step uses.
+finish_params() {
+    if [[ -n $SANDBOX ]]; then
+        mkdir -p "$SANDBOX"
+        SANDBOX=$(cd "$SANDBOX" && pwd)
+    fi
+    SOURCE=$(cd "${SOURCE:-$REPO_DIR}" 2>/dev/null && pwd) || die "product source '${SOURCE}' does not exist"
+    [[ -f $SOURCE/apiphant.toml ]] || die "'$SOURCE' holds no apiphant.toml: not a product (--source)"
+    if [[ -z $PRODUCT ]]; then
+        PRODUCT=$(toml_top name "$SOURCE/apiphant.toml")
+        PRODUCT=${PRODUCT:-$(basename "$SOURCE")}
+    fi
+    [[ $PRODUCT =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] ||
+        die "product name '$PRODUCT' must be lower-case letters, digits, _ and - (it names the user, programs and files); pass --product"
+    if [[ -z $PREFIX ]]; then
+        if [[ -n $SANDBOX ]]; then PREFIX=$SANDBOX/srv/$PRODUCT; else PREFIX=/srv/$PRODUCT; fi
+    fi
+    [[ $PREFIX =~ ^/[A-Za-z0-9._/-]+$ ]] || die "--prefix '$PREFIX' must be an absolute path of letters, digits, . _ - /"
+    if [[ -z $SERVICE_USER ]]; then
+        if [[ -n $SANDBOX ]]; then SERVICE_USER=$(id -un); else SERVICE_USER=$PRODUCT; fi
+    fi
+    [[ $SERVICE_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "--user '$SERVICE_USER' is not a valid user name"
+    if ! [[ $PROCESSES =~ ^[0-9]+$ ]] || ((PROCESSES < 1 || PROCESSES > 64)); then
+        die "--processes '$PROCESSES' must be 1..64"
+    fi
+    if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES - 1 > 65535)); then
+        die "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports below 65536"
+    fi
+    [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || die "--listen '$LISTEN' must be PORT or ADDR:PORT"
+    [[ $SERVER_NAME =~ ^[A-Za-z0-9._*~\ -]+$ ]] || die "--server-name '$SERVER_NAME' has characters nginx would misread"
+    [[ $PROFILE == release || $PROFILE == debug ]] || die "--profile must be release or debug"
+    [[ $QUICK_TEST =~ ^v[0-9]+/[A-Za-z0-9_/-]+$ ]] || die "--quick-test '$QUICK_TEST' must look like v0/echo/read"
+    [[ $READ_TIMEOUT =~ ^[0-9]+$ ]] || die "--read-timeout must be whole seconds"
+    [[ $RUST_LOG_LEVEL =~ ^[A-Za-z0-9_,=:.-]+$ ]] || die "--rust-log '$RUST_LOG_LEVEL' has unexpected characters"
+    [[ $LOG_MAX_BYTES =~ ^[0-9]+(KB|MB|GB)?$ ]] || die "--log-max-bytes must be like 50MB"
+    [[ $LOG_BACKUPS =~ ^[0-9]+$ ]] || die "--log-backups must be a number"
+
+    LOG_DIR=$PREFIX/log
+    GROUP=$PRODUCT
+    BACKGROUND_PROGRAM=$PRODUCT-background
+    API_PORTS=()
+    API_PROGRAMS=()
+    local port
+    for ((port = FIRST_PORT; port < FIRST_PORT + PROCESSES; port++)); do
+        API_PORTS+=("$port")
+        API_PROGRAMS+=("$PRODUCT-api-$port")
+    done
+    if [[ -n $SANDBOX ]]; then
+        ETC=$SANDBOX/etc
+        RUN_DIR=$SANDBOX/run
+        NGINX_PID=$RUN_DIR/nginx.pid
+        SUPERVISOR_PID=$RUN_DIR/supervisord.pid
+        SUPERVISORCTL=(supervisorctl -c "$ETC/supervisord.conf")
+    else
+        ETC=/etc
+        RUN_DIR=/run
+        NGINX_PID=/run/nginx.pid
+        SUPERVISOR_PID=/run/supervisord.pid
+        SUPERVISORCTL=(supervisorctl)
+    fi
+    NGINX_SITE=$ETC/nginx/sites-available/$PRODUCT.conf
+    NGINX_ENABLED=$ETC/nginx/sites-enabled/$PRODUCT.conf
+    SUPERVISOR_CONF=$ETC/supervisor/conf.d/$PRODUCT.conf
+    LOGROTATE_CONF=$ETC/logrotate.d/apiphant-$PRODUCT
+    # Where the quick test reaches nginx: the listen address, or loopback for a bare port
+    # or a wildcard address.
+    local listen_host=127.0.0.1
+    if [[ $LISTEN == *:* ]]; then
+        listen_host=${LISTEN%:*}
+        [[ $listen_host == 0.0.0.0 || $listen_host == "[::]" ]] && listen_host=127.0.0.1
+    fi
+    NGINX_URL=http://$listen_host:${LISTEN##*:}
+}
+
+# load_deployed: reload.sh and quick-test.sh take the parameters of the last deploy from
+# PREFIX/deploy.env (written by deploy.sh), so they need only --prefix, --product or
+# --sandbox to find it.
+load_deployed() {
+    finish_params
+    local env_file=$PREFIX/deploy.env
+    [[ -f $env_file ]] || die "$env_file not found: deploy first (deploy/deploy.sh), or pass the --prefix / --product / --sandbox of the deploy"
+    local build=$BUILD
+    # shellcheck source=/dev/null
+    source "$env_file"
+    BUILD=$build
+    finish_params
+}
+
+write_deployed() {
+    local key
+    {
+        echo "# Parameters of the last deploy/deploy.sh run; read by reload.sh and quick-test.sh."
+        for key in SOURCE PRODUCT PREFIX PROCESSES FIRST_PORT LISTEN SERVER_NAME SERVICE_USER \
+            PROFILE SANDBOX QUICK_TEST READ_TIMEOUT RUST_LOG_LEVEL LOG_MAX_BYTES LOG_BACKUPS; do
+            printf '%s=%q\n' "$key" "${!key}"
+        done
+    } >"$PREFIX/.deploy.env.new"
+    mv -f "$PREFIX/.deploy.env.new" "$PREFIX/deploy.env"
+}
+
+# ------------------------------------------------------------------------------ renderer
+# The templates hold @@NAME@@ placeholders (upper case) and one kind of block: the lines
+# between a line holding @@EACH_PORT@@ and one holding @@END_EACH_PORT@@ are written once
+# per API process, with @@PORT@@ its port. An unknown placeholder is an error.
+render_vars() {
+    local toml=$SOURCE/apiphant.toml
+    local grace idle programs
+    grace=$(toml_server shutdown_grace_secs 10 "$toml")
+    idle=$(toml_server idle_timeout_secs 75 "$toml")
+    programs=$(
+        IFS=,
+        echo "${API_PROGRAMS[*]},$BACKGROUND_PROGRAM"
+    )
+    export R_PRODUCT=$PRODUCT R_PREFIX=$PREFIX R_USER=$SERVICE_USER R_LISTEN=$LISTEN \
+        R_SERVER_NAME=$SERVER_NAME R_PROCESSES=$PROCESSES R_LOG_DIR=$LOG_DIR \
+        R_NGINX_LOG_DIR=$LOG_DIR R_NGINX_PID=$NGINX_PID R_READ_TIMEOUT=$READ_TIMEOUT \
+        R_RUST_LOG=$RUST_LOG_LEVEL R_LOG_MAX_BYTES=$LOG_MAX_BYTES R_LOG_BACKUPS=$LOG_BACKUPS \
+        R_PROGRAMS=$programs R_GRACE=$grace R_STOP_WAIT=$((grace + 5)) R_IDLE_TIMEOUT=$idle \
+        R_SANDBOX=$SANDBOX
+    # nginx closes idle upstream connections before the server does.
+    R_UPSTREAM_KEEPALIVE=$((idle * 4 / 5))
+    ((R_UPSTREAM_KEEPALIVE >= 1)) || R_UPSTREAM_KEEPALIVE=1
+    R_MAX_BODY_BYTES=$(toml_server max_body_bytes 16777216 "$toml")
+    R_HEADER_TIMEOUT=$(toml_server header_timeout_secs 10 "$toml")
+    R_BODY_TIMEOUT=$(toml_server body_timeout_secs 30 "$toml")
+    R_PLUGIN_ARGS=""
+    [[ $PROFILE == debug ]] && R_PLUGIN_ARGS=--debug-plugins
+    R_NGINX_MIME_TYPES=/etc/nginx/mime.types
+    # Sandbox: nginx's workers run as the master's user, unless the master is root (then
+    # nginx would switch them to nobody, who cannot read a private sandbox).
+    R_NGINX_USER="# not root: nginx's workers run as $(id -un)"
+    [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
+    export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
+        R_NGINX_MIME_TYPES
+}
+
+# render TEMPLATE: the template with this deploy's values, on stdout.
+render() {
+    awk -v first="$FIRST_PORT" -v count="$PROCESSES" '
+        function fail(message) {
+            printf "%s:%d: %s\n", FILENAME, FNR, message > "/dev/stderr"
+            failed = 1
+            exit 1
+        }
+        function subst(line,    out, rest, name, value, i, j) {
+            out = ""
+            while ((i = index(line, "@@")) > 0) {
+                rest = substr(line, i + 2)
+                j = index(rest, "@@")
+                if (j == 0) break
+                name = substr(rest, 1, j - 1)
+                if (name !~ /^[A-Z_]+$/) {
+                    out = out substr(line, 1, i + 1)
+                    line = rest
+                    continue
+                }
+                if (name == "PORT") {
+                    if (port == "") fail("@@PORT@@ outside an @@EACH_PORT@@ block")
+                    value = port
+                } else if (("R_" name) in ENVIRON) {
+                    value = ENVIRON["R_" name]
+                } else {
+                    fail("unknown placeholder @@" name "@@")
+                }
+                out = out substr(line, 1, i - 1) value
+                line = substr(rest, j + 2)
+            }
+            return out line
+        }
+        /@@END_EACH_PORT@@/ {
+            for (p = first; p < first + count; p++) {
+                port = p
+                for (k = 1; k <= n; k++) print subst(block[k])
+            }
+            port = ""
+            inblock = 0
+            next
+        }
+        /@@EACH_PORT@@/ { inblock = 1; n = 0; next }
+        inblock { block[++n] = $0; next }
+        { print subst($0) }
+        END { if (!failed && inblock) fail("@@EACH_PORT@@ block not closed") }
+    ' "$1"
+}
+
+# render_all DIR: every config of this deploy into DIR (nginx-site.conf, supervisor.conf,
+# logrotate.conf; in a sandbox also nginx-main.conf and supervisord.conf).
+render_all() {
+    local out=$1
+    mkdir -p "$out"
+    render_vars
+    render "$REPO_DIR/nginx.conf" >"$out/nginx-site.conf"
+    render "$REPO_DIR/supervisor.conf" >"$out/supervisor.conf"
+    render "$DEPLOY_DIR/logrotate.conf" >"$out/logrotate.conf"
+    if [[ -n $SANDBOX ]]; then
+        render "$DEPLOY_DIR/sandbox/nginx-main.conf" >"$out/nginx-main.conf"
+        render "$DEPLOY_DIR/sandbox/supervisord.conf" >"$out/supervisord.conf"
+    fi
+}
+
+# --------------------------------------------------------------------------------- build
+# as_builder CMD...: runs a build command as the checkout's owner when run as root (a
+# sudo deploy must not leave root-owned files in target/), with ~/.cargo/bin on PATH.
+as_builder() {
+    local owner home
+    owner=$(stat -c %U "$REPO_DIR")
+    if [[ $(id -u) -eq 0 && $owner != root && $owner != UNKNOWN ]]; then
+        home=$(getent passwd "$owner" | cut -d: -f6)
+        runuser -u "$owner" -- env HOME="$home" PATH="$home/.cargo/bin:$PATH" "$@"
+    else
+        PATH="$HOME/.cargo/bin:$PATH" "$@"
+    fi
+}
+
+target_dir() {
+    echo "${CARGO_TARGET_DIR:-$REPO_DIR/target}/$PROFILE"
+}
+
+# build: the server, the worker and the product's plugins (cargo build --workspace).
+build() {
+    local profile_flag=()
+    [[ $PROFILE == release ]] && profile_flag=(--release)
+    say "building the binaries and plugins: cargo build ${profile_flag[*]} --workspace (in $REPO_DIR)"
+    (cd "$REPO_DIR" && as_builder cargo build "${profile_flag[@]}" --workspace) ||
+        die "the build failed (see cargo's output above); a Rust toolchain 1.80+ must be installed for $(stat -c %U "$REPO_DIR") (https://rustup.rs)"
+}
+
+# plugin_files: the product's plugin files, one a line, as the server itself finds them
+# (apiphant SOURCE --list-plugins: the cdylib crates under SOURCE/plugins/, built first).
+plugin_files() {
+    local args=(--list-plugins)
+    [[ $PROFILE == debug ]] && args+=(--debug-plugins)
+    [[ $BUILD == 1 ]] || args+=(--no-build)
+    as_builder "$(target_dir)/apiphant" "$SOURCE" "${args[@]}"
+}
+
+# ------------------------------------------------------------------------------- install
+# install_file SRC DEST MODE: atomically (a copy beside, then a rename): a running process
+# keeps its old file, and a loaded plugin is never overwritten in place (that crashes it).
+install_file() {
+    local dest_tmp
+    dest_tmp=$(dirname "$2")/.$(basename "$2").new
+    install -m "$3" "$1" "$dest_tmp"
+    mv -f "$dest_tmp" "$2"
+}
+
+# install_product: binaries, plugins, apiphant.toml and public/ under PREFIX.
+install_product() {
+    local bin_dir files file name
+    bin_dir=$(target_dir)
+    [[ -x $bin_dir/apiphant ]] || die "$bin_dir/apiphant is not built (run without --no-build)"
+    say "installing $PRODUCT under $PREFIX"
+    mkdir -p "$PREFIX/bin" "$PREFIX/plugins" "$PREFIX/public" "$LOG_DIR"
+    install_file "$bin_dir/apiphant" "$PREFIX/bin/apiphant" 0755
+    if [[ -x $bin_dir/apiphant-background ]]; then
+        install_file "$bin_dir/apiphant-background" "$PREFIX/bin/apiphant-background" 0755
+    else
+        warn "$bin_dir/apiphant-background is not built: the $BACKGROUND_PROGRAM program will not start"
+    fi
+    files=$(plugin_files) || die "cannot list the plugins of $SOURCE"
+    [[ -n $files ]] || die "no plugins found in $SOURCE"
+    local wanted=" "
+    while IFS= read -r file; do
+        [[ -f $file ]] || die "plugin $file is not built"
+        name=$(basename "$file")
+        install_file "$file" "$PREFIX/plugins/$name" 0644
+        wanted+="$name "
+        echo "    plugins/$name"
+    done <<<"$files"
+    for file in "$PREFIX"/plugins/*.so; do
+        name=$(basename "$file")
+        if [[ $wanted != *" $name "* ]]; then
+            echo "    plugins/$name removed (no longer in the product)"
+            rm -f "$file"
+        fi
+    done
+    install_file "$SOURCE/apiphant.toml" "$PREFIX/apiphant.toml" 0644
+    if [[ -d $SOURCE/public ]]; then
+        rm -rf "$PREFIX/.public.new" "$PREFIX/.public.old"
+        cp -R "$SOURCE/public" "$PREFIX/.public.new"
+        chmod -R u=rwX,go=rX "$PREFIX/.public.new"
+        mv "$PREFIX/public" "$PREFIX/.public.old"
+        mv "$PREFIX/.public.new" "$PREFIX/public"
+        rm -rf "$PREFIX/.public.old"
+    fi
+    # Nothing under PREFIX is writable by the service user: supervisord (root) writes the
+    # program logs, nginx's master (root) its own.
+    if [[ -z $SANDBOX ]]; then
+        chown -R root:root "$PREFIX"
+        chmod 0755 "$PREFIX" "$PREFIX/bin" "$PREFIX/plugins" "$PREFIX/public" "$LOG_DIR"
+    fi
+    write_deployed
+}
+
+# ----------------------------------------------------------------------------- services
+ctl() {
+    "${SUPERVISORCTL[@]}" "$@"
+}
+
+pid_alive() {
+    [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# wait_until SECONDS WHAT CMD...: polls CMD every 0.1 s until it succeeds; fails after SECONDS.
+wait_until() {
+    local seconds=$1 what=$2
+    shift 2
+    local tries=$((seconds * 10))
+    while ((tries-- > 0)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "timed out after ${seconds}s waiting for $what"
+}
+
+# answers PORT: the API process on PORT answers HTTP (any apiphant answer: 404 is fine).
+answers() {
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST "http://127.0.0.1:$1/api/") || return 1
+    [[ $code =~ ^[1-4][0-9][0-9]$ ]]
+}
+
+# program_pid PROGRAM: its PID while RUNNING, else fails.
+program_pid() {
+    local pid
+    pid=$(ctl pid "$GROUP:$1" 2>/dev/null) || true
+    [[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
+    echo "$pid"
+}
+
+service_start_or_reload() { # real deploy only: NAME ACTION(reload|restart)
+    if [[ -d /run/systemd/system ]]; then
+        systemctl enable "$1" >/dev/null 2>&1 || true
+        if systemctl is-active --quiet "$1"; then systemctl "$2" "$1"; else systemctl start "$1"; fi
+    elif service "$1" status >/dev/null 2>&1; then
+        service "$1" "$2"
+    else
+        service "$1" start
+    fi
+}
+
+# nginx_apply: check the configuration, then start nginx or make it reload.
+nginx_apply() {
+    if [[ -n $SANDBOX ]]; then
+        local args=(-p "$RUN_DIR/" -c "$ETC/nginx/nginx.conf")
+        # -e (nginx 1.19.5+): the start-up error log, before the configuration is read.
+        nginx -h 2>&1 | grep -q -- ' -e ' && args+=(-e "$RUN_DIR/nginx-main-error.log")
+        mkdir -p "$RUN_DIR/nginx-tmp"
+        nginx -t -q "${args[@]}" || die "nginx refuses the configuration (above)"
+        if pid_alive "$NGINX_PID"; then
+            kill -HUP "$(cat "$NGINX_PID")"
+        else
+            nginx "${args[@]}"
+            wait_until 10 "nginx's pid file $NGINX_PID" pid_alive "$NGINX_PID"
+        fi
+    else
+        nginx -t -q || die "nginx refuses the configuration (above)"
+        service_start_or_reload nginx reload
+    fi
+}
+
+supervisor_up() {
+    ctl pid >/dev/null 2>&1
+}
+
+# supervisor_apply: start supervisord if needed, then load the product's programs
+# (reread + update: new programs start, changed ones restart, removed ones stop).
+supervisor_apply() {
+    if ! supervisor_up; then
+        if [[ -n $SANDBOX ]]; then
+            supervisord -c "$ETC/supervisord.conf"
+        else
+            service_start_or_reload supervisor restart
+        fi
+        wait_until 20 "supervisord to answer supervisorctl" supervisor_up
+    fi
+    ctl reread >/dev/null
+    ctl update "$GROUP" >/dev/null
+    ctl start "$GROUP:*" >/dev/null 2>&1 || true
+}
+
+# wait_pool: every API process answering, and supervisor's (not a stray process's).
+wait_pool() {
+    local i
+    for i in "${!API_PORTS[@]}"; do
+        wait_until 30 "${API_PROGRAMS[$i]} to answer on 127.0.0.1:${API_PORTS[$i]}" answers "${API_PORTS[$i]}"
+        program_pid "${API_PROGRAMS[$i]}" >/dev/null ||
+            die "127.0.0.1:${API_PORTS[$i]} answers, but supervisor's ${API_PROGRAMS[$i]} does not run: is the port taken? ($(ctl status "$GROUP:${API_PROGRAMS[$i]}" || true))"
+    done
+}
+
+# roll: restart the API processes one at a time, each answering again before the next
+# (nginx sends to the others meanwhile), then the background worker.
+roll() {
+    local i old new
+    ((PROCESSES >= 2)) || warn "one API process: requests fail while it restarts (--processes 2 or more avoids it)"
+    for i in "${!API_PORTS[@]}"; do
+        old=$(program_pid "${API_PROGRAMS[$i]}") || old="-"
+        # restart: SIGTERM, wait for the exit (stopwaitsecs), start, wait for RUNNING.
+        ctl restart "$GROUP:${API_PROGRAMS[$i]}" >/dev/null || die "supervisorctl restart ${API_PROGRAMS[$i]} failed"
+        wait_until 30 "${API_PROGRAMS[$i]} to answer on 127.0.0.1:${API_PORTS[$i]}" answers "${API_PORTS[$i]}"
+        new=$(program_pid "${API_PROGRAMS[$i]}") || die "${API_PROGRAMS[$i]} does not run after its restart"
+        say "restarted ${API_PROGRAMS[$i]} (pid $old -> $new), answering on 127.0.0.1:${API_PORTS[$i]}"
+    done
+    if [[ -x $PREFIX/bin/apiphant-background ]]; then
+        ctl restart "$GROUP:$BACKGROUND_PROGRAM" >/dev/null || die "supervisorctl restart $BACKGROUND_PROGRAM failed"
+        say "restarted $BACKGROUND_PROGRAM (pid $(program_pid "$BACKGROUND_PROGRAM" || echo "not running"))"
+    else
+        warn "$PREFIX/bin/apiphant-background is not installed: $BACKGROUND_PROGRAM not restarted"
+    fi
+}
+
+# quick_test: the quick test through nginx; prints the answer, fails unless 200.
+quick_test() {
+    local url=$NGINX_URL/api/$QUICK_TEST body code
+    local host=()
+    [[ $SERVER_NAME == _ ]] || host=(-H "Host: ${SERVER_NAME%% *}")
+    body=$(mktemp)
+    code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "${host[@]}" -X POST "$url" \
+        -d '{"hello": "world"}') || code=000
+    say "quick test: POST $url {\"hello\": \"world\"} --> $code $(cat "$body")"
+    rm -f "$body"
+    [[ $code == 200 ]] || die "the quick test through nginx failed"
+}
+
+# sandbox_stop: stop the sandbox's supervisord (it stops the programs) and nginx, by PID.
+sandbox_stop() {
+    [[ -n $SANDBOX ]] || die "--stop is for a sandbox only (stop a real deploy with systemctl / supervisorctl)"
+    local pids=() pid tries
+    if supervisor_up; then
+        mapfile -t pids < <(ctl pid all 2>/dev/null | grep -E '^[1-9][0-9]*$' || true)
+    fi
+    for pidfile in "$SUPERVISOR_PID" "$NGINX_PID"; do
+        pid_alive "$pidfile" || continue
+        pid=$(cat "$pidfile")
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((tries = 0; tries < 300; tries++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        say "stopped $(basename "$pidfile" .pid) (pid $pid)"
+    done
+    for pid in "${pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+            say "killed left-over program process $pid"
+        fi
+    done
+}
