@@ -68,6 +68,41 @@ static PLUGIN: PluginV1 = PluginV1 {
 thread_local! {
     static IN_CALL: Cell<Option<(&'static str, &'static str)>> = const { Cell::new(None) };
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Response buffers the host handed back to `free`, reused by the next responses
+    /// serialized on this thread (no allocation per request for the JSON out).
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// At most this many spare buffers per thread (one per response written in one batch).
+const SPARE_COUNT: usize = 8;
+/// Buffers grown past this by a big response are freed, not kept.
+const SPARE_BYTES: usize = 64 * 1024;
+/// Capacity of a fresh response buffer (serde_json's `to_vec` starts there too).
+const FRESH_BYTES: usize = 128;
+
+/// A cleared buffer for a response: a spare one, or a fresh one.
+fn response_buffer() -> Vec<u8> {
+    SPARE
+        .try_with(|spare| spare.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(FRESH_BYTES))
+}
+
+/// Keeps a buffer the host is done with for a later response, or frees it.
+fn recycle(mut bytes: Vec<u8>) {
+    if bytes.capacity() > SPARE_BYTES {
+        return;
+    }
+    bytes.clear();
+    // During thread teardown the list is gone: the buffer is simply dropped.
+    let _ = SPARE.try_with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut() {
+            if spare.len() < SPARE_COUNT {
+                spare.push(bytes);
+            }
+        }
+    });
 }
 
 /// Called by the exported entry symbol: remembers how to build the table, returns it.
@@ -175,7 +210,7 @@ extern "C" fn free(buf: OwnedBuf) {
     }
     // SAFETY: `buf` came from `into_owned` below (a Vec<u8> of this plugin's allocator)
     // and the host hands each buffer back exactly once.
-    drop(unsafe { Vec::from_raw_parts(buf.ptr, buf.len, buf.cap) });
+    recycle(unsafe { Vec::from_raw_parts(buf.ptr, buf.len, buf.cap) });
 }
 
 fn into_owned(bytes: Vec<u8>) -> OwnedBuf {
@@ -218,7 +253,7 @@ fn run(input: &CallIn) -> Done {
         }
     };
     match reply {
-        Reply::Object(object) => match serde_json::to_vec(&object) {
+        Reply::Object(object) => match write_json(&object) {
             Ok(bytes) => (abi::OUTCOME_OK, 200, bytes, Vec::new()),
             Err(error) => {
                 let why = format!("response could not be serialized: {error}");
@@ -233,6 +268,18 @@ fn run(input: &CallIn) -> Done {
         Reply::Raw(raw) => {
             let lines = raw.header_lines();
             (abi::OUTCOME_RAW, raw.status, raw.body, lines)
+        }
+    }
+}
+
+/// Serializes a response object into a recycled buffer.
+fn write_json(object: &Object) -> Result<Vec<u8>, serde_json::Error> {
+    let mut bytes = response_buffer();
+    match serde_json::to_writer(&mut bytes, object) {
+        Ok(()) => Ok(bytes),
+        Err(error) => {
+            recycle(bytes);
+            Err(error)
         }
     }
 }

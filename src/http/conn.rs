@@ -10,6 +10,7 @@ use super::chunked::{ChunkError, Chunked};
 use super::head::{self, Framing, Head};
 use super::{response, Limits};
 use crate::dispatch::{self, Reply};
+use crate::plugin::Endpoint;
 use crate::server::Server;
 use may::net::TcpStream;
 use std::io::{self, ErrorKind, Read, Write};
@@ -158,7 +159,9 @@ impl Conn {
         // The head was parsed from `buf[start..]`: make its ranges index `buf`.
         self.head.shift(self.start);
         self.head_started = None;
-        self.request_started = Instant::now();
+        if access_log() {
+            self.request_started = Instant::now();
+        }
         self.unanswered += 1;
         self.server.request_read();
         let body_start = self.start + self.head.len;
@@ -183,14 +186,17 @@ impl Conn {
                 return Ok(if close { Next::Close } else { Next::Continue });
             }
         };
-        // The body: fully buffered, or read now under the body timeout.
-        let body_deadline = Instant::now() + self.limits().body_timeout;
+        // The body: fully buffered, or read now under the body timeout (the clock is read
+        // only then: a buffered body costs no time call).
+        let body_timeout = self.limits().body_timeout;
+        let mut body_deadline = None;
         let body = match self.head.framing {
             Some(Framing::Length(n)) => {
                 let end = body_start + n as usize;
                 if end > self.filled {
                     self.expect_continue()?;
-                    if let Some(stall) = self.fill_to(end, body_deadline)? {
+                    let deadline = Instant::now() + body_timeout;
+                    if let Some(stall) = self.fill_to(end, deadline)? {
                         return Ok(self.stalled(stall));
                     }
                 }
@@ -219,7 +225,9 @@ impl Conn {
                         pos = body_start;
                     }
                     self.expect_continue()?;
-                    if let Some(stall) = self.fill_to(self.filled + 1, body_deadline)? {
+                    let deadline =
+                        *body_deadline.get_or_insert_with(|| Instant::now() + body_timeout);
+                    if let Some(stall) = self.fill_to(self.filled + 1, deadline)? {
                         return Ok(self.stalled(stall));
                     }
                 }
@@ -230,7 +238,7 @@ impl Conn {
             None => return Ok(self.fail(400)),
         };
         let reply = {
-            let (method, target) = self.method_and_target();
+            let (method, target) = self.call_target(endpoint);
             let headers: Vec<(&str, &[u8])> = if endpoint.raw_request {
                 self.head
                     .headers
@@ -262,10 +270,28 @@ impl Conn {
         Ok(if close { Next::Close } else { Next::Continue })
     }
 
+    /// The method and target for the call. The usual target is exactly the route's path
+    /// (no query, no percent signs): borrow the route's text, no second UTF-8 check.
+    fn call_target(&self, endpoint: &'static Endpoint) -> (&str, &str) {
+        if self.buf[self.head.target.clone()] == *endpoint.path.as_bytes() {
+            return (self.method(), &endpoint.path);
+        }
+        self.method_and_target()
+    }
+
     fn method_and_target(&self) -> (&str, &str) {
-        let method = std::str::from_utf8(&self.buf[self.head.method.clone()]).unwrap_or("");
         let target = std::str::from_utf8(&self.buf[self.head.target.clone()]).unwrap_or("");
-        (method, target)
+        (self.method(), target)
+    }
+
+    fn method(&self) -> &str {
+        let method = &self.buf[self.head.method.clone()];
+        // The common methods need no UTF-8 check (hot path).
+        match method {
+            b"POST" => "POST",
+            b"GET" => "GET",
+            _ => std::str::from_utf8(method).unwrap_or(""),
+        }
     }
 
     /// Encodes a reply for the current head; returns whether the connection closes.
@@ -282,7 +308,7 @@ impl Conn {
             head_only,
         );
         self.served += 1;
-        if log::log_enabled!(target: "apiphant::access", log::Level::Info) {
+        if access_log() {
             let (method, target) = self.method_and_target();
             log::info!(
                 target: "apiphant::access",
@@ -368,15 +394,15 @@ impl Conn {
     fn fill_head(&mut self) -> io::Result<Option<Stall>> {
         let limits = self.limits();
         let idle = self.start == self.filled && self.served > 0;
+        // One clock read per wait (hot path: every keep-alive request passes here).
+        let mut now = Instant::now();
         let deadline = if idle {
-            Instant::now() + limits.idle_timeout
+            now + limits.idle_timeout
         } else {
-            *self.head_started.get_or_insert_with(Instant::now) + limits.header_timeout
+            *self.head_started.get_or_insert(now) + limits.header_timeout
         };
         loop {
-            let slice = deadline
-                .saturating_duration_since(Instant::now())
-                .min(SHUTDOWN_POLL);
+            let slice = deadline.saturating_duration_since(now).min(SHUTDOWN_POLL);
             if slice.is_zero() {
                 return Ok(Some(Stall::Timeout));
             }
@@ -384,14 +410,12 @@ impl Conn {
                 Some(Stall::Timeout) if self.server.is_shutting_down() => {
                     return Ok(Some(Stall::Eof))
                 }
-                Some(Stall::Timeout) => continue,
+                Some(Stall::Timeout) => now = Instant::now(),
                 Some(Stall::Eof) => return Ok(Some(Stall::Eof)),
-                None => {
-                    if idle {
-                        self.head_started = Some(Instant::now());
-                    }
-                    return Ok(None);
-                }
+                // After an idle wait `head_started` is None: `next` starts the header
+                // timeout if the bytes that came are not a whole head yet (a whole head,
+                // the usual case, costs no clock read).
+                None => return Ok(None),
             }
         }
     }
@@ -457,9 +481,36 @@ impl Conn {
     }
 }
 
+/// Whether the access log (`apiphant::access`, info) is on; off, a request reads the
+/// clock once less.
+fn access_log() -> bool {
+    log::log_enabled!(target: "apiphant::access", log::Level::Info)
+}
+
 /// `timeout` rounded up to a whole number of [`TIMEOUT_STEP`]s.
 fn round_up(timeout: Duration) -> Duration {
-    let step = TIMEOUT_STEP.as_nanos();
-    let steps = timeout.as_nanos().div_ceil(step).max(1);
+    // In u64 (a u128 division is a libcall, and this runs on every read).
+    let step = TIMEOUT_STEP.as_millis() as u64;
+    let millis = timeout
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(timeout.subsec_nanos()).div_ceil(1_000_000));
+    let steps = millis.div_ceil(step).max(1);
     TIMEOUT_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_to_whole_steps() {
+        let ms = Duration::from_millis;
+        assert_eq!(round_up(Duration::from_nanos(1)), ms(250));
+        assert_eq!(round_up(ms(250)), ms(250));
+        assert_eq!(round_up(Duration::from_nanos(250_000_001)), ms(500));
+        assert_eq!(round_up(ms(999) + Duration::from_micros(500)), ms(1000));
+        assert_eq!(round_up(Duration::from_secs(75)), Duration::from_secs(75));
+        assert_eq!(round_up(Duration::ZERO), ms(250));
+    }
 }

@@ -78,8 +78,29 @@ pub(crate) fn parse(
     max_body: u64,
     head: &mut Head,
 ) -> Result<bool, HeadError> {
-    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
-    let storage = &mut storage[..max_headers.clamp(1, MAX_HEADERS_CAP)];
+    let max_headers = max_headers.clamp(1, MAX_HEADERS_CAP);
+    if max_headers <= STACK_HEADERS {
+        let mut storage = [const { MaybeUninit::uninit() }; STACK_HEADERS];
+        parse_into(buf, &mut storage[..max_headers], max_body, head)
+    } else {
+        // Above the default: the array on the heap (one allocation per head parsed with
+        // such a setting) rather than a 16 KiB stack frame in every connection.
+        let mut storage: Vec<_> = (0..max_headers).map(|_| MaybeUninit::uninit()).collect();
+        parse_into(buf, &mut storage, max_body, head)
+    }
+}
+
+/// Most headers parsed into an array on the coroutine's stack (2 KiB). A bigger array
+/// would cost every connection its pages: Rust probes each page of a frame over 4 KiB,
+/// so a 512-header array made 16 KiB of each connection's stack resident.
+const STACK_HEADERS: usize = 64;
+
+fn parse_into<'b>(
+    buf: &'b [u8],
+    storage: &mut [MaybeUninit<httparse::Header<'b>>],
+    max_body: u64,
+    head: &mut Head,
+) -> Result<bool, HeadError> {
     let mut request = httparse::Request::new(&mut []);
     let len = match request.parse_with_uninit_headers(buf, storage) {
         Ok(httparse::Status::Complete(len)) => len,

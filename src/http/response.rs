@@ -1,10 +1,14 @@
 //! Response encoding into the connection's write buffer: status line, then
 //! `Content-Type: application/json` (or a raw response's own headers), `Connection: close`
 //! when closing, `Date`, `Content-Length`, body. No `Server` header, never chunked
-//! (the original's header order, docs/protocol.md#responses).
+//! (the original's header order, docs/protocol.md#responses). `Date` is formatted once a
+//! second per worker thread, from a second counter a ticker thread keeps: no clock read
+//! per response.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Once;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Appends one response to `out`.
 pub(crate) fn encode(
@@ -57,16 +61,50 @@ thread_local! {
     static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((0, [b' '; 29])) };
 }
 
-fn append_date(out: &mut Vec<u8>) {
-    let now = SystemTime::now();
-    let second = now
-        .duration_since(UNIX_EPOCH)
+/// The current unix second, kept by a ticker thread so that a response reads no clock
+/// (hot path; may_minihttp does the same). Read only while `TICKING`.
+static SECOND: AtomicU64 = AtomicU64::new(0);
+static TICKING: AtomicBool = AtomicBool::new(false);
+static TICKER: Once = Once::new();
+
+fn unix_second(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// The current second: from the ticker, or from the clock if it could not start.
+fn current_second() -> u64 {
+    TICKER.call_once(|| {
+        SECOND.store(unix_second(SystemTime::now()), Ordering::Relaxed);
+        let ticker = std::thread::Builder::new()
+            .name("date".to_owned())
+            .spawn(|| loop {
+                // Wake just after each second boundary.
+                let now = SystemTime::now();
+                let into = now
+                    .duration_since(UNIX_EPOCH)
+                    .map(|elapsed| elapsed.subsec_nanos())
+                    .unwrap_or(0);
+                let left = Duration::from_nanos(1_000_000_000 - u64::from(into.min(999_999_999)));
+                std::thread::sleep(left + Duration::from_millis(1));
+                SECOND.store(unix_second(SystemTime::now()), Ordering::Relaxed);
+            });
+        TICKING.store(ticker.is_ok(), Ordering::Relaxed);
+    });
+    if TICKING.load(Ordering::Relaxed) {
+        SECOND.load(Ordering::Relaxed)
+    } else {
+        unix_second(SystemTime::now())
+    }
+}
+
+fn append_date(out: &mut Vec<u8>) {
+    let second = current_second();
     DATE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != second {
-            let text = httpdate::fmt_http_date(now);
+            let text = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
             if text.len() == 29 {
                 cache.1.copy_from_slice(text.as_bytes());
                 cache.0 = second;

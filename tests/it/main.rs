@@ -8,6 +8,8 @@ mod util;
 
 /// apiphant-background: tasks, tracebacks, signals, the lock, emails to a real SMTP server.
 mod background;
+/// Blocking actions run on the blocking pool and never stall other requests.
+mod blocking;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
 mod faults;
 /// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.

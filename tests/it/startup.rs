@@ -173,9 +173,11 @@ fn list_plugins() {
         files.sort();
         files
     };
-    // Every cdylib under plugins/, the background (tasks-only) plugin included.
+    // Every cdylib under plugins/, the background (tasks-only) plugin and the blocking
+    // example (bench/run.sh --mixed) included.
     let mut sorted = expected.clone();
     sorted.push(plugin("background"));
+    sorted.push(plugin("slow"));
     sorted.sort();
     assert_eq!(list(&crate::util::root()), sorted);
     // An installed product: its plugins/*.so, nothing else.

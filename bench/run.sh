@@ -1,0 +1,394 @@
+#!/usr/bin/env bash
+# The benchmark harness (README, "Performance"): builds apiphant and its peers, checks
+# each server answers the echo correctly, loads it with wrk, repeats, prints markdown.
+#
+#   bench/run.sh [--runs N] [--duration S] [--servers "apiphant may-echo ..."] [--no-build]
+#       echo: -t1 -c64, POST {"hello": "world"} to /api/v0/echo/read; median of N runs.
+#   bench/run.sh --conns N          the same with N keep-alive connections (RSS per connection)
+#       [--interval MS]             each connection waits MS ms before each request (about
+#                                   N * 1000 / MS requests/s): many mostly idle clients
+#   bench/run.sh --mixed            apiphant's echo while 200 clients call a 50 ms blocking
+#                                   action (marked .blocking(), then unmarked)
+#
+# Each server runs pinned to CPU 0 (taskset; so one worker thread each), wrk to CPU 1.
+# apiphant runs with RUST_LOG=warn: no access log. Servers are started fresh for each run
+# and interleaved (run 1 of every server, then run 2 ...), so background noise spreads
+# evenly over them. User CPU per request is the utime delta of the server process
+# (/proc/PID/stat, all threads) over the measured run divided by the requests; peak RSS
+# is VmHWM at the end of the run.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+runs=5
+duration=10
+warmup=1
+conns=""
+interval=0
+mode="echo"
+build=1
+servers="apiphant may-echo axum-echo actix-echo"
+slow_clients=200
+server_cpu=0
+wrk_cpu=1
+
+usage() {
+    sed -n '2,18s/^# \{0,1\}//p' "$0"
+    exit "${1:-0}"
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        --warmup) warmup=$2; shift 2 ;;
+        --conns) conns=$2; mode=conns; shift 2 ;;
+        --interval) interval=$2; shift 2 ;;
+        --mixed) mode=mixed; shift ;;
+        --servers) servers=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "unknown argument: $1" >&2; usage 2 ;;
+    esac
+done
+
+for tool in wrk taskset curl; do
+    command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install $tool)" >&2; exit 2; }
+done
+
+if [[ $build -eq 1 ]]; then
+    echo "building apiphant and the example product (release)..." >&2
+    (cd "$root" && cargo build --release --workspace --quiet)
+    echo "building the peers (bench/, release)..." >&2
+    (cd "$here" && cargo build --release --quiet)
+fi
+
+work=$(mktemp -d)
+server_pid=""
+side_pid=""
+cleanup() {
+    local status=$?
+    for pid in "$side_pid" "$server_pid"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$work"
+    exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+expected='{"hello":"world","server":"myproduct"}'
+
+# Starts server $1 on a free port, pinned to the server CPU; sets server_pid and port.
+start_server() {
+    local name=$1
+    port=$(free_port)
+    local log="$work/$name.log"
+    case "$name" in
+        apiphant)
+            RUST_LOG=warn taskset -c "$server_cpu" "$root/target/release/apiphant" "$root" \
+                "127.0.0.1:$port" --no-build 2>"$log" &
+            ;;
+        may-echo|axum-echo|actix-echo)
+            taskset -c "$server_cpu" "$here/target/release/$name" "127.0.0.1:$port" 2>"$log" &
+            ;;
+        *) echo "unknown server: $name" >&2; exit 2 ;;
+    esac
+    server_pid=$!
+    local answer=""
+    for _ in $(seq 1 300); do
+        answer=$(curl -s -o - -w ' %{http_code} %{content_type}' -X POST \
+            --data '{"hello": "world"}' "http://127.0.0.1:$port/api/v0/echo/read" 2>/dev/null) || true
+        [[ "$answer" == *" 000 "* ]] || break
+        kill -0 "$server_pid" 2>/dev/null || { echo "$name exited:" >&2; cat "$log" >&2; exit 1; }
+        sleep 0.1
+    done
+    if [[ "$answer" != "$expected 200 application/json" ]]; then
+        echo "$name answers '$answer', expected '$expected 200 application/json'" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+}
+
+stop_server() {
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+# User-space CPU ticks of a process (all its threads).
+utime() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    # Fields after the command: state is field 3, utime field 14 (man 5 proc).
+    awk '{print $12}' <<<"$stat"
+}
+
+# A /proc/PID/status field in KiB (VmRSS, VmHWM).
+vm_kib() {
+    awk -v field="$2:" '$1 == field {print $2}' "/proc/$1/status"
+}
+
+# wrk pinned to the wrk CPU; prints its BENCH line (key=value pairs). With a 4th
+# argument, each connection waits that many milliseconds before each request.
+run_wrk() {
+    local connections=$1 seconds=$2 path=$3 every=${4:-0}
+    local script=(-s "$here/post.lua")
+    if [[ $every -gt 0 ]]; then
+        script=(-s "$here/post-every.lua")
+    fi
+    BENCH_DIR=$here taskset -c "$wrk_cpu" wrk -t1 -c"$connections" -d"${seconds}s" \
+        --timeout 10s "${script[@]}" "http://127.0.0.1:$port$path" -- "$every" |
+        sed -n 's/^BENCH //p'
+}
+
+ticks_per_sec=$(getconf CLK_TCK)
+
+# One measured run of server $1 with $2 connections; appends a result line to $3.
+measure() {
+    local name=$1 connections=$2 out=$3
+    start_server "$name"
+    if [[ "$warmup" != 0 ]]; then
+        run_wrk 64 "$warmup" /api/v0/echo/read >/dev/null
+    fi
+    local rss_before cpu_before cpu_after result
+    rss_before=$(vm_kib "$server_pid" VmRSS)
+    cpu_before=$(utime "$server_pid")
+    local every=0
+    if [[ $mode == conns ]]; then
+        every=$interval
+    fi
+    result=$(run_wrk "$connections" "$duration" /api/v0/echo/read "$every")
+    cpu_after=$(utime "$server_pid")
+    local hwm
+    hwm=$(vm_kib "$server_pid" VmHWM)
+    stop_server
+    [[ -n "$result" ]] || { echo "wrk produced no result for $name" >&2; exit 1; }
+    local requests=0 duration_us=1 p50_us=0 p99_us=0
+    local connect=0 read=0 write=0 status=0 timeout=0
+    local key value
+    for pair in $result; do
+        key=${pair%%=*}
+        value=${pair#*=}
+        case "$key" in
+            requests) requests=$value ;;
+            duration_us) duration_us=$value ;;
+            p50_us) p50_us=$value ;;
+            p99_us) p99_us=$value ;;
+            connect) connect=$value ;;
+            read) read=$value ;;
+            write) write=$value ;;
+            status) status=$value ;;
+            timeout) timeout=$value ;;
+        esac
+    done
+    awk -v n="$name" -v req="$requests" -v dur="$duration_us" -v p50="$p50_us" -v p99="$p99_us" \
+        -v cpu=$((cpu_after - cpu_before)) -v hz="$ticks_per_sec" -v hwm="$hwm" \
+        -v base="$rss_before" -v c="$connect" -v r="$read" -v w="$write" -v s="$status" \
+        -v t="$timeout" -v conns="$connections" 'BEGIN {
+            rps = req / (dur / 1e6)
+            cpu_us = req > 0 ? cpu / hz * 1e6 / req : 0
+            printf "%s %.0f %d %d %.3f %d %d %d %d/%d/%d/%d/%d %.1f\n", n, rps, p50, p99, cpu_us,
+                hwm, base, c + r + w + s + t, c, r, w, s, t, (hwm - base) / conns
+        }' >>"$out"
+    echo "  $name: $(tail -n 1 "$out")" >&2
+}
+
+# Median of column $2 of the lines of file $1 whose first field is $3.
+column_median() {
+    awk -v col="$2" -v name="$3" '$1 == name {print $col}' "$1" | median
+}
+
+# Sum of column $2 for server $3.
+total() {
+    awk -v col="$2" -v name="$3" '$1 == name {sum += $col} END {print sum + 0}' "$1"
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+machine() {
+    local model
+    model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+    echo "Machine: $(nproc) cores, $model; $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
+    echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+echo_mode() {
+    local connections=$1 results="$work/results"
+    : >"$results"
+    local run name
+    for run in $(seq 1 "$runs"); do
+        echo "run $run/$runs" >&2
+        for name in $servers; do
+            measure "$name" "$connections" "$results"
+        done
+    done
+    echo
+    machine
+    echo
+    local base_rps base_cpu
+    base_rps=$(column_median "$results" 2 may-echo)
+    base_cpu=$(column_median "$results" 5 may-echo)
+    if [[ $mode == echo ]]; then
+        echo "wrk -t1 -c$connections -d${duration}s, POST {\"hello\": \"world\"}, median of $runs run(s); server on CPU $server_cpu, wrk on CPU $wrk_cpu"
+        echo
+        echo "| server | requests/s | x may echo | p50 | p99 | user CPU / request | x may echo | peak RSS | errors |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        for name in $servers; do
+            awk -v n="$name" -v rps="$(column_median "$results" 2 "$name")" \
+                -v p50="$(column_median "$results" 3 "$name")" -v p99="$(column_median "$results" 4 "$name")" \
+                -v cpu="$(column_median "$results" 5 "$name")" -v hwm="$(column_median "$results" 6 "$name")" \
+                -v errors="$(total "$results" 8 "$name")" -v brps="$base_rps" -v bcpu="$base_cpu" 'BEGIN {
+                    printf "| %s | %.0f | %s | %.2f ms | %.2f ms | %.2f us | %s | %.1f MiB | %d |\n",
+                        n, rps, (brps > 0 ? sprintf("%.2f", rps / brps) : "-"), p50 / 1000, p99 / 1000,
+                        cpu, (bcpu > 0 ? sprintf("%.2f", cpu / bcpu) : "-"), hwm / 1024, errors
+                }'
+        done
+        bars "$results"
+    else
+        local pacing="a closed loop: each connection sends its next request as soon as answered"
+        if [[ $interval -gt 0 ]]; then
+            pacing="each connection waits ${interval} ms before each request"
+        fi
+        echo "wrk -t1 -c$connections -d${duration}s (keep-alive; $pacing), POST {\"hello\": \"world\"}, median of $runs run(s); server on CPU $server_cpu, wrk on CPU $wrk_cpu"
+        echo
+        echo "| server | connections | requests/s | p50 | p99 | errors (connect/read/write/status/timeout) | RSS before | peak RSS | RSS / connection |"
+        echo "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
+        for name in $servers; do
+            awk -v n="$name" -v conns="$connections" -v rps="$(column_median "$results" 2 "$name")" \
+                -v p50="$(column_median "$results" 3 "$name")" -v p99="$(column_median "$results" 4 "$name")" \
+                -v base="$(column_median "$results" 7 "$name")" -v hwm="$(column_median "$results" 6 "$name")" \
+                -v errors="$(total "$results" 8 "$name")" \
+                -v breakdown="$(awk -v n="$name" '$1 == n {
+                    split($9, e, "/"); for (i = 1; i <= 5; i++) sum[i] += e[i]
+                } END { printf "%d/%d/%d/%d/%d", sum[1], sum[2], sum[3], sum[4], sum[5] }' "$results")" \
+                -v per="$(column_median "$results" 10 "$name")" 'BEGIN {
+                    printf "| %s | %d | %.0f | %.2f ms | %.2f ms | %d (%s) | %.1f MiB | %.1f MiB | %.1f KiB |\n",
+                        n, conns, rps, p50 / 1000, p99 / 1000, errors, breakdown, base / 1024, hwm / 1024, per
+                }'
+        done
+    fi
+}
+
+# The bars of issue 6, from the medians of one run.
+bars() {
+    local results=$1
+    [[ " $servers " == *" apiphant "* && " $servers " == *" may-echo "* ]] || return 0
+    echo
+    local ours
+    ours=$(column_median "$results" 2 apiphant)
+    check() {
+        awk -v what="$1" -v a="$2" -v b="$3" -v op="$4" -v bar="$5" 'BEGIN {
+            if (b <= 0) exit
+            r = a / b
+            ok = (op == ">=") ? (r >= bar) : (r <= bar)
+            printf "- %s: %.2f (bar %s %s): %s\n", what, r, op, bar, (ok ? "met" : "NOT met")
+        }'
+    }
+    check "apiphant / may echo, requests/s" "$ours" "$(column_median "$results" 2 may-echo)" ">=" 0.95
+    if [[ " $servers " == *" axum-echo "* ]]; then
+        check "apiphant / axum, requests/s" "$ours" "$(column_median "$results" 2 axum-echo)" ">=" 1.2
+    fi
+    if [[ " $servers " == *" actix-echo "* ]]; then
+        check "apiphant / actix, requests/s" "$ours" "$(column_median "$results" 2 actix-echo)" ">=" 1.1
+    fi
+    check "apiphant / may echo, user CPU per request" "$(column_median "$results" 5 apiphant)" \
+        "$(column_median "$results" 5 may-echo)" "<=" 1.1
+}
+
+# apiphant's echo alone, then while $slow_clients clients call a 50 ms blocking action.
+mixed_mode() {
+    local results="$work/mixed" run side
+    : >"$results"
+    for run in $(seq 1 "$runs"); do
+        echo "run $run/$runs" >&2
+        for side in none v0/slow v0/slow/unmarked; do
+            start_server apiphant
+            local side_out="$work/side.out"
+            : >"$side_out"
+            if [[ $side != none ]]; then
+                taskset -c "$wrk_cpu" wrk -t1 -c"$slow_clients" -d"$((duration + 2))s" \
+                    --timeout 30s -s "$here/post.lua" "http://127.0.0.1:$port/api/$side/read" \
+                    >"$side_out" &
+                side_pid=$!
+                sleep 1
+            fi
+            local result side_result=""
+            result=$(run_wrk 64 "$duration" /api/v0/echo/read)
+            if [[ -n "$side_pid" ]]; then
+                wait "$side_pid" || true
+                side_pid=""
+                side_result=$(sed -n 's/^BENCH //p' "$side_out")
+            fi
+            stop_server
+            echo "$side $result SIDE $side_result" >>"$results"
+            echo "  $side: $result | $side_result" >&2
+        done
+    done
+    echo
+    machine
+    echo
+    echo "apiphant echo (wrk -t1 -c64 -d${duration}s) while $slow_clients clients (wrk -c$slow_clients) call an action sleeping 50 ms; median of $runs run(s)"
+    echo
+    echo "| at the same time | echo requests/s | x alone | echo p50 | echo p99 | echo errors | slow requests/s | slow p99 | slow errors |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    awk '
+        function get(line, key,    m) {
+            if (match(line, key "=[0-9]+")) return substr(line, RSTART + length(key) + 1, RLENGTH - length(key) - 1)
+            return 0
+        }
+        function med(list, n,    i, j, t) {
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (list[j] < list[i]) { t = list[i]; list[i] = list[j]; list[j] = t }
+            return (n % 2) ? list[(n + 1) / 2] : (list[n / 2] + list[n / 2 + 1]) / 2
+        }
+        {
+            side = $1; split($0, halves, " SIDE ")
+            n[side]++; k = n[side]
+            echo = halves[1]; slow = halves[2]
+            rps[side, k] = get(echo, "requests") / (get(echo, "duration_us") / 1e6)
+            p50[side, k] = get(echo, "p50_us"); p99[side, k] = get(echo, "p99_us")
+            err[side] += get(echo, "connect") + get(echo, "read") + get(echo, "write") + get(echo, "status") + get(echo, "timeout")
+            if (slow != "") {
+                srps[side, k] = get(slow, "requests") / (get(slow, "duration_us") / 1e6)
+                sp99[side, k] = get(slow, "p99_us")
+                serr[side] += get(slow, "connect") + get(slow, "read") + get(slow, "write") + get(slow, "status") + get(slow, "timeout")
+            }
+            if (!(side in seen)) { seen[side] = 1; order[++sides] = side }
+        }
+        END {
+            for (s = 1; s <= sides; s++) {
+                side = order[s]
+                for (k = 1; k <= n[side]; k++) { a[k] = rps[side, k]; b[k] = p50[side, k]; c[k] = p99[side, k]; d[k] = srps[side, k]; e[k] = sp99[side, k] }
+                r = med(a, n[side]); m50 = med(b, n[side]); m99 = med(c, n[side]); sr = med(d, n[side]); s99 = med(e, n[side])
+                if (side == "none") alone = r
+                label = (side == "none") ? "nothing (echo alone)" : (side == "v0/slow" ? "`v0/slow` (marked `.blocking()`)" : "`v0/slow/unmarked` (not marked)")
+                printf "| %s | %.0f | %.2f | %.2f ms | %.2f ms | %d | %s | %s | %s |\n", label, r, (alone > 0 ? r / alone : 0),
+                    m50 / 1000, m99 / 1000, err[side], (side == "none" ? "-" : sprintf("%.0f", sr)),
+                    (side == "none" ? "-" : sprintf("%.0f ms", s99 / 1000)), (side == "none" ? "-" : serr[side] + 0)
+            }
+        }' "$results"
+}
+
+case "$mode" in
+    echo) echo_mode 64 ;;
+    conns)
+        needed=$((conns + 1024))
+        if [[ $(ulimit -n) -lt $needed ]]; then
+            ulimit -n "$needed" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+        fi
+        if [[ $(ulimit -n) -lt $needed ]]; then
+            echo "--conns $conns needs $needed open files; the hard limit is $(ulimit -Hn)" >&2
+            exit 2
+        fi
+        echo_mode "$conns"
+        ;;
+    mixed) mixed_mode ;;
+esac
