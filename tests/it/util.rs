@@ -15,14 +15,15 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds every plugin and fixture of the workspace once per test run (debug profile).
+/// Builds every plugin and fixture of the workspace, and the examples, once per test run
+/// (debug profile).
 pub fn build_plugins() {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
             .current_dir(root())
-            .args(["build", "--workspace", "--lib"])
+            .args(["build", "--workspace", "--lib", "--examples"])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the plugins failed");
