@@ -1,7 +1,6 @@
 //! The plugin-side glue behind [`export!`](crate::export): the one entry symbol's table,
-//! the `call` that runs an action or a background task under `catch_unwind`, `free`, the
-//! panic hook that keeps a backtrace for the host's log, and the bridge that sends `log`
-//! records to the host.
+//! `init` (which installs the log bridge, `log_bridge.rs`, and the panic hook, `panic.rs`),
+//! the `call` that runs an action or a background task under `catch_unwind`, and `free`.
 //!
 //! One index space: the manifest lists the actions (0..A), then the tasks (A..A+T), then
 //! the `on_error` hook (A+T) if there is one; `CallIn.action` picks one of them.
@@ -16,6 +15,7 @@ use crate::action::{Action, Input, Reply};
 use crate::error::Object;
 use crate::raw::RawRequest;
 use crate::task::{cause_chain, Failure, OnError, Task, TaskResult};
+use crate::{log_bridge, panic};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -55,7 +55,6 @@ struct Table {
 
 static BUILD: OnceLock<fn() -> Plugin> = OnceLock::new();
 static TABLE: OnceLock<Table> = OnceLock::new();
-static HOST_LOG: OnceLock<abi::LogFn> = OnceLock::new();
 
 static PLUGIN: PluginV1 = PluginV1 {
     abi_version: abi::ABI_VERSION,
@@ -67,7 +66,6 @@ static PLUGIN: PluginV1 = PluginV1 {
 
 thread_local! {
     static IN_CALL: Cell<Option<(&'static str, &'static str)>> = const { Cell::new(None) };
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
     /// Response buffers the host handed back to `free`, reused by the next responses
     /// serialized on this thread (no allocation per request for the JSON out).
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
@@ -103,6 +101,11 @@ fn recycle(mut bytes: Vec<u8>) {
             }
         }
     });
+}
+
+/// The (route, action) or ("task", name) being run on this thread, if any.
+pub(crate) fn current_call() -> Option<(&'static str, &'static str)> {
+    IN_CALL.with(Cell::get)
 }
 
 /// Called by the exported entry symbol: remembers how to build the table, returns it.
@@ -169,13 +172,10 @@ extern "C" fn init(host: *const HostV1) -> Bytes {
         // or null; `as_ref` handles null.
         if let Some(host) = unsafe { host.as_ref() } {
             if host.abi_version == abi::ABI_VERSION {
-                let _ = HOST_LOG.set(host.log);
-                if log::set_logger(&BRIDGE).is_ok() {
-                    log::set_max_level(level_filter(host.max_log_level));
-                }
+                log_bridge::install(host.log, host.max_log_level);
             }
         }
-        std::panic::set_hook(Box::new(remember_panic));
+        std::panic::set_hook(Box::new(panic::remember));
         Bytes::of(table().manifest.as_bytes())
     });
     result.unwrap_or(Bytes::of(b""))
@@ -192,9 +192,7 @@ extern "C" fn call(input: *const CallIn, output: *mut CallOut) {
     let (code, status, body, headers) = match outcome {
         Ok(done) => done,
         Err(payload) => {
-            let report = LAST_PANIC
-                .with(|last| last.borrow_mut().take())
-                .unwrap_or_else(|| panic_text(payload.as_ref()));
+            let report = panic::take_report(payload.as_ref());
             (abi::OUTCOME_PANIC, 500, report.into_bytes(), Vec::new())
         }
     };
@@ -337,211 +335,6 @@ pub(crate) fn parse_object(body: &[u8]) -> Result<Object, serde_json::Error> {
     serde_json::from_slice(body)
 }
 
-fn remember_panic(info: &std::panic::PanicHookInfo<'_>) {
-    let message = panic_text(info.payload());
-    let location = info
-        .location()
-        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
-        .unwrap_or_else(|| "unknown location".to_owned());
-    let backtrace = std::backtrace::Backtrace::force_capture().to_string();
-    // As std: `RUST_BACKTRACE=full` keeps every frame.
-    let backtrace = match std::env::var("RUST_BACKTRACE").as_deref() {
-        Ok("full") => backtrace,
-        _ => short_backtrace(&backtrace),
-    };
-    let report = format!("panicked at {location}:\n{message}\nstack backtrace:\n{backtrace}");
-    if IN_CALL.with(Cell::get).is_some() {
-        LAST_PANIC.with(|last| *last.borrow_mut() = Some(report));
-    } else {
-        eprintln!("plugin thread {report}");
-    }
-}
-
-/// The plugin's own frames of a panic backtrace: those between the panic machinery
-/// (`core::panicking`, the hook) and this glue's `run`, as std's short backtraces do. The
-/// whole backtrace when its frames have no names (a stripped library) or the shape is new.
-fn short_backtrace(full: &str) -> String {
-    let mut frames: Vec<Vec<&str>> = Vec::new();
-    for line in full.lines() {
-        let head = line
-            .trim_start()
-            .split_once(": ")
-            .is_some_and(|(number, _)| {
-                !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
-            });
-        match frames.last_mut() {
-            Some(frame) if !head => frame.push(line),
-            _ => frames.push(vec![line]),
-        }
-    }
-    let name = |frame: &Vec<&str>| {
-        let head = frame.first().map_or("", |line| line.trim_start());
-        head.split_once(": ")
-            .map_or("", |(_, name)| name)
-            .to_owned()
-    };
-    let panic_frame = |frame: &Vec<&str>| {
-        let name = name(frame);
-        name.contains("core::panicking::") || name.contains("rust_begin_unwind")
-    };
-    let Some(start) = frames.iter().rposition(panic_frame).map(|i| i + 1) else {
-        return full.to_owned();
-    };
-    let Some(mut end) = frames
-        .iter()
-        .position(|frame| name(frame).starts_with("apiphant_sdk::export::run"))
-    else {
-        return full.to_owned();
-    };
-    let glue = [
-        "apiphant_sdk::",
-        "<alloc::boxed::Box",
-        "core::ops::function::",
-    ];
-    while end > start && glue.iter().any(|g| name(&frames[end - 1]).starts_with(g)) {
-        end -= 1;
-    }
-    if end <= start {
-        return full.to_owned();
-    }
-    let mut short: Vec<&str> = frames[start..end].iter().flatten().copied().collect();
-    short.push("note: frames of the panic machinery and of apiphant are omitted.");
-    short.join("\n")
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
-    }
-}
-
-struct Bridge;
-static BRIDGE: Bridge = Bridge;
-
-impl log::Log for Bridge {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let Some(host_log) = HOST_LOG.get() else {
-            return;
-        };
-        let target = match IN_CALL.with(Cell::get) {
-            Some((route, action)) => format!("{route} {action}"),
-            None => record.target().to_owned(),
-        };
-        let message = record.args().to_string();
-        host_log(
-            record.level() as u32,
-            Bytes::of(target.as_bytes()),
-            Bytes::of(message.as_bytes()),
-        );
-    }
-
-    fn flush(&self) {}
-}
-
-fn level_filter(level: u32) -> log::LevelFilter {
-    match level {
-        0 => log::LevelFilter::Off,
-        1 => log::LevelFilter::Error,
-        2 => log::LevelFilter::Warn,
-        3 => log::LevelFilter::Info,
-        4 => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
-    }
-}
-
-/// Exports a plugin's targets and actions, and its background tasks: the one line a crate needs.
-///
-/// ```
-/// use apiphant_sdk::{ApiResult, Object};
-/// pub fn read(mut request: Object) -> ApiResult {
-///     request.insert("server".into(), "myproduct".into());
-///     Ok(request)
-/// }
-/// apiphant_sdk::export! { "v0/echo" => { read } }
-/// ```
-///
-/// Several targets, another function for an action, and metadata:
-/// `apiphant_sdk::export! { "v0/echo" => { read }, "v1/echo" => { read = v1::read, create = action(v1::create).blocking() } }`.
-/// Routes are `v<digits>/<target path>`; action names are `create`, `read`, `update`,
-/// `delete`. The server checks both when it loads the plugin.
-///
-/// Background tasks (run by `apiphant-background`) come in a leading `tasks { ... }` block,
-/// then an optional `on_error = hook`, then optional `targets { ... }` (the grammar above):
-///
-/// ```
-/// use apiphant_sdk::{every, cron, Failure, TaskResult};
-/// pub fn update_something() -> TaskResult { Ok(()) }
-/// pub fn nightly() {}
-/// pub fn notify(failure: &Failure) -> TaskResult { Ok(()) }
-/// apiphant_sdk::export! {
-///     tasks { update_something: every(60), nightly: cron("0 3 * * *").run_at_start(false) },
-///     on_error = notify,
-/// }
-/// ```
-#[macro_export]
-macro_rules! export {
-    (tasks { $($task:ident : $schedule:expr),* $(,)? }
-     $(, on_error = $hook:expr)? $(, targets { $($targets:tt)* })? $(,)?) => {
-        $crate::__export_plugin! {
-            [$($crate::__private::Task::new(::std::stringify!($task), $task, $schedule)),*]
-            [$($hook)?] $($($targets)*)?
-        }
-    };
-    ($($targets:tt)*) => { $crate::__export_plugin! { [] [] $($targets)* } };
-}
-
-/// The entry symbol for `export!`: tasks, optional hook, then the targets' grammar.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __export_plugin {
-    ([$($task:expr),*] [$($hook:expr)?]
-     $($route:literal => { $($name:ident $(= $handler:expr)?),* $(,)? }),* $(,)?) => {
-        #[allow(unsafe_code)]
-        #[no_mangle]
-        pub extern "C" fn apiphant_plugin() -> *const $crate::abi::PluginV1 {
-            fn plugin() -> $crate::__private::Plugin {
-                $crate::__private::Plugin {
-                    targets: ::std::vec![$(
-                        $crate::__private::Target::new($route, ::std::vec![$((
-                            ::std::stringify!($name),
-                            $crate::__private::IntoAction::into_action(
-                                $crate::__handler!($name $(, $handler)?)
-                            ),
-                        )),*])
-                    ),*],
-                    tasks: ::std::vec![$($task),*],
-                    on_error: ::std::option::Option::None
-                        $(.or(::std::option::Option::Some($hook as $crate::OnError)))?,
-                }
-            }
-            $crate::__private::entry(plugin)
-        }
-    };
-}
-
-/// Picks the handler: the explicit expression, or the function named like the action.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __handler {
-    ($name:ident) => {
-        $name
-    };
-    ($name:ident, $handler:expr) => {
-        $handler
-    };
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,19 +355,6 @@ mod tests {
             assert!(parse_object(bad).is_err(), "{bad:?}");
         }
         assert!(parse_object(b" \n{\"a\": 1}\n ").is_ok());
-    }
-
-    #[test]
-    fn short_backtraces_keep_the_plugins_frames() {
-        let full = "   0: apiphant_sdk::export::remember_panic\n             at ./sdk/src/export.rs:298:21\n   7: core::panicking::panic_fmt\n             at /rustc/x/library/core/src/panicking.rs:80:14\n   8: fixture_ticker::explode\n             at ./tests/fixtures/ticker/src/lib.rs:17:9\n   9: apiphant_sdk::task::Task::new::{{closure}}\n             at ./sdk/src/task.rs:112:35\n  10: <alloc::boxed::Box<F,A> as core::ops::function::Fn<Args>>::call\n  11: apiphant_sdk::export::run_task\n  12: apiphant_sdk::export::run\n  21: apiphant::plugin::ffi::Library::call\n";
-        let short = short_backtrace(full);
-        assert!(short.starts_with("   8: fixture_ticker::explode\n             at ./tests/fixtures/ticker/src/lib.rs:17:9\n"), "{short}");
-        assert!(
-            !short.contains("Task::new") && !short.contains("ffi"),
-            "{short}"
-        );
-        let stripped = "   0: <unknown>\n   1: <unknown>\n";
-        assert_eq!(short_backtrace(stripped), stripped);
     }
 
     #[test]

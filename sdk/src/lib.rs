@@ -22,8 +22,11 @@ pub mod abi;
 mod action;
 mod error;
 mod export;
+mod log_bridge;
+mod macros;
 #[cfg(feature = "multipart")]
 mod multipart;
+mod panic;
 mod raw;
 mod task;
 mod validation;
