@@ -394,10 +394,27 @@ impl Conn {
     fn fill_head(&mut self) -> io::Result<Option<Stall>> {
         let limits = self.limits();
         let idle = self.start == self.filled && self.served > 0;
-        // One clock read per wait (hot path: every keep-alive request passes here).
+        if idle {
+            // Let the other connections run first: under load the next request has
+            // usually arrived by then, and the read finds it without registering a wait
+            // (an EAGAIN read, an epoll registration and may's timer saved per request).
+            may::coroutine::yield_now();
+            // The first wait needs no clock read (hot path: every keep-alive request
+            // passes here); the idle deadline is counted from when it ends empty.
+            let first = limits.idle_timeout.min(SHUTDOWN_POLL);
+            match self.read_some(first, self.filled + 1)? {
+                None => return Ok(None),
+                Some(Stall::Eof) => return Ok(Some(Stall::Eof)),
+                Some(Stall::Timeout) if self.server.is_shutting_down() => {
+                    return Ok(Some(Stall::Eof))
+                }
+                Some(Stall::Timeout) => {}
+            }
+        }
         let mut now = Instant::now();
         let deadline = if idle {
-            now + limits.idle_timeout
+            // The first slice of the idle wait has passed already.
+            now + limits.idle_timeout.saturating_sub(SHUTDOWN_POLL)
         } else {
             *self.head_started.get_or_insert(now) + limits.header_timeout
         };
