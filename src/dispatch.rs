@@ -207,7 +207,8 @@ fn valid_header_lines(lines: &[u8]) -> bool {
             Some(colon) if colon > 0 => {
                 line[..colon]
                     .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                    .copied()
+                    .all(apiphant_sdk::is_token_byte)
                     && !line[colon + 1..].iter().any(|&b| b == b'\r' || b == 0)
             }
             _ => false,

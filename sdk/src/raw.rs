@@ -89,8 +89,9 @@ impl RawResponse {
     }
 }
 
-/// RFC 9110 token characters.
-pub(crate) fn is_token_byte(b: u8) -> bool {
+/// Whether `b` may appear in an RFC 9110 token (a header name): the one definition the
+/// SDK's raw responses and the server's header checks share.
+pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

@@ -136,7 +136,8 @@ fn is_field_line(line: &[u8]) -> bool {
         Some(colon) if colon > 0 => {
             line[..colon]
                 .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                .copied()
+                .all(apiphant_sdk::is_token_byte)
                 && !line[colon + 1..].contains(&b'\r')
         }
         _ => false,

@@ -7,7 +7,7 @@
 
 use super::PluginError;
 use apiphant_sdk::abi::{self, Bytes, CallIn, CallOut, Header, HostV1, OwnedBuf, PluginV1};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A loaded plugin library and its table. The table points into the library, which is
 /// therefore kept loaded for as long as this value lives (it is never unloaded while serving).
@@ -39,9 +39,9 @@ pub(crate) struct CallResult {
 }
 
 impl Library {
-    /// Loads the plugin at `path` (absolute), checks its ABI version, and returns it with
-    /// its manifest JSON.
-    pub(crate) fn open(path: &Path) -> Result<(Library, String), PluginError> {
+    /// Loads the plugin at `path` (made absolute), checks its ABI version, and returns the
+    /// absolute path, the library and its manifest JSON.
+    pub(crate) fn open(path: &Path) -> Result<(PathBuf, Library, String), PluginError> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         if !path.is_file() {
             return Err(PluginError::Missing { path });
@@ -91,7 +91,7 @@ impl Library {
             table,
             _library: library,
         };
-        Ok((library, manifest))
+        Ok((path, library, manifest))
     }
 
     /// Calls action `action` with a request; never unwinds (the plugin glue catches panics).

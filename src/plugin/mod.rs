@@ -191,13 +191,8 @@ impl Registry {
     }
 
     fn add(&mut self, path: &Path) -> Result<(), PluginError> {
-        let (library, manifest) = ffi::Library::open(path)?;
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let manifest: Manifest =
-            serde_json::from_str(&manifest).map_err(|error| PluginError::BadManifest {
-                path: path.clone(),
-                reason: error.to_string(),
-            })?;
+        let (path, library, manifest) = ffi::Library::open(path)?;
+        let manifest: Manifest = parse_manifest(&path, &manifest)?;
         let plugin = self.plugins.len();
         for target in manifest.targets {
             check_route(&target.route).map_err(|reason| PluginError::BadRoute {
@@ -296,6 +291,17 @@ impl Hasher for RouteHasher {
             self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
         }
     }
+}
+
+/// Parses a plugin's manifest JSON (the part of it `T` describes).
+fn parse_manifest<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, PluginError> {
+    serde_json::from_str(text).map_err(|error| PluginError::BadManifest {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    })
 }
 
 /// `v<digits>/<segment>[/<segment>...]`, segments of letters, digits, `_` and `-`.

@@ -2,7 +2,7 @@
 //! `tasks` and `on_error` entries of their manifests (targets are ignored here, as the
 //! server ignores tasks), and runs a task or a hook through the same `call` as an action.
 
-use super::{ffi, PluginError};
+use super::{ffi, parse_manifest, PluginError};
 use apiphant_sdk::abi;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -61,14 +61,12 @@ impl TaskSet {
     }
 
     fn add(&mut self, path: &Path) -> Result<(), PluginError> {
-        let (library, manifest) = ffi::Library::open(path)?;
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let (path, library, manifest) = ffi::Library::open(path)?;
         let bad = |reason: String| PluginError::BadManifest {
             path: path.clone(),
             reason,
         };
-        let manifest: Manifest =
-            serde_json::from_str(&manifest).map_err(|error| bad(error.to_string()))?;
+        let manifest: Manifest = parse_manifest(&path, &manifest)?;
         let plugin = self.plugins.len();
         for task in manifest.tasks {
             if let Some(first) = self.tasks.iter().find(|t| t.name == task.name) {
