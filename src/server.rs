@@ -22,6 +22,7 @@ pub struct Server {
     pub(crate) registry: &'static Registry,
     pub(crate) limits: Limits,
     blocking: crate::blocking::Pool,
+    pub(crate) deadlines: &'static http::Deadlines,
     shutting_down: AtomicBool,
     in_flight: AtomicUsize,
     connections: AtomicUsize,
@@ -127,11 +128,17 @@ pub fn run(
             settings.blocking_threads,
             settings.blocking_threads * 64,
         )?,
+        deadlines: http::Deadlines::start()?,
         shutting_down: AtomicBool::new(false),
         in_flight: AtomicUsize::new(0),
         connections: AtomicUsize::new(0),
     }));
-    let listener = may::net::TcpListener::bind(addr)?;
+    // may binds with SO_REUSEPORT, so a second server on a busy address would silently take
+    // a share of its connections: bind once without it first, and a busy address is an error.
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr).map_err(bind_error)?);
+    }
+    let listener = may::net::TcpListener::bind(addr).map_err(bind_error)?;
     let bound = listener.local_addr()?;
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -207,6 +214,23 @@ pub fn run(
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// A bind error with the fix for the common ones.
+fn bind_error(error: io::Error) -> io::Error {
+    let hint = match error.kind() {
+        io::ErrorKind::AddrInUse => {
+            "the address is in use by another process: stop it, or give another HOST:PORT"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "permission denied: ports below 1024 need root (or CAP_NET_BIND_SERVICE); give a port above 1023"
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            "no such address on this machine: give one of its own (127.0.0.1, 0.0.0.0, ...)"
+        }
+        _ => return error,
+    };
+    io::Error::new(error.kind(), hint)
 }
 
 /// During a shutdown, whether the accept loop reached the wake-up connection (or the

@@ -7,6 +7,7 @@
 //! connection is closed with a lingering close so the answer is not destroyed by a reset.
 
 use super::chunked::{ChunkError, Chunked};
+use super::deadline::Registration;
 use super::head::{self, Framing, Head};
 use super::{response, Limits};
 use crate::dispatch::{self, Reply};
@@ -26,9 +27,6 @@ const SHUTDOWN_POLL: Duration = Duration::from_secs(1);
 /// How long a closing connection drains unread input so its last answer is not reset.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
-/// Read timeouts are rounded up to this step, so that the socket option (a syscall to
-/// set) rarely changes: timeouts fire at most one step late.
-const TIMEOUT_STEP: Duration = Duration::from_millis(250);
 
 /// What to do after looking at the buffer.
 enum Next {
@@ -63,8 +61,8 @@ struct Conn {
     request_started: Instant,
     served: u64,
     peer: String,
-    /// The read timeout last set on the socket (setting it is a syscall: only on change).
-    read_timeout: Option<Duration>,
+    /// Read deadlines (the server's reaper wakes a wait that outlives its timeout).
+    watch: Registration,
 }
 
 /// Serves one accepted connection until it closes.
@@ -75,6 +73,7 @@ pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
         .peer_addr()
         .map(|addr| addr.ip().to_string())
         .unwrap_or_default();
+    let watch = server.deadlines.register(&stream);
     let mut conn = Conn {
         stream,
         server,
@@ -89,7 +88,7 @@ pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
         request_started: Instant::now(),
         served: 0,
         peer,
-        read_timeout: None,
+        watch,
     };
     match conn.run() {
         Ok(true) => conn.linger(),
@@ -395,10 +394,6 @@ impl Conn {
         let limits = self.limits();
         let idle = self.start == self.filled && self.served > 0;
         if idle {
-            // Let the other connections run first: under load the next request has
-            // usually arrived by then, and the read finds it without registering a wait
-            // (an EAGAIN read, an epoll registration and may's timer saved per request).
-            may::coroutine::yield_now();
             // The first wait needs no clock read (hot path: every keep-alive request
             // passes here); the idle deadline is counted from when it ends empty.
             let first = limits.idle_timeout.min(SHUTDOWN_POLL);
@@ -454,27 +449,32 @@ impl Conn {
     /// One read into the free part of the buffer, waiting at most `timeout`. A full
     /// buffer grows by doubling, never past what `want` needs (plus one start size): its
     /// size follows the bytes that arrived, not the `Content-Length` a client announced.
+    ///
+    /// The socket is read directly (non-blocking); only when it is empty does the
+    /// coroutine wait, with may's `wait_io` and a deadline on the server's coarse clock
+    /// (`deadline.rs`): no timer per wait, and a connection goes back in line only when
+    /// it has something to read, so every connection gets its turn in epoll order.
     fn read_some(&mut self, timeout: Duration, want: usize) -> io::Result<Option<Stall>> {
         if self.filled == self.buf.len() {
             let grown = (self.buf.len() * 2).min(want.max(self.buf.len() + BUF_START));
             self.buf.resize(grown, 0);
         }
-        let timeout = round_up(timeout);
-        if self.read_timeout != Some(timeout) {
-            self.stream.set_read_timeout(Some(timeout))?;
-            self.read_timeout = Some(timeout);
-        }
-        match self.stream.read(&mut self.buf[self.filled..]) {
-            Ok(0) => Ok(Some(Stall::Eof)),
-            Ok(n) => {
-                self.filled += n;
-                Ok(None)
+        let mut deadline = None;
+        loop {
+            match self.stream.inner_mut().read(&mut self.buf[self.filled..]) {
+                Ok(0) => return Ok(Some(Stall::Eof)),
+                Ok(n) => {
+                    self.filled += n;
+                    return Ok(None);
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
             }
-            Err(error) if matches!(error.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
-                Ok(Some(Stall::Timeout))
+            let deadline = *deadline.get_or_insert_with(|| self.watch.deadline(timeout));
+            if self.watch.wait(&self.stream, deadline) {
+                return Ok(Some(Stall::Timeout));
             }
-            Err(error) if error.kind() == ErrorKind::Interrupted => Ok(None),
-            Err(error) => Err(error),
         }
     }
 
@@ -482,17 +482,20 @@ impl Conn {
     /// so the kernel does not reset the connection before the client reads our answer.
     fn linger(&mut self) {
         let _ = self.stream.shutdown(Shutdown::Write);
-        let deadline = Instant::now() + LINGER;
+        let deadline = self.watch.deadline(LINGER);
         let mut drained = 0;
         let mut scratch = [0u8; 4096];
         while drained < LINGER_BYTES {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
-                break;
-            }
-            match self.stream.read(&mut scratch) {
-                Ok(0) | Err(_) => break,
+            match self.stream.inner_mut().read(&mut scratch) {
+                Ok(0) => break,
                 Ok(n) => drained += n,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    if self.watch.wait(&self.stream, deadline) {
+                        break;
+                    }
+                }
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
     }
@@ -502,32 +505,4 @@ impl Conn {
 /// clock once less.
 fn access_log() -> bool {
     log::log_enabled!(target: "apiphant::access", log::Level::Info)
-}
-
-/// `timeout` rounded up to a whole number of [`TIMEOUT_STEP`]s.
-fn round_up(timeout: Duration) -> Duration {
-    // In u64 (a u128 division is a libcall, and this runs on every read).
-    let step = TIMEOUT_STEP.as_millis() as u64;
-    let millis = timeout
-        .as_secs()
-        .saturating_mul(1000)
-        .saturating_add(u64::from(timeout.subsec_nanos()).div_ceil(1_000_000));
-    let steps = millis.div_ceil(step).max(1);
-    TIMEOUT_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timeouts_round_up_to_whole_steps() {
-        let ms = Duration::from_millis;
-        assert_eq!(round_up(Duration::from_nanos(1)), ms(250));
-        assert_eq!(round_up(ms(250)), ms(250));
-        assert_eq!(round_up(Duration::from_nanos(250_000_001)), ms(500));
-        assert_eq!(round_up(ms(999) + Duration::from_micros(500)), ms(1000));
-        assert_eq!(round_up(Duration::from_secs(75)), Duration::from_secs(75));
-        assert_eq!(round_up(Duration::ZERO), ms(250));
-    }
 }

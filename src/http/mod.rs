@@ -11,10 +11,12 @@
 
 mod chunked;
 mod conn;
+mod deadline;
 pub(crate) mod head;
 mod response;
 
 pub(crate) use conn::serve;
+pub(crate) use deadline::Deadlines;
 
 use std::time::Duration;
 

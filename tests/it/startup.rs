@@ -1,7 +1,7 @@
 //! Each bad-plugin start-up failure: one line naming the file and the fix, exit code 2,
 //! no panic backtrace. Fixtures are real shared libraries (tests/fixtures/).
 
-use crate::util::{command, example_plugins, plugin, start_failure, TempDir};
+use crate::util::{command, example_plugins, plugin, start_failure, Server, TempDir};
 use std::path::PathBuf;
 
 fn fails_with(plugins: &[PathBuf], expected: &[&str]) {
@@ -129,6 +129,28 @@ fn bad_config_file() {
         stderr.contains("apiphant.toml' is invalid") && stderr.contains("max_headerz"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_address_in_use_is_refused_not_shared() {
+    // may's listener sets SO_REUSEPORT: without the server's own check a second server
+    // would start and silently take a share of the first one's connections.
+    let first = Server::start();
+    let addr = format!("127.0.0.1:{}", first.port);
+    let (code, stderr) = start_failure(
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))
+            .args([".", &addr, "--debug-plugins", "--plugin"])
+            .arg(plugin("echo")),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot serve at {addr}"))
+            && stderr.contains("in use by another process: stop it, or give another HOST:PORT"),
+        "{stderr}"
+    );
+    let answer = first.post("/api/v0/echo/read", br#"{"still": "here"}"#);
+    assert_eq!(answer.status, 200);
 }
 
 #[test]

@@ -1,0 +1,189 @@
+//! Read deadlines of waiting connections: a coarse clock and one reaper thread, instead of
+//! a may timer per wait.
+//!
+//! A connection whose socket has nothing to read arms its [`Watch`] with a deadline on the
+//! coarse clock, then waits with may's `wait_io` (no timer to register and remove, and no
+//! syscall when the socket became readable meanwhile). Every [`TICK`] the reaper advances the
+//! clock and wakes each armed watch whose deadline passed; the woken connection sees the
+//! clock at its deadline and times out. A wait that ends in time costs two atomic stores.
+//! A deadline fires no earlier than asked and at most two ticks later.
+
+use may::io::{WaitIo, WaitIoWaker};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Resolution of the coarse clock.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
+/// The deadline of a watch that is not waiting.
+const DISARMED: u64 = u64::MAX;
+
+/// The coarse clock and every connection's watch; one per server.
+pub(crate) struct Deadlines {
+    /// Ticks since the reaper started, advanced by the reaper.
+    now: AtomicU64,
+    slots: Mutex<Slots>,
+}
+
+#[derive(Default)]
+struct Slots {
+    watches: Vec<Option<Arc<Watch>>>,
+    free: Vec<usize>,
+}
+
+struct Watch {
+    /// The tick at which to wake the waiting connection, or [`DISARMED`].
+    deadline: AtomicU64,
+    waker: WaitIoWaker,
+}
+
+/// A connection's watch, registered with the reaper until dropped.
+pub(crate) struct Registration {
+    deadlines: &'static Deadlines,
+    watch: Arc<Watch>,
+    slot: usize,
+}
+
+/// A point on the coarse clock (see [`Registration::deadline`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Deadline(u64);
+
+impl std::fmt::Debug for Deadlines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deadlines")
+            .field("now", &self.now.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deadlines {
+    /// Starts the reaper thread; the clock lives as long as the process.
+    pub(crate) fn start() -> io::Result<&'static Deadlines> {
+        let deadlines: &'static Deadlines = Box::leak(Box::new(Deadlines {
+            now: AtomicU64::new(0),
+            slots: Mutex::new(Slots::default()),
+        }));
+        std::thread::Builder::new()
+            .name("deadlines".into())
+            .spawn(move || deadlines.reap())?;
+        Ok(deadlines)
+    }
+
+    /// Registers the watch of a connection's socket.
+    pub(crate) fn register(&'static self, socket: &impl WaitIo) -> Registration {
+        let watch = Arc::new(Watch {
+            deadline: AtomicU64::new(DISARMED),
+            waker: socket.waker(),
+        });
+        let mut slots = self.slots();
+        let entry = Some(Arc::clone(&watch));
+        let slot = match slots.free.pop() {
+            Some(slot) => {
+                slots.watches[slot] = entry;
+                slot
+            }
+            None => {
+                slots.watches.push(entry);
+                slots.watches.len() - 1
+            }
+        };
+        Registration {
+            deadlines: self,
+            watch,
+            slot,
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The reaper: every tick, advance the clock and wake the watches it passed.
+    fn reap(&self) {
+        let start = Instant::now();
+        let mut tick = 0u64;
+        loop {
+            tick += 1;
+            let at = start + TICK.saturating_mul(u32::try_from(tick).unwrap_or(u32::MAX));
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            // A late wake-up (a busy or suspended machine) jumps the clock to the real time.
+            tick = tick.max(ticks(start.elapsed()));
+            self.now.store(tick, Ordering::Release);
+            for watch in self.slots().watches.iter().flatten() {
+                let deadline = watch.deadline.load(Ordering::Acquire);
+                // Fire once: the connection may take a while to run and disarm.
+                if deadline <= tick
+                    && watch
+                        .deadline
+                        .compare_exchange(deadline, DISARMED, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    watch.waker.wakeup();
+                }
+            }
+        }
+    }
+}
+
+impl Registration {
+    /// The deadline `timeout` from now: no earlier, at most two ticks later.
+    pub(crate) fn deadline(&self, timeout: Duration) -> Deadline {
+        // The clock may be up to a tick behind the real time: one more tick.
+        let now = self.deadlines.now.load(Ordering::Acquire);
+        Deadline(now.saturating_add(1).saturating_add(ticks_up(timeout)))
+    }
+
+    /// Waits until `socket` has an event or the deadline passes; returns whether it passed.
+    /// An event may be spurious: the caller reads, and waits again on `WouldBlock`.
+    pub(crate) fn wait(&self, socket: &impl WaitIo, deadline: Deadline) -> bool {
+        if self.deadlines.now.load(Ordering::Acquire) >= deadline.0 {
+            return true;
+        }
+        self.watch.deadline.store(deadline.0, Ordering::Release);
+        socket.wait_io();
+        self.watch.deadline.store(DISARMED, Ordering::Release);
+        self.deadlines.now.load(Ordering::Acquire) >= deadline.0
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut slots = self.deadlines.slots();
+        if let Some(entry) = slots.watches.get_mut(self.slot) {
+            *entry = None;
+            slots.free.push(self.slot);
+        }
+    }
+}
+
+/// Whole ticks in `duration`, rounded down.
+fn ticks(duration: Duration) -> u64 {
+    let tick = TICK.as_millis() as u64;
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX) / tick
+}
+
+/// Whole ticks in `duration`, rounded up.
+fn ticks_up(duration: Duration) -> u64 {
+    let tick = TICK.as_nanos();
+    u64::try_from(duration.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_round_as_documented() {
+        let ms = Duration::from_millis;
+        assert_eq!(ticks(ms(99)), 0);
+        assert_eq!(ticks(ms(100)), 1);
+        assert_eq!(ticks(ms(250)), 2);
+        assert_eq!(ticks_up(Duration::ZERO), 0);
+        assert_eq!(ticks_up(Duration::from_nanos(1)), 1);
+        assert_eq!(ticks_up(ms(100)), 1);
+        assert_eq!(ticks_up(ms(101)), 2);
+        assert_eq!(ticks_up(Duration::from_secs(75)), 750);
+        assert_eq!(ticks_up(Duration::MAX), u64::MAX);
+    }
+}
