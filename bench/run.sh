@@ -133,6 +133,15 @@ utime() {
     awk '{print $12}' <<<"$stat"
 }
 
+# Ticks of CPU $1 from /proc/stat: "total idle" (idle includes iowait).
+core_ticks() {
+    awk -v cpu="cpu$1" '$1 == cpu {
+        total = 0
+        for (i = 2; i <= 9; i++) total += $i
+        print total, $5 + $6
+    }' /proc/stat
+}
+
 # A /proc/PID/status field in KiB (VmRSS, VmHWM).
 vm_kib() {
     awk -v field="$2:" '$1 == field {print $2}' "/proc/$1/status"
@@ -167,7 +176,10 @@ measure() {
     if [[ $mode == conns ]]; then
         every=$interval
     fi
+    local wrk_core_before wrk_core_after
+    wrk_core_before=$(core_ticks "$wrk_cpu")
     result=$(run_wrk "$connections" "$duration" /api/v0/echo/read "$every")
+    wrk_core_after=$(core_ticks "$wrk_cpu")
     cpu_after=$(utime "$server_pid")
     local hwm
     hwm=$(vm_kib "$server_pid" VmHWM)
@@ -194,11 +206,14 @@ measure() {
     awk -v n="$name" -v req="$requests" -v dur="$duration_us" -v p50="$p50_us" -v p99="$p99_us" \
         -v cpu=$((cpu_after - cpu_before)) -v hz="$ticks_per_sec" -v hwm="$hwm" \
         -v base="$rss_before" -v c="$connect" -v r="$read" -v w="$write" -v s="$status" \
-        -v t="$timeout" -v conns="$connections" 'BEGIN {
+        -v t="$timeout" -v conns="$connections" \
+        -v core="$wrk_core_before $wrk_core_after" 'BEGIN {
             rps = req / (dur / 1e6)
             cpu_us = req > 0 ? cpu / hz * 1e6 / req : 0
-            printf "%s %.0f %d %d %.3f %d %d %d %d/%d/%d/%d/%d %.1f\n", n, rps, p50, p99, cpu_us,
-                hwm, base, c + r + w + s + t, c, r, w, s, t, (hwm - base) / conns
+            split(core, k, " ")
+            busy = (k[3] > k[1]) ? 100 * ((k[3] - k[1]) - (k[4] - k[2])) / (k[3] - k[1]) : 0
+            printf "%s %.0f %d %d %.3f %d %d %d %d/%d/%d/%d/%d %.1f %.0f\n", n, rps, p50, p99, cpu_us,
+                hwm, base, c + r + w + s + t, c, r, w, s, t, (hwm - base) / conns, busy
         }' >>"$out"
     echo "  $name: $(tail -n 1 "$out")" >&2
 }
@@ -260,8 +275,8 @@ echo_mode() {
         fi
         echo "wrk -t1 -c$connections -d${duration}s (keep-alive; $pacing), POST {\"hello\": \"world\"}, median of $runs run(s); server on CPU $server_cpu, wrk on CPU $wrk_cpu"
         echo
-        echo "| server | connections | requests/s | p50 | p99 | errors (connect/read/write/status/timeout) | RSS before | peak RSS | RSS / connection |"
-        echo "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
+        echo "| server | connections | requests/s | connections / requests/s | p50 | p99 | wrk's core busy | errors (connect/read/write/status/timeout) | RSS before | peak RSS | RSS / connection |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
         for name in $servers; do
             awk -v n="$name" -v conns="$connections" -v rps="$(column_median "$results" 2 "$name")" \
                 -v p50="$(column_median "$results" 3 "$name")" -v p99="$(column_median "$results" 4 "$name")" \
@@ -270,9 +285,11 @@ echo_mode() {
                 -v breakdown="$(awk -v n="$name" '$1 == n {
                     split($9, e, "/"); for (i = 1; i <= 5; i++) sum[i] += e[i]
                 } END { printf "%d/%d/%d/%d/%d", sum[1], sum[2], sum[3], sum[4], sum[5] }' "$results")" \
-                -v per="$(column_median "$results" 10 "$name")" 'BEGIN {
-                    printf "| %s | %d | %.0f | %.2f ms | %.2f ms | %d (%s) | %.1f MiB | %.1f MiB | %.1f KiB |\n",
-                        n, conns, rps, p50 / 1000, p99 / 1000, errors, breakdown, base / 1024, hwm / 1024, per
+                -v per="$(column_median "$results" 10 "$name")" \
+                -v busy="$(column_median "$results" 11 "$name")" 'BEGIN {
+                    printf "| %s | %d | %.0f | %s | %.2f ms | %.2f ms | %.0f%% | %d (%s) | %.1f MiB | %.1f MiB | %.1f KiB |\n",
+                        n, conns, rps, (rps > 0 ? sprintf("%.1f ms", conns / rps * 1000) : "-"),
+                        p50 / 1000, p99 / 1000, busy, errors, breakdown, base / 1024, hwm / 1024, per
                 }'
         done
     fi

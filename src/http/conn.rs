@@ -61,14 +61,16 @@ struct Conn {
     request_started: Instant,
     served: u64,
     peer: String,
-    /// Read deadlines (the server's reaper wakes a wait that outlives its timeout).
+    /// Read and write deadlines (the server's reaper wakes a wait that outlives them).
     watch: Registration,
+    /// The last read came back short: the socket was empty then, and any byte since has
+    /// raised an event, so the next read can start with the wait.
+    drained: bool,
 }
 
 /// Serves one accepted connection until it closes.
 pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(server.limits.body_timeout));
     let peer = stream
         .peer_addr()
         .map(|addr| addr.ip().to_string())
@@ -89,6 +91,7 @@ pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
         served: 0,
         peer,
         watch,
+        drained: false,
     };
     match conn.run() {
         Ok(true) => conn.linger(),
@@ -347,16 +350,37 @@ impl Conn {
     /// `Expect: 100-continue`: the client waits for this before sending the body.
     fn expect_continue(&mut self) -> io::Result<()> {
         if std::mem::take(&mut self.head.expect_continue) {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
             self.flush()?;
-            self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         Ok(())
     }
 
-    /// Writes every batched response.
+    /// Writes every batched response. A client that does not read them within the body
+    /// timeout is dropped.
+    ///
+    /// Writes go to the socket directly, like reads (`read_some`): may's own `write` would
+    /// clear the readiness flag that lets the next read start with the wait.
     fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out)?;
+            let mut written = 0;
+            let mut deadline = None;
+            while written < self.out.len() {
+                match self.stream.inner_mut().write(&self.out[written..]) {
+                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) => written += n,
+                    Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                        let timeout = self.limits().body_timeout;
+                        let deadline =
+                            *deadline.get_or_insert_with(|| self.watch.deadline(timeout));
+                        if self.watch.wait(&self.stream, deadline) {
+                            return Err(ErrorKind::TimedOut.into());
+                        }
+                    }
+                    Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            }
             self.out.clear();
             if self.out.capacity() > BUF_KEEP {
                 self.out = Vec::with_capacity(BUF_START);
@@ -461,15 +485,21 @@ impl Conn {
         }
         let mut deadline = None;
         loop {
-            match self.stream.inner_mut().read(&mut self.buf[self.filled..]) {
-                Ok(0) => return Ok(Some(Stall::Eof)),
-                Ok(n) => {
-                    self.filled += n;
-                    return Ok(None);
+            // After a short read the socket was empty: wait first (saves an EAGAIN read on
+            // every keep-alive request).
+            if !std::mem::take(&mut self.drained) {
+                let free = self.buf.len() - self.filled;
+                match self.stream.inner_mut().read(&mut self.buf[self.filled..]) {
+                    Ok(0) => return Ok(Some(Stall::Eof)),
+                    Ok(n) => {
+                        self.filled += n;
+                        self.drained = n < free;
+                        return Ok(None);
+                    }
+                    Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                    Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                    Err(error) => return Err(error),
                 }
-                Err(error) if error.kind() == ErrorKind::WouldBlock => {}
-                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-                Err(error) => return Err(error),
             }
             let deadline = *deadline.get_or_insert_with(|| self.watch.deadline(timeout));
             if self.watch.wait(&self.stream, deadline) {
