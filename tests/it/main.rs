@@ -11,6 +11,7 @@ mod background;
 /// Blocking actions run on the blocking pool and never stall other requests.
 mod blocking;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
+mod fairness;
 mod faults;
 /// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.
 mod hostile;
