@@ -363,22 +363,17 @@ impl Conn {
     /// clear the readiness flag that lets the next read start with the wait.
     fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
+            let deadline = self.watch.deadline(self.limits().body_timeout);
             let mut written = 0;
-            let mut deadline = None;
             while written < self.out.len() {
-                match self.stream.inner_mut().write(&self.out[written..]) {
-                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                    Ok(n) => written += n,
-                    Err(error) if error.kind() == ErrorKind::WouldBlock => {
-                        let timeout = self.limits().body_timeout;
-                        let deadline =
-                            *deadline.get_or_insert_with(|| self.watch.deadline(timeout));
-                        if self.watch.wait(&self.stream, deadline) {
-                            return Err(ErrorKind::TimedOut.into());
-                        }
-                    }
-                    Err(error) if error.kind() == ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
+                let out = &self.out[written..];
+                match self
+                    .watch
+                    .io_until(&mut self.stream, deadline, |s| s.write(out))?
+                {
+                    None => return Err(ErrorKind::TimedOut.into()),
+                    Some(0) => return Err(ErrorKind::WriteZero.into()),
+                    Some(n) => written += n,
                 }
             }
             self.out.clear();
@@ -483,27 +478,24 @@ impl Conn {
             let grown = (self.buf.len() * 2).min(want.max(self.buf.len() + BUF_START));
             self.buf.resize(grown, 0);
         }
-        let mut deadline = None;
-        loop {
-            // After a short read the socket was empty: wait first (saves an EAGAIN read on
-            // every keep-alive request).
-            if !std::mem::take(&mut self.drained) {
-                let free = self.buf.len() - self.filled;
-                match self.stream.inner_mut().read(&mut self.buf[self.filled..]) {
-                    Ok(0) => return Ok(Some(Stall::Eof)),
-                    Ok(n) => {
-                        self.filled += n;
-                        self.drained = n < free;
-                        return Ok(None);
-                    }
-                    Err(error) if error.kind() == ErrorKind::WouldBlock => {}
-                    Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-                    Err(error) => return Err(error),
-                }
-            }
-            let deadline = *deadline.get_or_insert_with(|| self.watch.deadline(timeout));
-            if self.watch.wait(&self.stream, deadline) {
-                return Ok(Some(Stall::Timeout));
+        let deadline = self.watch.deadline(timeout);
+        // After a short read the socket was empty: wait first (saves an EAGAIN read on
+        // every keep-alive request).
+        if std::mem::take(&mut self.drained) && self.watch.wait(&self.stream, deadline) {
+            return Ok(Some(Stall::Timeout));
+        }
+        let buf = &mut self.buf[self.filled..];
+        let free = buf.len();
+        match self
+            .watch
+            .io_until(&mut self.stream, deadline, |s| s.read(buf))?
+        {
+            None => Ok(Some(Stall::Timeout)),
+            Some(0) => Ok(Some(Stall::Eof)),
+            Some(n) => {
+                self.filled += n;
+                self.drained = n < free;
+                Ok(None)
             }
         }
     }
@@ -516,16 +508,12 @@ impl Conn {
         let mut drained = 0;
         let mut scratch = [0u8; 4096];
         while drained < LINGER_BYTES {
-            match self.stream.inner_mut().read(&mut scratch) {
-                Ok(0) => break,
-                Ok(n) => drained += n,
-                Err(error) if error.kind() == ErrorKind::WouldBlock => {
-                    if self.watch.wait(&self.stream, deadline) {
-                        break;
-                    }
-                }
-                Err(error) if error.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break,
+            match self
+                .watch
+                .io_until(&mut self.stream, deadline, |s| s.read(&mut scratch))
+            {
+                Ok(Some(n)) if n > 0 => drained += n,
+                _ => break,
             }
         }
     }

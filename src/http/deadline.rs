@@ -1,5 +1,5 @@
-//! Read deadlines of waiting connections: a coarse clock and one reaper thread, instead of
-//! a may timer per wait.
+//! Deadlines of connections waiting on their socket: a coarse clock and one reaper thread,
+//! instead of a may timer per wait.
 //!
 //! A connection whose socket has nothing to read arms its [`Watch`] with a deadline on the
 //! coarse clock, then waits with may's `wait_io` (no timer to register and remove, and no
@@ -9,13 +9,14 @@
 //! A deadline fires no earlier than asked and at most two ticks later.
 
 use may::io::{WaitIo, WaitIoWaker};
+use may::net::TcpStream;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Resolution of the coarse clock.
-pub(crate) const TICK: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(100);
 /// The deadline of a watch that is not waiting.
 const DISARMED: u64 = u64::MAX;
 
@@ -144,6 +145,28 @@ impl Registration {
         socket.wait_io();
         self.watch.deadline.store(DISARMED, Ordering::Release);
         self.deadlines.now.load(Ordering::Acquire) >= deadline.0
+    }
+
+    /// Runs `op` on the (non-blocking) socket until it does not return `WouldBlock`,
+    /// waiting for the socket in between; `None` when the deadline passed first.
+    pub(crate) fn io_until<T>(
+        &self,
+        stream: &mut TcpStream,
+        deadline: Deadline,
+        mut op: impl FnMut(&mut std::net::TcpStream) -> io::Result<T>,
+    ) -> io::Result<Option<T>> {
+        loop {
+            match op(stream.inner_mut()) {
+                Ok(value) => return Ok(Some(value)),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    if self.wait(stream, deadline) {
+                        return Ok(None);
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
     }
 }
 
