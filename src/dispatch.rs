@@ -203,16 +203,8 @@ fn valid_header_lines(lines: &[u8]) -> bool {
     };
     lines.split(|&b| b == b'\n').all(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match line.iter().position(|&b| b == b':') {
-            Some(colon) if colon > 0 => {
-                line[..colon]
-                    .iter()
-                    .copied()
-                    .all(apiphant_sdk::is_token_byte)
-                    && !line[colon + 1..].iter().any(|&b| b == b'\r' || b == 0)
-            }
-            _ => false,
-        }
+        apiphant_sdk::field_value(line)
+            .is_some_and(|value| !value.iter().any(|&b| b == b'\r' || b == 0))
     })
 }
 

@@ -35,7 +35,7 @@ pub use action::{action, Action, Handler, IntoAction, IntoReply};
 pub use error::{status_line, ApiError, ApiResult, FieldState, Object};
 #[cfg(feature = "multipart")]
 pub use multipart::{Form, Part};
-pub use raw::{is_token_byte, RawRequest, RawResponse};
+pub use raw::{field_value, is_token_byte, RawRequest, RawResponse};
 pub use serde_json::{self, json, Map, Value};
 pub use task::{
     cause_chain, cron, every, Failure, IntoTaskResult, OnError, Schedule, TaskError, TaskResult,

@@ -95,6 +95,15 @@ pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// The value of a field line `name ":" value` (RFC 9110 §5.1) whose name is a non-empty
+/// token; `None` for any other line. The caller checks the value's bytes.
+pub fn field_value(line: &[u8]) -> Option<&[u8]> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let (name, rest) = line.split_at(colon);
+    let named = !name.is_empty() && name.iter().copied().all(is_token_byte);
+    named.then(|| &rest[1..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,16 +132,7 @@ fn line(input: &[u8]) -> Result<Option<&[u8]>, ChunkError> {
 
 /// A trailer field line: `token ":" value` (RFC 9110 §5.1), no bare CR.
 fn is_field_line(line: &[u8]) -> bool {
-    match line.iter().position(|&b| b == b':') {
-        Some(colon) if colon > 0 => {
-            line[..colon]
-                .iter()
-                .copied()
-                .all(apiphant_sdk::is_token_byte)
-                && !line[colon + 1..].contains(&b'\r')
-        }
-        _ => false,
-    }
+    apiphant_sdk::field_value(line).is_some_and(|value| !value.contains(&b'\r'))
 }
 
 fn parse_hex(digits: &[u8]) -> Result<u64, ChunkError> {
