@@ -480,8 +480,12 @@ impl Conn {
         }
         let deadline = self.watch.deadline(timeout);
         // After a short read the socket was empty: wait first (saves an EAGAIN read on
-        // every keep-alive request).
-        if std::mem::take(&mut self.drained) && self.watch.wait(&self.stream, deadline) {
+        // every keep-alive request). Not once the peer hung up: its event was spent on an
+        // earlier wait, and the next read finds the end of the stream.
+        if std::mem::take(&mut self.drained)
+            && !self.watch.hung_up()
+            && self.watch.wait(&self.stream, deadline)
+        {
             return Ok(Some(Stall::Timeout));
         }
         let buf = &mut self.buf[self.filled..];

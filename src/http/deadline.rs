@@ -7,9 +7,14 @@
 //! clock and wakes each armed watch whose deadline passed; the woken connection sees the
 //! clock at its deadline and times out. A wait that ends in time costs two atomic stores.
 //! A deadline fires no earlier than asked and at most two ticks later.
+//!
+//! A wait also notes whether the peer hung up: may hands over the epoll events that woke
+//! it and clears them in one swap, so a hang-up that arrived with the last bytes is seen
+//! only there (see [`Registration::hung_up`]).
 
 use may::io::{WaitIo, WaitIoWaker};
 use may::net::TcpStream;
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -19,6 +24,9 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_millis(100);
 /// The deadline of a watch that is not waiting.
 const DISARMED: u64 = u64::MAX;
+/// Epoll events that mean the peer will send nothing more: a half close (`EPOLLRDHUP`), a
+/// hang-up or an error.
+const HANG_UP: usize = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
 
 /// The coarse clock and every connection's watch; one per server.
 pub(crate) struct Deadlines {
@@ -44,6 +52,8 @@ pub(crate) struct Registration {
     deadlines: &'static Deadlines,
     watch: Arc<Watch>,
     slot: usize,
+    /// Whether a wait ended on a hang-up event (see [`Registration::hung_up`]).
+    hung_up: Cell<bool>,
 }
 
 /// A point on the coarse clock (see [`Registration::deadline`]).
@@ -93,6 +103,7 @@ impl Deadlines {
             deadlines: self,
             watch,
             slot,
+            hung_up: Cell::new(false),
         }
     }
 
@@ -142,9 +153,19 @@ impl Registration {
             return true;
         }
         self.watch.deadline.store(deadline.0, Ordering::Release);
-        socket.wait_io();
+        let events = socket.wait_io();
+        if events & HANG_UP != 0 {
+            self.hung_up.set(true);
+        }
         self.watch.deadline.store(DISARMED, Ordering::Release);
         self.deadlines.now.load(Ordering::Acquire) >= deadline.0
+    }
+
+    /// Whether a wait was woken by the peer's hang-up. Its event is gone once seen: a
+    /// connection that read a short answer after it must read on (to the end of the
+    /// stream) rather than wait for an event that will not come again.
+    pub(crate) fn hung_up(&self) -> bool {
+        self.hung_up.get()
     }
 
     /// Runs `op` on the (non-blocking) socket until it does not return `WouldBlock`,
