@@ -61,11 +61,9 @@ struct Conn {
     request_started: Instant,
     served: u64,
     peer: String,
-    /// Read and write deadlines (the server's reaper wakes a wait that outlives them).
+    /// Read and write deadlines (the server's reaper wakes a wait that outlives them), and
+    /// whether the socket is known empty.
     watch: Registration,
-    /// The last read came back short: the socket was empty then, and any byte since has
-    /// raised an event, so the next read can start with the wait.
-    drained: bool,
 }
 
 /// Serves one accepted connection until it closes.
@@ -91,7 +89,6 @@ pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
         served: 0,
         peer,
         watch,
-        drained: false,
     };
     match conn.run() {
         Ok(true) => conn.linger(),
@@ -479,13 +476,9 @@ impl Conn {
             self.buf.resize(grown, 0);
         }
         let deadline = self.watch.deadline(timeout);
-        // After a short read the socket was empty: wait first (saves an EAGAIN read on
-        // every keep-alive request). Not once the peer hung up: its event was spent on an
-        // earlier wait, and the next read finds the end of the stream.
-        if std::mem::take(&mut self.drained)
-            && !self.watch.hung_up()
-            && self.watch.wait(&self.stream, deadline)
-        {
+        // Known empty (after a short read): wait first, which saves a read that finds
+        // nothing on every keep-alive request.
+        if self.watch.known_empty() && self.watch.wait(&self.stream, deadline) {
             return Ok(Some(Stall::Timeout));
         }
         let buf = &mut self.buf[self.filled..];
@@ -498,7 +491,7 @@ impl Conn {
             Some(0) => Ok(Some(Stall::Eof)),
             Some(n) => {
                 self.filled += n;
-                self.drained = n < free;
+                self.watch.note_read(n < free);
                 Ok(None)
             }
         }

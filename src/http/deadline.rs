@@ -8,9 +8,11 @@
 //! clock at its deadline and times out. A wait that ends in time costs two atomic stores.
 //! A deadline fires no earlier than asked and at most two ticks later.
 //!
-//! A wait also notes whether the peer hung up: may hands over the epoll events that woke
-//! it and clears them in one swap, so a hang-up that arrived with the last bytes is seen
-//! only there (see [`Registration::hung_up`]).
+//! The registration also knows when the socket is empty, so that a read can start with the
+//! wait instead of a read that finds nothing (see [`Registration::known_empty`]). may hands
+//! a wait the epoll events that woke it and clears them in one swap: an event a wait took
+//! (bytes or a hang-up that came while a write waited, or with the bytes a read then took)
+//! will not come again, and only the wait that took it can tell.
 
 use may::io::{WaitIo, WaitIoWaker};
 use may::net::TcpStream;
@@ -27,6 +29,8 @@ const DISARMED: u64 = u64::MAX;
 /// Epoll events that mean the peer will send nothing more: a half close (`EPOLLRDHUP`), a
 /// hang-up or an error.
 const HANG_UP: usize = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
+/// Epoll events after which a read may find something: bytes, or the end of the stream.
+const READABLE: usize = libc::EPOLLIN as usize | HANG_UP;
 
 /// The coarse clock and every connection's watch; one per server.
 pub(crate) struct Deadlines {
@@ -52,7 +56,9 @@ pub(crate) struct Registration {
     deadlines: &'static Deadlines,
     watch: Arc<Watch>,
     slot: usize,
-    /// Whether a wait ended on a hang-up event (see [`Registration::hung_up`]).
+    /// The last read emptied the socket and no wait took a readable event since.
+    empty: Cell<bool>,
+    /// A wait took the peer's hang-up: from then on a read finds the end of the stream.
     hung_up: Cell<bool>,
 }
 
@@ -103,6 +109,7 @@ impl Deadlines {
             deadlines: self,
             watch,
             slot,
+            empty: Cell::new(false),
             hung_up: Cell::new(false),
         }
     }
@@ -154,6 +161,9 @@ impl Registration {
         }
         self.watch.deadline.store(deadline.0, Ordering::Release);
         let events = socket.wait_io();
+        if events & READABLE != 0 {
+            self.empty.set(false);
+        }
         if events & HANG_UP != 0 {
             self.hung_up.set(true);
         }
@@ -161,11 +171,18 @@ impl Registration {
         self.deadlines.now.load(Ordering::Acquire) >= deadline.0
     }
 
-    /// Whether a wait was woken by the peer's hang-up. Its event is gone once seen: a
-    /// connection that read a short answer after it must read on (to the end of the
-    /// stream) rather than wait for an event that will not come again.
-    pub(crate) fn hung_up(&self) -> bool {
-        self.hung_up.get()
+    /// Notes a read of the socket that took bytes: `short` when it took less than it had
+    /// room for, so the socket was empty then.
+    pub(crate) fn note_read(&self, short: bool) {
+        self.empty.set(short && !self.hung_up.get());
+    }
+
+    /// Whether the socket is known to be empty: the last read emptied it, no wait took a
+    /// readable event since, and the peer has not hung up (its event came once, the end of
+    /// the stream is still to be read). Every byte that comes later raises a new event
+    /// (edge-triggered), so the next read can start with the wait.
+    pub(crate) fn known_empty(&self) -> bool {
+        self.empty.get()
     }
 
     /// Runs `op` on the (non-blocking) socket until it does not return `WouldBlock`,

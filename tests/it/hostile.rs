@@ -426,6 +426,44 @@ fn a_truncated_request_is_never_processed_and_its_fd_is_freed() {
     );
 }
 
+#[test]
+fn a_request_that_arrives_while_an_answer_waits_for_the_client_is_answered() {
+    let (server, baseline) = configured("");
+    let mut conn = server.connect();
+    // An 8 MiB answer: far more than the socket buffers take while the client reads nothing,
+    // so the server waits to write, and the next request arrives during that wait.
+    // Chunked, so that the body's last read is a short one (as a small request's is).
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(8 << 20));
+    let head = format!("POST {ECHO} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    conn.send(head.as_bytes());
+    conn.send(format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len()).as_bytes());
+    // The answer has started (the body is read and processed), then fills the buffers.
+    let _ = conn.stream.set_read_timeout(Some(WAIT));
+    let _ = conn.stream.peek(&mut [0u8; 1]);
+    std::thread::sleep(Duration::from_millis(300));
+    conn.send(&post(ECHO, b"{\"next\":1}", ""));
+    std::thread::sleep(Duration::from_millis(300));
+    let first = conn.response(WAIT).expect("the large answer");
+    assert_eq!(first.status, 200);
+    assert!(first.body.len() > 8 << 20);
+    // The second request's event was taken by the write's wait: a server that waits for
+    // another one only finds the request at its next idle-wait slice (1 s).
+    let read = Instant::now();
+    let second = conn.response(WAIT);
+    let waited = read.elapsed();
+    assert_eq!(
+        second.map(|r| (r.status, r.text())),
+        Some((200, r#"{"next":1,"server":"myproduct"}"#.to_owned())),
+        "the request sent while the server was writing was not answered"
+    );
+    assert!(
+        waited < Duration::from_millis(500),
+        "the request sent while the server was writing waited {waited:?} after the answer before it"
+    );
+    drop(conn);
+    server.assert_fds_return_to(baseline, WAIT);
+}
+
 /// A request object nesting `depth` levels (the object itself is level 1).
 fn nested(depth: usize, open: &str, close: &str) -> Vec<u8> {
     let inner = depth.saturating_sub(1);
