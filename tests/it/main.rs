@@ -10,8 +10,9 @@ mod util;
 mod background;
 /// Blocking actions run on the blocking pool and never stall other requests.
 mod blocking;
-/// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
+/// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
+/// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
 mod faults;
 /// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.
 mod hostile;
