@@ -9,6 +9,9 @@
 #                                   N * 1000 / MS requests/s): many mostly idle clients
 #   bench/run.sh --mixed            apiphant's echo while 200 clients call a 50 ms blocking
 #                                   action (marked .blocking(), then unmarked)
+#   bench/run.sh --baseline DIR     adds server "baseline": apiphant built (release) in another
+#                                   checkout DIR, e.g. a worktree of the previous commit, run on
+#                                   its own example product; for side-by-side "before / after"
 #
 # Each server runs pinned to CPU 0 (taskset; so one worker thread each), wrk to CPU 1.
 # apiphant runs with RUST_LOG=warn: no access log. Servers are started fresh for each run
@@ -31,11 +34,12 @@ mode="echo"
 build=1
 servers="apiphant may-echo axum-echo actix-echo"
 slow_clients=200
+baseline=""
 server_cpu=0
 wrk_cpu=1
 
 usage() {
-    sed -n '2,18s/^# \{0,1\}//p' "$0"
+    sed -n '2,21s/^# \{0,1\}//p' "$0"
     exit "${1:-0}"
 }
 
@@ -49,10 +53,15 @@ while [[ $# -gt 0 ]]; do
         --mixed) mode=mixed; shift ;;
         --servers) servers=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --baseline) baseline=$(cd "$2" && pwd); shift 2 ;;
         -h|--help) usage 0 ;;
         *) echo "unknown argument: $1" >&2; usage 2 ;;
     esac
 done
+
+if [[ -n "$baseline" && " $servers " != *" baseline "* ]]; then
+    servers="baseline $servers"
+fi
 
 for tool in wrk taskset curl; do
     command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install $tool)" >&2; exit 2; }
@@ -90,6 +99,12 @@ start_server() {
     case "$name" in
         apiphant)
             RUST_LOG=warn taskset -c "$server_cpu" "$root/target/release/apiphant" "$root" \
+                "127.0.0.1:$port" --no-build 2>"$log" &
+            ;;
+        baseline)
+            [[ -x "$baseline/target/release/apiphant" ]] ||
+                { echo "no $baseline/target/release/apiphant: cargo build --release --workspace there" >&2; exit 2; }
+            RUST_LOG=warn taskset -c "$server_cpu" "$baseline/target/release/apiphant" "$baseline" \
                 "127.0.0.1:$port" --no-build 2>"$log" &
             ;;
         may-echo|axum-echo|actix-echo)
@@ -319,6 +334,10 @@ bars() {
     fi
     check "apiphant / may echo, user CPU per request" "$(column_median "$results" 5 apiphant)" \
         "$(column_median "$results" 5 may-echo)" "<=" 1.1
+    if [[ " $servers " == *" baseline "* ]]; then
+        check "apiphant / baseline, user CPU per request" "$(column_median "$results" 5 apiphant)" \
+            "$(column_median "$results" 5 baseline)" "<=" 1.03
+    fi
 }
 
 # apiphant's echo alone, then while $slow_clients clients call a 50 ms blocking action.
