@@ -6,6 +6,7 @@
 //! runs the plugins' background tasks (`background/`). See README.md and
 //! docs/protocol.md.
 
+mod app;
 pub mod background;
 mod blocking;
 pub mod cli;

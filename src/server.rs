@@ -6,25 +6,23 @@
 //! request already read is answered (with `Connection: close`), then the process exits 0,
 //! or when the grace period ends.
 
-use crate::dispatch::{self, Reply, Request};
+use crate::app::Application;
 use crate::http::{self, Limits};
-use crate::plugin::{Endpoint, Registry};
+use crate::plugin::Registry;
 use crate::product::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Shared by every connection; lives for the whole process.
 #[derive(Debug)]
-pub struct Server {
-    pub(crate) registry: &'static Registry,
-    pub(crate) limits: Limits,
-    blocking: crate::blocking::Pool,
-    pub(crate) deadlines: &'static http::Deadlines,
-    shutting_down: AtomicBool,
-    in_flight: AtomicUsize,
+struct Server {
+    /// What the connection loops call: the plugins.
+    app: Application,
+    /// What the connection loops share: limits, deadlines, the shutdown state.
+    http: http::Shared,
     connections: AtomicUsize,
 }
 
@@ -80,30 +78,6 @@ fn stack_kib(configured: usize, debug_plugins: bool) -> usize {
     }
 }
 
-impl Server {
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn request_read(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn answered(&self, count: usize) {
-        if count > 0 {
-            self.in_flight.fetch_sub(count, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn call(&self, endpoint: &Endpoint, request: &Request<'_>) -> Reply {
-        if endpoint.blocking {
-            self.blocking.call(self.registry, endpoint, request)
-        } else {
-            dispatch::call(self.registry, endpoint, request)
-        }
-    }
-}
-
 /// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns.
 pub fn run(
     registry: Registry,
@@ -121,16 +95,11 @@ pub fn run(
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
     let registry: &'static Registry = Box::leak(Box::new(registry));
+    let blocking =
+        crate::blocking::Pool::new(settings.blocking_threads, settings.blocking_threads * 64)?;
     let server: &'static Server = Box::leak(Box::new(Server {
-        registry,
-        limits: settings.limits.clone(),
-        blocking: crate::blocking::Pool::new(
-            settings.blocking_threads,
-            settings.blocking_threads * 64,
-        )?,
-        deadlines: http::Deadlines::start()?,
-        shutting_down: AtomicBool::new(false),
-        in_flight: AtomicUsize::new(0),
+        app: Application::new(registry, blocking),
+        http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));
     // may binds with SO_REUSEPORT, so a second server on a busy address would silently take
@@ -155,20 +124,20 @@ pub fn run(
                     let peer = stream.peer_addr().ok();
                     server.connections.fetch_add(1, Ordering::Relaxed);
                     let spawned = crate::coroutine::spawn("connection", stack, move || {
-                        http::serve(stream, server);
+                        http::serve(stream, &server.app, &server.http);
                         server.connections.fetch_sub(1, Ordering::Relaxed);
                     });
                     if let Err(error) = spawned {
                         server.connections.fetch_sub(1, Ordering::Relaxed);
                         log::error!("cannot start a connection coroutine: {error}");
                     }
-                    if server.is_shutting_down() && is_wake_up(wake, peer) {
+                    if server.http.is_shutting_down() && is_wake_up(wake, peer) {
                         break;
                     }
                 }
                 // Out of fds, or a connection reset before accept: keep accepting.
                 Err(error) => {
-                    if server.is_shutting_down() && is_wake_up(wake, None) {
+                    if server.http.is_shutting_down() && is_wake_up(wake, None) {
                         break;
                     }
                     log::warn!("accept failed: {error}");
@@ -187,7 +156,7 @@ pub fn run(
         signal.unwrap_or(0),
         settings.shutdown_grace.as_secs_f64()
     );
-    server.shutting_down.store(true, Ordering::SeqCst);
+    server.http.shut_down();
     // Wake the accept loop: it serves every connection queued before this one (the
     // kernel completed their handshake: their clients believe they are connected), then
     // drops the listener (later connections are refused).
@@ -201,14 +170,14 @@ pub fn run(
     drop(waker);
     let deadline = Instant::now() + settings.shutdown_grace;
     while Instant::now() < deadline {
-        let busy = server.in_flight.load(Ordering::SeqCst);
+        let busy = server.http.in_flight();
         let open = server.connections.load(Ordering::SeqCst);
         if busy == 0 && open == 0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let busy = server.in_flight.load(Ordering::SeqCst);
+    let busy = server.http.in_flight();
     if busy > 0 {
         log::warn!("grace period over with {busy} request(s) unanswered");
     }

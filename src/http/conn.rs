@@ -1,21 +1,21 @@
-//! One connection's loop: read, parse every complete request in the buffer, dispatch,
-//! batch the responses, write them in one go, repeat. Bounded everywhere: head bytes and
-//! count, body bytes, header / body / idle timeouts, buffers shrunk back after big requests.
+//! One connection's loop: read, parse every complete request in the buffer, hand each to
+//! the [`App`] (route, then call), batch the responses, write them in one go, repeat.
+//! Bounded everywhere: head bytes and count, body bytes, header / body / idle timeouts,
+//! buffers shrunk back after big requests.
 //!
 //! A request whose framing is lost (bad head, bad length, oversized body) is answered
 //! after every response already produced for earlier pipelined requests, then the
 //! connection is closed with a lingering close so the answer is not destroyed by a reset.
 
+use super::app::{App, Headers, Reply, Request, RequestHead};
 use super::chunked::{ChunkError, Chunked};
 use super::deadline::Registration;
 use super::head::{self, Framing, Head};
-use super::{response, Limits};
-use crate::dispatch::{self, Reply};
-use crate::plugin::Endpoint;
-use crate::server::Server;
+use super::{response, Shared};
 use may::net::TcpStream;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 /// Read buffer size of a fresh or idle connection.
@@ -38,15 +38,28 @@ enum Next {
     Close,
 }
 
+/// One step of a request: `Ok(Ok(value))` goes on to the next step; `Ok(Err(next))` ends
+/// the request here (answered, hopeless, or its head incomplete).
+type Step<T> = io::Result<Result<T, Next>>;
+
 /// Why a read did not add bytes.
 enum Stall {
     Eof,
     Timeout,
 }
 
-struct Conn {
+/// Where a received body is.
+enum Body {
+    /// In the read buffer (`Content-Length`).
+    Buffered(Range<usize>),
+    /// De-chunked into `Conn::chunked_body`.
+    Decoded,
+}
+
+struct Conn<A: 'static> {
     stream: TcpStream,
-    server: &'static Server,
+    app: &'static A,
+    shared: &'static Shared,
     buf: Vec<u8>,
     start: usize,
     filled: usize,
@@ -66,17 +79,19 @@ struct Conn {
     watch: Registration,
 }
 
-/// Serves one accepted connection until it closes.
-pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
+/// Serves one accepted connection until it closes: its requests go to `app`, under the
+/// limits and shutdown state in `shared`.
+pub(crate) fn serve<A: App>(stream: TcpStream, app: &'static A, shared: &'static Shared) {
     let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
         .map(|addr| addr.ip().to_string())
         .unwrap_or_default();
-    let watch = server.deadlines.register(&stream);
+    let watch = shared.deadlines.register(&stream);
     let mut conn = Conn {
         stream,
-        server,
+        app,
+        shared,
         buf: vec![0; BUF_START],
         start: 0,
         filled: 0,
@@ -95,14 +110,10 @@ pub(crate) fn serve(stream: TcpStream, server: &'static Server) {
         Ok(false) => {}
         Err(error) => log::debug!("connection from {} ended: {error}", conn.peer),
     }
-    server.answered(conn.unanswered);
+    shared.answered(conn.unanswered);
 }
 
-impl Conn {
-    fn limits(&self) -> &'static Limits {
-        &self.server.limits
-    }
-
+impl<A: App> Conn<A> {
     /// Returns whether to close with a linger (we answered and stop reading).
     fn run(&mut self) -> io::Result<bool> {
         loop {
@@ -133,27 +144,48 @@ impl Conn {
         }
     }
 
-    /// Parses and answers the request at the start of the buffer, if complete.
+    /// Answers the request at the start of the buffer, if its head is complete.
+    ///
+    /// The one place that orders the checks (docs/protocol.md, "Order of checks"): each
+    /// step below runs only if the one before let the request through.
     fn next(&mut self) -> io::Result<Next> {
         if self.start == self.filled {
             return Ok(Next::NeedMore);
         }
-        let limits = self.limits();
-        let (max_headers, max_head, max_body) = (
-            limits.max_headers,
-            limits.max_header_bytes,
-            limits.max_body_bytes,
-        );
+        // 1. Framing, from the head (400, 431, 501 for a coding, 505).
+        if let Err(next) = self.parse_head() {
+            return Ok(next);
+        }
+        // 2. The application's route step, from the head alone (404, 501 for a method, and
+        //    the slots later issues fill): refused here, the body is never read.
+        let route = match self.app.route(&self.request_head()) {
+            Ok(route) => route,
+            Err(reply) => return Ok(self.refuse(&reply)),
+        };
+        // 3. The body: 413 from `Content-Length`, then read (408, 400, 413 while de-chunking).
+        let body = match self.read_body()? {
+            Ok(body) => body,
+            Err(next) => return Ok(next),
+        };
+        // 4. The application's call with the whole body (503, 400, the action).
+        let reply = self.call(route, body);
+        Ok(self.respond(&reply, self.head.close))
+    }
+
+    /// Parses the head at the start of the buffer and counts the request as read.
+    fn parse_head(&mut self) -> Result<(), Next> {
+        let limits = &self.shared.limits;
+        let max_head = limits.max_header_bytes;
         let data = &self.buf[self.start..self.filled];
-        match head::parse(data, max_headers, max_body, &mut self.head) {
+        match head::parse(data, limits.max_headers, &mut self.head) {
             Ok(true) if self.head.len <= max_head => {}
-            Ok(true) => return Ok(self.fail(431)),
-            Ok(false) if data.len() > max_head => return Ok(self.fail(431)),
+            Ok(true) => return Err(self.fail(431)),
+            Ok(false) if data.len() > max_head => return Err(self.fail(431)),
             Ok(false) => {
                 self.head_started.get_or_insert_with(Instant::now);
-                return Ok(Next::NeedMore);
+                return Err(Next::NeedMore);
             }
-            Err(error) => return Ok(self.fail(error.status())),
+            Err(error) => return Err(self.fail(error.status())),
         }
         // The head was parsed from `buf[start..]`: make its ranges index `buf`.
         self.head.shift(self.start);
@@ -162,125 +194,125 @@ impl Conn {
             self.request_started = Instant::now();
         }
         self.unanswered += 1;
-        self.server.request_read();
+        self.shared.request_read();
+        Ok(())
+    }
+
+    /// The current head as the application sees it.
+    fn request_head(&self) -> RequestHead<'_> {
+        RequestHead {
+            method: self.method(),
+            target: &self.buf[self.head.target.clone()],
+            headers: Headers::new(&self.buf, &self.head.headers),
+            content_length: match self.head.framing {
+                Some(Framing::Length(length)) => Some(length),
+                _ => None,
+            },
+        }
+    }
+
+    /// Answers a request the route step refused, without reading its body. The connection
+    /// stays open only if the whole body is already here to skip.
+    fn refuse(&mut self, reply: &A::Reply) -> Next {
         let body_start = self.start + self.head.len;
-        let registry = self.server.registry;
-        let routed = {
-            let (method, target) = self.method_and_target();
-            dispatch::route(registry, method, target)
-        };
-        let endpoint = match routed {
-            Ok(endpoint) => endpoint,
-            Err(reply) => {
-                // Answered without reading the body (apiphant: 404/501 come straight back).
-                // Keep the connection only if the whole body is already here to skip.
-                let close = match self.head.framing {
-                    Some(Framing::Length(n)) if (body_start as u64 + n) <= self.filled as u64 => {
-                        self.start = body_start + n as usize;
-                        self.head.close
-                    }
-                    _ => true,
-                };
-                let close = self.respond(&reply, close);
-                return Ok(if close { Next::Close } else { Next::Continue });
+        let close = match self.head.framing {
+            Some(Framing::Length(n))
+                if (body_start as u64).saturating_add(n) <= self.filled as u64 =>
+            {
+                self.start = body_start + n as usize;
+                self.head.close
             }
+            _ => true,
         };
-        // The body: fully buffered, or read now under the body timeout (the clock is read
-        // only then: a buffered body costs no time call).
-        let body_timeout = self.limits().body_timeout;
+        self.respond(reply, close)
+    }
+
+    /// Receives the body under the body limit and the body timeout.
+    fn read_body(&mut self) -> Step<Body> {
+        let body_start = self.start + self.head.len;
+        match self.head.framing {
+            Some(Framing::Length(n)) if n > self.shared.limits.max_body_bytes => {
+                Ok(Err(self.fail(413)))
+            }
+            Some(Framing::Length(n)) => self.read_length(body_start, n as usize),
+            Some(Framing::Chunked) => self.read_chunked(body_start),
+            None => Ok(Err(self.fail(400))),
+        }
+    }
+
+    /// A `Content-Length` body: already buffered, or read now under the body timeout (the
+    /// clock is read only then: a buffered body costs no time call).
+    fn read_length(&mut self, body_start: usize, length: usize) -> Step<Body> {
+        let end = body_start + length;
+        if end > self.filled {
+            self.expect_continue()?;
+            let deadline = Instant::now() + self.shared.limits.body_timeout;
+            if let Some(stall) = self.fill_to(end, deadline)? {
+                return Ok(Err(self.stalled(stall)));
+            }
+        }
+        self.start = end;
+        Ok(Ok(Body::Buffered(body_start..end)))
+    }
+
+    /// A chunked body, de-chunked into `chunked_body` as it arrives (400 for bad framing,
+    /// 413 once over the body limit).
+    fn read_chunked(&mut self, body_start: usize) -> Step<Body> {
+        let limits = &self.shared.limits;
         let mut body_deadline = None;
-        let body = match self.head.framing {
-            Some(Framing::Length(n)) => {
-                let end = body_start + n as usize;
-                if end > self.filled {
-                    self.expect_continue()?;
-                    let deadline = Instant::now() + body_timeout;
-                    if let Some(stall) = self.fill_to(end, deadline)? {
-                        return Ok(self.stalled(stall));
-                    }
-                }
-                self.start = end;
-                body_start..end
+        let mut decoder = Chunked::new();
+        let mut decoded = std::mem::take(&mut self.chunked_body);
+        decoded.clear();
+        let mut pos = body_start;
+        loop {
+            match decoder.feed(
+                &self.buf[pos..self.filled],
+                &mut decoded,
+                limits.max_body_bytes,
+            ) {
+                Ok(consumed) => pos += consumed,
+                Err(ChunkError::Bad) => return Ok(Err(self.fail(400))),
+                Err(ChunkError::TooLarge) => return Ok(Err(self.fail(413))),
             }
-            Some(Framing::Chunked) => {
-                let mut decoder = Chunked::new();
-                let mut decoded = std::mem::take(&mut self.chunked_body);
-                decoded.clear();
-                let mut pos = body_start;
-                loop {
-                    match decoder.feed(&self.buf[pos..self.filled], &mut decoded, max_body) {
-                        Ok(consumed) => pos += consumed,
-                        Err(ChunkError::Bad) => return Ok(self.fail(400)),
-                        Err(ChunkError::TooLarge) => return Ok(self.fail(413)),
-                    }
-                    if decoder.is_done() {
-                        break;
-                    }
-                    // Decoded bytes leave the read buffer: it holds the head and at most
-                    // one unfinished chunk line, however the body is cut into chunks.
-                    if pos > body_start {
-                        self.buf.copy_within(pos..self.filled, body_start);
-                        self.filled -= pos - body_start;
-                        pos = body_start;
-                    }
-                    self.expect_continue()?;
-                    let deadline =
-                        *body_deadline.get_or_insert_with(|| Instant::now() + body_timeout);
-                    if let Some(stall) = self.fill_to(self.filled + 1, deadline)? {
-                        return Ok(self.stalled(stall));
-                    }
-                }
-                self.start = pos;
-                self.chunked_body = decoded;
-                0..0
+            if decoder.is_done() {
+                break;
             }
-            None => return Ok(self.fail(400)),
-        };
+            // Decoded bytes leave the read buffer: it holds the head and at most one
+            // unfinished chunk line, however the body is cut into chunks.
+            if pos > body_start {
+                self.buf.copy_within(pos..self.filled, body_start);
+                self.filled -= pos - body_start;
+                pos = body_start;
+            }
+            self.expect_continue()?;
+            let deadline =
+                *body_deadline.get_or_insert_with(|| Instant::now() + limits.body_timeout);
+            if let Some(stall) = self.fill_to(self.filled + 1, deadline)? {
+                return Ok(Err(self.stalled(stall)));
+            }
+        }
+        self.start = pos;
+        self.chunked_body = decoded;
+        Ok(Ok(Body::Decoded))
+    }
+
+    /// Hands the whole request to the application.
+    fn call(&mut self, route: A::Route, body: Body) -> A::Reply {
         let reply = {
-            let (method, target) = self.call_target(endpoint);
-            let headers: Vec<(&str, &[u8])> = if endpoint.raw_request {
-                self.head
-                    .headers
-                    .iter()
-                    .map(|(name, value)| {
-                        let name = std::str::from_utf8(&self.buf[name.clone()]).unwrap_or("");
-                        (name, &self.buf[value.clone()])
-                    })
-                    .collect()
-            } else {
-                Vec::new()
+            let body = match body {
+                Body::Buffered(range) => &self.buf[range],
+                Body::Decoded => &self.chunked_body[..],
             };
-            let body = match self.head.framing {
-                Some(Framing::Chunked) => &self.chunked_body[..],
-                _ => &self.buf[body],
-            };
-            let request = dispatch::Request {
-                method,
-                path: target,
-                headers: &headers,
+            let request = Request {
+                head: self.request_head(),
                 body,
             };
-            self.server.call(endpoint, &request)
+            self.app.call(route, &request)
         };
         if self.chunked_body.capacity() > BUF_KEEP {
             self.chunked_body = Vec::new();
         }
-        let close = self.respond(&reply, self.head.close);
-        Ok(if close { Next::Close } else { Next::Continue })
-    }
-
-    /// The method and target for the call. The usual target is exactly the route's path
-    /// (no query, no percent signs): borrow the route's text, no second UTF-8 check.
-    fn call_target(&self, endpoint: &'static Endpoint) -> (&str, &str) {
-        if self.buf[self.head.target.clone()] == *endpoint.path.as_bytes() {
-            return (self.method(), &endpoint.path);
-        }
-        self.method_and_target()
-    }
-
-    fn method_and_target(&self) -> (&str, &str) {
-        let target = std::str::from_utf8(&self.buf[self.head.target.clone()]).unwrap_or("");
-        (self.method(), target)
+        reply
     }
 
     fn method(&self) -> &str {
@@ -293,33 +325,39 @@ impl Conn {
         }
     }
 
-    /// Encodes a reply for the current head; returns whether the connection closes.
-    fn respond(&mut self, reply: &Reply, close: bool) -> bool {
+    /// Encodes a reply for the current head: what to do next (close or go on).
+    fn respond(&mut self, reply: &A::Reply, close: bool) -> Next {
         // Shutting down: answer every request already in the buffer, close after the last.
-        let close = close || (self.server.is_shutting_down() && self.start == self.filled);
+        let close = close || (self.shared.is_shutting_down() && self.start == self.filled);
         let head_only = &self.buf[self.head.method.clone()] == b"HEAD";
         response::encode(
             &mut self.out,
-            reply.status,
-            reply.raw_headers.as_ref().map(|lines| lines.as_slice()),
+            reply.status(),
+            reply.header_lines(),
             reply.body(),
             close,
             head_only,
         );
         self.served += 1;
         if access_log() {
-            let (method, target) = self.method_and_target();
+            let head = self.request_head();
             log::info!(
                 target: "apiphant::access",
-                "{} \"{method} {target} HTTP/1.{}\" {} {} {:.6}",
+                "{} \"{} {} HTTP/1.{}\" {} {} {:.6}",
                 self.peer,
+                head.method,
+                head.target_text(),
                 self.head.minor_version,
-                reply.status,
+                reply.status(),
                 reply.body().len(),
                 self.request_started.elapsed().as_secs_f64()
             );
         }
-        close
+        if close {
+            Next::Close
+        } else {
+            Next::Continue
+        }
     }
 
     /// Answers a transport-level error (framing lost) and asks to close.
@@ -360,7 +398,7 @@ impl Conn {
     /// clear the readiness flag that lets the next read start with the wait.
     fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
-            let deadline = self.watch.deadline(self.limits().body_timeout);
+            let deadline = self.watch.deadline(self.shared.limits.body_timeout);
             let mut written = 0;
             while written < self.out.len() {
                 let out = &self.out[written..];
@@ -379,7 +417,7 @@ impl Conn {
             }
         }
         if self.unanswered > 0 {
-            self.server.answered(std::mem::take(&mut self.unanswered));
+            self.shared.answered(std::mem::take(&mut self.unanswered));
         }
         Ok(())
     }
@@ -407,7 +445,7 @@ impl Conn {
     /// every [`SHUTDOWN_POLL`]: once a shutdown started, a connection with no complete
     /// request (nothing was read to answer) closes.
     fn fill_head(&mut self) -> io::Result<Option<Stall>> {
-        let limits = self.limits();
+        let limits = &self.shared.limits;
         let idle = self.start == self.filled && self.served > 0;
         if idle {
             // The first wait needs no clock read (hot path: every keep-alive request
@@ -416,7 +454,7 @@ impl Conn {
             match self.read_some(first, self.filled + 1)? {
                 None => return Ok(None),
                 Some(Stall::Eof) => return Ok(Some(Stall::Eof)),
-                Some(Stall::Timeout) if self.server.is_shutting_down() => {
+                Some(Stall::Timeout) if self.shared.is_shutting_down() => {
                     return Ok(Some(Stall::Eof))
                 }
                 Some(Stall::Timeout) => {}
@@ -435,7 +473,7 @@ impl Conn {
                 return Ok(Some(Stall::Timeout));
             }
             match self.read_some(slice, self.filled + 1)? {
-                Some(Stall::Timeout) if self.server.is_shutting_down() => {
+                Some(Stall::Timeout) if self.shared.is_shutting_down() => {
                     return Ok(Some(Stall::Eof))
                 }
                 Some(Stall::Timeout) => now = Instant::now(),

@@ -1,5 +1,6 @@
 //! Request head parsing with `httparse`, and the framing decisions taken from it:
-//! body length, chunked, keep-alive, `Expect: 100-continue`. Strict where a lenient
+//! body length, chunked, keep-alive, `Expect: 100-continue`. (Whether the body is over the
+//! limit is decided later, in its place in the order of checks: docs/protocol.md.) Strict where a lenient
 //! reading could be smuggled past a proxy (RFC 9112 §6.3): conflicting or malformed
 //! `Content-Length`, both `Content-Length` and `Transfer-Encoding`, unknown codings.
 
@@ -12,7 +13,7 @@ pub(crate) const MAX_HEADERS_CAP: usize = 512;
 /// How the body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
-    /// `Content-Length: n` (0 when absent).
+    /// `Content-Length: n` (0 when absent; `u64::MAX` when too big for a u64).
     Length(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
@@ -38,8 +39,6 @@ pub(crate) enum HeadError {
     Bad,
     /// 431: more headers than allowed, or a head larger than allowed.
     TooLarge,
-    /// 413: `Content-Length` above the body limit.
-    BodyTooLarge,
     /// 501: a transfer coding other than `chunked`.
     UnsupportedCoding,
     /// 505: an HTTP version other than 1.0 / 1.1.
@@ -51,7 +50,6 @@ impl HeadError {
         match self {
             HeadError::Bad => 400,
             HeadError::TooLarge => 431,
-            HeadError::BodyTooLarge => 413,
             HeadError::UnsupportedCoding => 501,
             HeadError::Version => 505,
         }
@@ -72,21 +70,16 @@ impl Head {
 }
 
 /// Parses a head at the start of `buf`; its ranges index `buf` (see [`Head::shift`]). `Ok(false)`: incomplete, read more.
-pub(crate) fn parse(
-    buf: &[u8],
-    max_headers: usize,
-    max_body: u64,
-    head: &mut Head,
-) -> Result<bool, HeadError> {
+pub(crate) fn parse(buf: &[u8], max_headers: usize, head: &mut Head) -> Result<bool, HeadError> {
     let max_headers = max_headers.clamp(1, MAX_HEADERS_CAP);
     if max_headers <= STACK_HEADERS {
         let mut storage = [const { MaybeUninit::uninit() }; STACK_HEADERS];
-        parse_into(buf, &mut storage[..max_headers], max_body, head)
+        parse_into(buf, &mut storage[..max_headers], head)
     } else {
         // Above the default: the array on the heap (one allocation per head parsed with
         // such a setting) rather than a 16 KiB stack frame in every connection.
         let mut storage: Vec<_> = (0..max_headers).map(|_| MaybeUninit::uninit()).collect();
-        parse_into(buf, &mut storage, max_body, head)
+        parse_into(buf, &mut storage, head)
     }
 }
 
@@ -98,7 +91,6 @@ const STACK_HEADERS: usize = 64;
 fn parse_into<'b>(
     buf: &'b [u8],
     storage: &mut [MaybeUninit<httparse::Header<'b>>],
-    max_body: u64,
     head: &mut Head,
 ) -> Result<bool, HeadError> {
     let mut request = httparse::Request::new(&mut []);
@@ -172,24 +164,25 @@ fn parse_into<'b>(
         (None, true) if minor_version == 0 => return Err(HeadError::Bad),
         (None, true) if chunked => Some(Framing::Chunked),
         (None, true) => return Err(HeadError::UnsupportedCoding),
-        (Some(length), false) if length > max_body => return Err(HeadError::BodyTooLarge),
         (Some(length), false) => Some(Framing::Length(length)),
         (None, false) => Some(Framing::Length(0)),
     };
     Ok(true)
 }
 
-/// `1*DIGIT`, nothing else; a number too big for u64 is over any limit.
+/// `1*DIGIT`, nothing else; a number too big for u64 is `u64::MAX` (over any limit).
 fn parse_length(value: &[u8]) -> Result<u64, HeadError> {
     let value = value.trim_ascii();
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(HeadError::Bad);
     }
-    value.iter().try_fold(0u64, |n, &digit| {
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(digit - b'0')))
-            .ok_or(HeadError::BodyTooLarge)
-    })
+    Ok(value
+        .iter()
+        .try_fold(0u64, |n, &digit| {
+            n.checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(digit - b'0')))
+        })
+        .unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -198,7 +191,7 @@ mod tests {
 
     fn parsed(raw: &[u8]) -> Result<Head, HeadError> {
         let mut head = Head::default();
-        match parse(raw, 64, 1000, &mut head)? {
+        match parse(raw, 64, &mut head)? {
             true => Ok(head),
             false => Err(HeadError::Bad),
         }
@@ -223,10 +216,12 @@ mod tests {
         }
         let gzip = parsed(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
         assert_eq!(gzip.err(), Some(HeadError::UnsupportedCoding));
-        let big = parsed(b"POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n");
-        assert_eq!(big.err(), Some(HeadError::BodyTooLarge));
+        // Over the body limit or not, a length is framing (413 comes later, after routing).
         let huge = parsed(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n");
-        assert_eq!(huge.err(), Some(HeadError::BodyTooLarge));
+        assert_eq!(
+            huge.ok().and_then(|h| h.framing),
+            Some(Framing::Length(u64::MAX))
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The HTTP/1.1 shell around [`crate::dispatch`]: apiphant's own connection loop on `may`
-//! coroutines and `httparse`.
+//! apiphant's own HTTP/1.1 connection loop on `may` coroutines and `httparse`. It knows
+//! bytes, heads, bodies and limits; the application behind it is an [`App`] (`app.rs`).
 //!
 //! Why not may_minihttp's loop: in 0.1.11 (the same as its repository head) the loop is
 //! private and fixes 16 headers, `Server: M` and `200 Ok`, takes only `&'static str`
@@ -9,14 +9,18 @@
 //! batched into one write, no allocation per request on the JSON path) and adds limits,
 //! timeouts, chunked bodies, `Connection: close` and graceful shutdown.
 
+mod app;
 mod chunked;
 mod conn;
 mod deadline;
 pub(crate) mod head;
 mod response;
+mod shared;
 
+pub use app::{App, Headers, Reply, Request, RequestHead};
 pub(crate) use conn::serve;
 pub(crate) use deadline::Deadlines;
+pub(crate) use shared::Shared;
 
 use std::time::Duration;
 
@@ -44,7 +48,7 @@ pub mod fuzzing {
     /// with on error, or `None` (incomplete) / `Some(0)` (complete).
     pub fn parse_head(data: &[u8]) -> Option<u16> {
         let mut head = super::head::Head::default();
-        match super::head::parse(data, 64, 16 * 1024 * 1024, &mut head) {
+        match super::head::parse(data, 64, &mut head) {
             Ok(true) => {
                 assert!(head.len <= data.len());
                 assert!(head.method.end <= head.len && head.target.end <= head.len);

@@ -244,6 +244,30 @@ fn an_oversized_body_is_413_from_content_length_before_reading_then_close() {
     server.assert_fds_return_to(baseline, WAIT);
 }
 
+#[test]
+fn framing_then_the_route_then_the_body_size() {
+    // docs/protocol.md, "Order of checks": framing errors, then 404, then 501, then 413.
+    let (server, baseline) = configured("max_body_bytes = 1000");
+    let nothing = "/api/v0/nothing/read";
+    let bad_length = format!("POST {nothing} HTTP/1.1\r\nContent-Length: x\r\n\r\n");
+    answered_then_closed(&server, bad_length.as_bytes(), 400);
+    let coding = format!("GET {nothing} HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n");
+    let response = answered_then_closed(&server, coding.as_bytes(), 501);
+    assert_eq!(response.body, error_body("501 Not Implemented"));
+    for length in ["5000", "99999999999999999999999"] {
+        // Refused from the head: the body is not read, so the connection closes.
+        let unknown = format!("POST {nothing} HTTP/1.1\r\nContent-Length: {length}\r\n\r\n");
+        let response = answered_then_closed(&server, unknown.as_bytes(), 404);
+        assert_eq!(response.body, br#"{"error":"404 Not Found"}"#);
+        let get = format!("GET {ECHO} HTTP/1.1\r\nContent-Length: {length}\r\n\r\n");
+        let response = answered_then_closed(&server, get.as_bytes(), 501);
+        assert_eq!(response.body, error_body("501 Not Implemented"));
+        let post = format!("POST {ECHO} HTTP/1.1\r\nContent-Length: {length}\r\n\r\n");
+        answered_then_closed(&server, post.as_bytes(), 413);
+    }
+    server.assert_fds_return_to(baseline, WAIT);
+}
+
 fn chunked(path: &str, chunks: &[&[u8]]) -> Vec<u8> {
     let mut request =
         format!("POST {path} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
