@@ -106,3 +106,29 @@ impl std::fmt::Debug for Headers<'_> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_reads_the_buffer_it_was_parsed_from() {
+        let buf = b"POST /a%20b?q HTTP/1.1\r\nX-One: 1\r\nx-two: \xff\r\n\r\n";
+        let ranges = [(24..29, 31..32), (34..39, 41..42)];
+        let head = RequestHead {
+            method: "POST",
+            target: &buf[5..13],
+            headers: Headers::new(buf, &ranges),
+            content_length: Some(0),
+        };
+        assert_eq!(head.target_text(), "/a%20b?q");
+        let headers: Vec<_> = head.headers.iter().collect();
+        assert_eq!(headers, [("X-One", &b"1"[..]), ("x-two", &b"\xff"[..])]);
+        assert_eq!(head.headers.len(), 2);
+        let binary = RequestHead {
+            target: b"/\xff",
+            ..head
+        };
+        assert_eq!(binary.target_text(), "");
+    }
+}
