@@ -6,9 +6,11 @@
 //! runs the plugins' background tasks (`background/`). See README.md and
 //! docs/protocol.md.
 
+pub mod args;
 pub mod background;
 mod blocking;
 pub mod cli;
+pub mod config;
 mod coroutine;
 pub mod dispatch;
 pub mod http;
@@ -18,5 +20,6 @@ pub mod product;
 pub mod server;
 pub mod testing;
 
+pub use config::{Config, ConfigError};
 pub use plugin::{PluginError, Registry};
 pub use product::{Product, ProductError};

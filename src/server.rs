@@ -6,10 +6,10 @@
 //! request already read is answered (with `Connection: close`), then the process exits 0,
 //! or when the grace period ends.
 
+use crate::config::ServerConfig;
 use crate::dispatch::{self, Reply, Request};
 use crate::http::{self, Limits};
 use crate::plugin::{Endpoint, Registry};
-use crate::product::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
