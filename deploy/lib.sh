@@ -110,22 +110,23 @@ parse_params() {
     done
 }
 
-# find_apiphant: APIPHANT_BIN, the apiphant binary that answers for the product (its
-# `config` command): the build's, else the installed one (PREFIX/bin); built first when
-# neither exists, unless --no-build. Run it outside $(...), so that a build counts (BUILT).
+# find_apiphant: APIPHANT_BIN, an apiphant binary to answer for the product (its `config`
+# command): the build of --profile, else the checkout's other build, else the installed one
+# (PREFIX/bin); when there is none, the build is run first (unless --no-build). Run it
+# outside $(...), so that such a build counts (BUILT) and is not run twice.
 APIPHANT_BIN=""
 find_apiphant() {
-    local built
-    built=$(target_dir)/apiphant
-    if [[ ! -x $built && -n $PREFIX && -x $PREFIX/bin/apiphant ]]; then
-        APIPHANT_BIN=$PREFIX/bin/apiphant
-        return
-    fi
-    if [[ ! -x $built && $BUILD == 1 && $BUILT == 0 ]]; then
-        build
-    fi
-    [[ -x $built ]] || die "$built is not built: it reads apiphant.toml for the deploy (run without --no-build, or cargo build --workspace)"
-    APIPHANT_BIN=$built
+    local targets=${CARGO_TARGET_DIR:-$REPO_DIR/target} candidate
+    for candidate in "$(target_dir)/apiphant" "$targets/release/apiphant" "$targets/debug/apiphant" \
+        "${PREFIX:+$PREFIX/bin/apiphant}"; do
+        if [[ -n $candidate && -x $candidate ]]; then
+            APIPHANT_BIN=$candidate
+            return
+        fi
+    done
+    [[ $BUILD == 1 ]] || die "no apiphant is built to read $SOURCE/apiphant.toml with (cargo build --workspace, or run without --no-build)"
+    build
+    APIPHANT_BIN=$(target_dir)/apiphant
 }
 
 # config_get KEY...: values of SOURCE/apiphant.toml as apiphant resolves them (defaults
@@ -223,10 +224,12 @@ finish_params() {
 # PREFIX/deploy.env (written by deploy.sh), so they need only --prefix, --product or
 # --sandbox to find it.
 load_deployed() {
+    local build=$BUILD
+    BUILD=0 # finding the deploy never builds (finish_params may ask apiphant for the name)
     finish_params
+    BUILD=$build
     local env_file=$PREFIX/deploy.env
     [[ -f $env_file ]] || die "$env_file not found: deploy first (deploy/deploy.sh), or pass the --prefix / --product / --sandbox of the deploy"
-    local build=$BUILD
     # shellcheck source=/dev/null
     source "$env_file"
     BUILD=$build
