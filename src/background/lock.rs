@@ -2,7 +2,7 @@
 //! released when the process ends, even by SIGKILL) on a lock file holding the PID.
 //!
 //! The file is never deleted: removing it would let a second worker lock a new file while
-//! the first still holds the old one.
+//! the first still holds the old one. Its default path is `crate::config::default_lock_file`.
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};

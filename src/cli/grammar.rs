@@ -11,6 +11,10 @@ use std::path::PathBuf;
 /// Commands of later releases: `apiphant new` must not serve a folder named `new`.
 pub const RESERVED: &[&str] = &["new", "token", "openapi"];
 
+/// This release's commands: never read as a product folder either (`apiphant --no-build
+/// check` is not the folder `check`).
+const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "help"];
+
 /// The `apiphant` command line. Without a command it serves: `apiphant [PRODUCT]
 /// [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.
 #[derive(Debug, Parser)]
@@ -118,7 +122,7 @@ where
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     // `apiphant token new`: refused before clap reads `new` as an address.
     if let Some(word) = args.get(1) {
-        reserved(word.as_os_str())?;
+        later_release(word.as_os_str())?;
     }
     let cli = Cli::try_parse_from(args).map_err(Refused::Clap)?;
     let plan = match cli.command {
@@ -128,7 +132,7 @@ where
         Some(Command::Plugins(product)) => Plan::Plugins(product),
         Some(Command::Config(config)) => Plan::Config(config),
     };
-    reserved(plan.product().as_os_str())?;
+    not_a_command(plan.product().as_os_str())?;
     Ok(plan)
 }
 
@@ -156,15 +160,26 @@ impl Plan {
     }
 }
 
-/// Refuses a reserved command name where a product folder is read.
-fn reserved(word: &std::ffi::OsStr) -> Result<(), Refused> {
-    match RESERVED.iter().find(|name| word == **name) {
-        Some(name) => Err(Refused::Reserved(format!(
+/// Refuses a command name of a later release.
+fn later_release(word: &std::ffi::OsStr) -> Result<(), Refused> {
+    if let Some(name) = RESERVED.iter().find(|name| word == **name) {
+        return Err(Refused::Reserved(format!(
             "'{name}' is a command of a later release of apiphant, not of {} (see apiphant --help); to serve a folder named {name}, write ./{name}",
             env!("CARGO_PKG_VERSION")
-        ))),
-        None => Ok(()),
+        )));
     }
+    Ok(())
+}
+
+/// Refuses a command name, of this release or a later one, where a product folder is read.
+fn not_a_command(folder: &std::ffi::OsStr) -> Result<(), Refused> {
+    later_release(folder)?;
+    if let Some(name) = COMMANDS.iter().find(|name| folder == **name) {
+        return Err(Refused::Reserved(format!(
+            "'{name}' is a command, not a product folder: write it first (apiphant {name} ...); to serve a folder named {name}, write ./{name}"
+        )));
+    }
+    Ok(())
 }
 
 /// Parses `HOST:PORT`, split at the last colon; `[v6]` brackets are optional.

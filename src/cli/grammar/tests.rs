@@ -138,6 +138,17 @@ fn reserved_names_are_never_a_product_folder() {
             Refused::Clap(error) => panic!("{args:?}: {error}"),
         }
     }
+    // This release's commands neither, where a folder is read.
+    for args in [
+        &["--no-build", "check"][..],
+        &["serve", "config"],
+        &["config", "plugins"],
+    ] {
+        let Refused::Reserved(why) = refused(args) else {
+            panic!("{args:?}: not refused as a command name")
+        };
+        assert!(why.contains("is a command, not a product folder"), "{why}");
+    }
     let Plan::Serve(serve) = plan(&["./new"]) else {
         panic!("not serve")
     };
