@@ -44,7 +44,9 @@ else
     done
 fi
 
-if [[ $BUILD == 1 ]]; then
+if [[ $BUILT == 1 ]]; then
+    say "built above, to read apiphant.toml"
+elif [[ $BUILD == 1 ]]; then
     build
 else
     say "skipping the build (--no-build): installing $(target_dir)"

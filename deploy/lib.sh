@@ -33,6 +33,7 @@ RUST_LOG_LEVEL=${APIPHANT_RUST_LOG:-info,may=warn}
 LOG_MAX_BYTES=${APIPHANT_LOG_MAX_BYTES:-50MB}
 LOG_BACKUPS=${APIPHANT_LOG_BACKUPS:-10}
 BUILD=1
+BUILT=0
 STOP=0
 
 params_help() {
@@ -109,28 +110,39 @@ parse_params() {
     done
 }
 
-# toml_top KEY FILE: a top-level string value of apiphant.toml (before any [section]).
-toml_top() {
-    [[ -f $2 ]] || return 0
-    awk -v key="$1" '
-        /^[ \t]*\[/ { exit }
-        $0 ~ "^[ \t]*" key "[ \t]*=" {
-            sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]*#.*$/, ""); gsub(/^"|"$/, ""); print; exit
-        }' "$2"
+# find_apiphant: APIPHANT_BIN, an apiphant binary to answer for the product (its `config`
+# command): the build of --profile, else the checkout's other build, else the installed one
+# (PREFIX/bin); when there is none, the build is run first (unless --no-build). Run it
+# outside $(...), so that such a build counts (BUILT) and is not run twice.
+APIPHANT_BIN=""
+find_apiphant() {
+    local targets=${CARGO_TARGET_DIR:-$REPO_DIR/target} candidate
+    for candidate in "$(target_dir)/apiphant" "$targets/release/apiphant" "$targets/debug/apiphant" \
+        "${PREFIX:+$PREFIX/bin/apiphant}"; do
+        if [[ -n $candidate && -x $candidate ]]; then
+            APIPHANT_BIN=$candidate
+            return
+        fi
+    done
+    [[ $BUILD == 1 ]] || die "no apiphant is built to read $SOURCE/apiphant.toml with (cargo build --workspace, or run without --no-build)"
+    build
+    APIPHANT_BIN=$(target_dir)/apiphant
 }
 
-# toml_server KEY DEFAULT FILE: a number of apiphant.toml's [server] section, rounded up.
-toml_server() {
-    local value=""
-    if [[ -f $3 ]]; then
-        value=$(awk -v key="$1" '
-            /^[ \t]*\[/ { section = $0; gsub(/[ \t\[\]]/, "", section); next }
-            section == "server" && $0 ~ "^[ \t]*" key "[ \t]*=" {
-                sub(/^[^=]*=/, ""); sub(/#.*$/, ""); gsub(/[ \t_]/, ""); print; exit
-            }' "$3")
-    fi
-    [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || value=$2
-    awk -v x="$value" 'BEGIN { n = int(x); if (n < x) n++; print n }'
+# config_get KEY...: values of SOURCE/apiphant.toml as apiphant resolves them (defaults
+# filled, ranges checked; `apiphant config SOURCE --get KEY`), one a line. The script never
+# reads the TOML itself.
+config_get() {
+    local args=() key
+    [[ -n $APIPHANT_BIN ]] || find_apiphant
+    for key in "$@"; do args+=(--get "$key"); done
+    "$APIPHANT_BIN" config "$SOURCE" "${args[@]}" || die "$APIPHANT_BIN refuses $SOURCE/apiphant.toml (above)"
+}
+
+# ceil NUMBER: a number of seconds rounded up to whole seconds (nginx and supervisor want
+# integers).
+ceil() {
+    awk -v x="$1" 'BEGIN { n = int(x); if (n < x) n++; print n }'
 }
 
 # finish_params: defaults, validation, and the paths every step uses.
@@ -141,20 +153,6 @@ finish_params() {
     fi
     SOURCE=$(cd "${SOURCE:-$REPO_DIR}" 2>/dev/null && pwd) || die "product source '${SOURCE}' does not exist"
     [[ -f $SOURCE/apiphant.toml ]] || die "'$SOURCE' holds no apiphant.toml: not a product (--source)"
-    if [[ -z $PRODUCT ]]; then
-        PRODUCT=$(toml_top name "$SOURCE/apiphant.toml")
-        PRODUCT=${PRODUCT:-$(basename "$SOURCE")}
-    fi
-    [[ $PRODUCT =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] ||
-        die "product name '$PRODUCT' must be lower-case letters, digits, _ and - (it names the user, programs and files); pass --product"
-    if [[ -z $PREFIX ]]; then
-        if [[ -n $SANDBOX ]]; then PREFIX=$SANDBOX/srv/$PRODUCT; else PREFIX=/srv/$PRODUCT; fi
-    fi
-    [[ $PREFIX =~ ^/[A-Za-z0-9._/-]+$ ]] || die "--prefix '$PREFIX' must be an absolute path of letters, digits, . _ - /"
-    if [[ -z $SERVICE_USER ]]; then
-        if [[ -n $SANDBOX ]]; then SERVICE_USER=$(id -un); else SERVICE_USER=$PRODUCT; fi
-    fi
-    [[ $SERVICE_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "--user '$SERVICE_USER' is not a valid user name"
     if ! [[ $PROCESSES =~ ^[0-9]+$ ]] || ((PROCESSES < 1 || PROCESSES > 64)); then
         die "--processes '$PROCESSES' must be 1..64"
     fi
@@ -169,6 +167,21 @@ finish_params() {
     [[ $RUST_LOG_LEVEL =~ ^[A-Za-z0-9_,=:.-]+$ ]] || die "--rust-log '$RUST_LOG_LEVEL' has unexpected characters"
     [[ $LOG_MAX_BYTES =~ ^[0-9]+(KB|MB|GB)?$ ]] || die "--log-max-bytes must be like 50MB"
     [[ $LOG_BACKUPS =~ ^[0-9]+$ ]] || die "--log-backups must be a number"
+    # The product's name, as apiphant resolves it: `name` in apiphant.toml, else the folder's.
+    if [[ -z $PRODUCT ]]; then
+        find_apiphant
+        PRODUCT=$(config_get name) || exit 1
+    fi
+    [[ $PRODUCT =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] ||
+        die "product name '$PRODUCT' must be lower-case letters, digits, _ and - (it names the user, programs and files); pass --product"
+    if [[ -z $PREFIX ]]; then
+        if [[ -n $SANDBOX ]]; then PREFIX=$SANDBOX/srv/$PRODUCT; else PREFIX=/srv/$PRODUCT; fi
+    fi
+    [[ $PREFIX =~ ^/[A-Za-z0-9._/-]+$ ]] || die "--prefix '$PREFIX' must be an absolute path of letters, digits, . _ - /"
+    if [[ -z $SERVICE_USER ]]; then
+        if [[ -n $SANDBOX ]]; then SERVICE_USER=$(id -un); else SERVICE_USER=$PRODUCT; fi
+    fi
+    [[ $SERVICE_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "--user '$SERVICE_USER' is not a valid user name"
 
     LOG_DIR=$PREFIX/log
     GROUP=$PRODUCT
@@ -211,10 +224,12 @@ finish_params() {
 # PREFIX/deploy.env (written by deploy.sh), so they need only --prefix, --product or
 # --sandbox to find it.
 load_deployed() {
+    local build=$BUILD
+    BUILD=0 # finding the deploy never builds (finish_params may ask apiphant for the name)
     finish_params
+    BUILD=$build
     local env_file=$PREFIX/deploy.env
     [[ -f $env_file ]] || die "$env_file not found: deploy first (deploy/deploy.sh), or pass the --prefix / --product / --sandbox of the deploy"
-    local build=$BUILD
     # shellcheck source=/dev/null
     source "$env_file"
     BUILD=$build
@@ -238,10 +253,14 @@ write_deployed() {
 # between a line holding @@EACH_PORT@@ and one holding @@END_EACH_PORT@@ are written once
 # per API process, with @@PORT@@ its port. An unknown placeholder is an error.
 render_vars() {
-    local toml=$SOURCE/apiphant.toml
-    local grace idle programs
-    grace=$(toml_server shutdown_grace_secs 10 "$toml")
-    idle=$(toml_server idle_timeout_secs 75 "$toml")
+    local grace idle programs values config
+    [[ -n $APIPHANT_BIN ]] || find_apiphant
+    values=$(config_get server.shutdown_grace_secs server.idle_timeout_secs server.max_body_bytes \
+        server.header_timeout_secs server.body_timeout_secs background.shutdown_grace_secs) || exit 1
+    mapfile -t config <<<"$values"
+    ((${#config[@]} == 6)) || die "apiphant config printed ${#config[@]} values for 6 keys: $values"
+    grace=$(ceil "${config[0]}")
+    idle=$(ceil "${config[1]}")
     programs=$(
         IFS=,
         echo "${API_PROGRAMS[*]},$BACKGROUND_PROGRAM"
@@ -255,9 +274,11 @@ render_vars() {
     # nginx closes idle upstream connections before the server does.
     R_UPSTREAM_KEEPALIVE=$((idle * 4 / 5))
     ((R_UPSTREAM_KEEPALIVE >= 1)) || R_UPSTREAM_KEEPALIVE=1
-    R_MAX_BODY_BYTES=$(toml_server max_body_bytes 16777216 "$toml")
-    R_HEADER_TIMEOUT=$(toml_server header_timeout_secs 10 "$toml")
-    R_BODY_TIMEOUT=$(toml_server body_timeout_secs 30 "$toml")
+    R_MAX_BODY_BYTES=${config[2]}
+    R_HEADER_TIMEOUT=$(ceil "${config[3]}")
+    R_BODY_TIMEOUT=$(ceil "${config[4]}")
+    R_BACKGROUND_GRACE=$(ceil "${config[5]}")
+    R_BACKGROUND_STOP_WAIT=$((R_BACKGROUND_GRACE + 5))
     R_PLUGIN_ARGS=""
     [[ $PROFILE == debug ]] && R_PLUGIN_ARGS=--debug-plugins
     R_NGINX_MIME_TYPES=/etc/nginx/mime.types
@@ -266,7 +287,7 @@ render_vars() {
     R_NGINX_USER="# not root: nginx's workers run as $(id -un)"
     [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
     export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
-        R_NGINX_MIME_TYPES
+        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT
 }
 
 # render TEMPLATE: the template with this deploy's values, on stdout.
@@ -358,15 +379,16 @@ build() {
     say "building the binaries and plugins: cargo build ${profile_flag[*]} --workspace (in $REPO_DIR)"
     (cd "$REPO_DIR" && as_builder cargo build "${profile_flag[@]}" --workspace) ||
         die "the build failed (see cargo's output above); a Rust toolchain 1.80+ must be installed for $(stat -c %U "$REPO_DIR") (https://rustup.rs)"
+    BUILT=1
 }
 
 # plugin_files: the product's plugin files, one a line, as the server itself finds them
-# (apiphant SOURCE --list-plugins: the cdylib crates under SOURCE/plugins/, built first).
+# (apiphant plugins SOURCE: the cdylib crates under SOURCE/plugins/, built first).
 plugin_files() {
-    local args=(--list-plugins)
+    local args=(plugins "$SOURCE")
     [[ $PROFILE == debug ]] && args+=(--debug-plugins)
     [[ $BUILD == 1 ]] || args+=(--no-build)
-    as_builder "$(target_dir)/apiphant" "$SOURCE" "${args[@]}"
+    as_builder "$(target_dir)/apiphant" "${args[@]}"
 }
 
 # ------------------------------------------------------------------------------- install

@@ -23,7 +23,7 @@ load_deployed
 if [[ -z $SANDBOX && $(id -u) -ne 0 ]]; then
     die "run as root (sudo $0)"
 fi
-if [[ $BUILD == 1 ]]; then
+if [[ $BUILD == 1 && $BUILT == 0 ]]; then
     build
 fi
 install_product

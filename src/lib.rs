@@ -7,9 +7,11 @@
 //! docs/protocol.md.
 
 mod app;
+pub mod args;
 pub mod background;
 mod blocking;
 pub mod cli;
+pub mod config;
 mod coroutine;
 pub mod dispatch;
 pub mod http;
@@ -19,5 +21,6 @@ pub mod product;
 pub mod server;
 pub mod testing;
 
+pub use config::{Config, ConfigError};
 pub use plugin::{PluginError, Registry};
 pub use product::{Product, ProductError};

@@ -1,4 +1,4 @@
-//! `apiphant`: the server binary. Everything lives in the library; see `cli.rs`.
+//! `apiphant`: the server binary. Everything lives in the library; see `cli/`.
 
 fn main() -> std::process::ExitCode {
     apiphant::cli::main()

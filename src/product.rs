@@ -9,83 +9,18 @@
 //! Routes are not derived from file names but declared by each plugin's `export!` line
 //! (`"v0/echo" => { read }` serves `POST /api/v0/echo/read`), and checked at start-up.
 
-use crate::background::config::{BackgroundConfig, EmailConfig};
-use serde::Deserialize;
+use crate::config::{Config, ConfigError, CONFIG_FILE};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The product configuration file's name, at the product's root.
-pub const CONFIG_FILE: &str = "apiphant.toml";
 
 /// A product on disk with its configuration.
 #[derive(Debug, Clone)]
 pub struct Product {
     /// Absolute product directory.
     pub dir: PathBuf,
-    /// The parsed `apiphant.toml` (defaults when the file is absent).
+    /// Its `apiphant.toml`, read and checked (defaults when the file is absent).
     pub config: Config,
-}
-
-/// `apiphant.toml`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Product name (default: the directory's name).
-    pub name: Option<String>,
-    /// Server limits and timeouts.
-    #[serde(default)]
-    pub server: ServerConfig,
-    /// Background worker settings (`apiphant-background`).
-    #[serde(default)]
-    pub background: BackgroundConfig,
-    /// Error email settings (`apiphant-background`); no emails when absent.
-    #[serde(default)]
-    pub email: Option<EmailConfig>,
-}
-
-/// `[server]` in `apiphant.toml`: every limit of the README's "Limits and timeouts".
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Coroutine worker threads (0: one per core).
-    pub workers: usize,
-    /// Most request headers (431 beyond).
-    pub max_headers: usize,
-    /// Most bytes of request line + headers (431 beyond).
-    pub max_header_bytes: usize,
-    /// Most request body bytes (413 beyond).
-    pub max_body_bytes: usize,
-    /// Seconds to receive a whole request head (408 and close beyond).
-    pub header_timeout_secs: f64,
-    /// Seconds to receive a whole body once its head arrived (408 and close beyond).
-    pub body_timeout_secs: f64,
-    /// Seconds a keep-alive connection may stay idle.
-    pub idle_timeout_secs: f64,
-    /// Seconds to let in-flight requests finish on SIGTERM / SIGINT.
-    pub shutdown_grace_secs: f64,
-    /// Stack of each connection coroutine, in KiB (plugin calls run on it). 0: automatic,
-    /// 256 for release-built plugins, 1024 for debug-built ones (their frames are ~4x larger).
-    pub stack_kib: usize,
-    /// Threads running actions marked `blocking`.
-    pub blocking_threads: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            workers: 0,
-            max_headers: 64,
-            max_header_bytes: 16 * 1024,
-            max_body_bytes: 16 * 1024 * 1024,
-            header_timeout_secs: 10.0,
-            body_timeout_secs: 30.0,
-            idle_timeout_secs: 75.0,
-            shutdown_grace_secs: 10.0,
-            stack_kib: 0,
-            blocking_threads: 16,
-        }
-    }
 }
 
 /// Why a product could not be opened.
@@ -94,13 +29,8 @@ impl Default for ServerConfig {
 pub enum ProductError {
     /// The directory does not exist.
     NotADirectory(PathBuf),
-    /// `apiphant.toml` could not be read or parsed.
-    BadConfig {
-        /// The file.
-        path: PathBuf,
-        /// Parser message.
-        reason: String,
-    },
+    /// `apiphant.toml` could not be read or parsed, or a value is out of its range.
+    Config(ConfigError),
     /// `cargo metadata` / `cargo build` failed.
     Build {
         /// The product directory.
@@ -120,12 +50,7 @@ impl fmt::Display for ProductError {
                 "product directory '{}' does not exist (pass the folder holding apiphant.toml)",
                 dir.display()
             ),
-            ProductError::BadConfig { path, reason } => write!(
-                f,
-                "config '{}' is invalid: {} (see the README, \"The product\")",
-                path.display(),
-                reason.trim()
-            ),
+            ProductError::Config(error) => error.fmt(f),
             ProductError::Build { dir, reason } => write!(
                 f,
                 "building the plugins of '{}' failed: {reason} (fix the build, or pass --no-build to load what is built)",
@@ -149,31 +74,13 @@ impl Product {
             .ok()
             .filter(|dir| dir.is_dir())
             .ok_or_else(|| ProductError::NotADirectory(dir.to_path_buf()))?;
-        let path = dir.join(CONFIG_FILE);
-        let config = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|error| ProductError::BadConfig {
-                path: path.clone(),
-                reason: toml_reason(&text, &error),
-            })?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Config::default(),
-            Err(error) => {
-                return Err(ProductError::BadConfig {
-                    path,
-                    reason: error.to_string(),
-                })
-            }
-        };
+        let config = Config::load(&dir.join(CONFIG_FILE)).map_err(ProductError::Config)?;
         Ok(Product { dir, config })
     }
 
     /// The product's name: `name` in `apiphant.toml`, else the directory's name.
     pub fn name(&self) -> String {
-        self.config.name.clone().unwrap_or_else(|| {
-            self.dir
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "product".to_owned())
-        })
+        self.config.name(&self.dir)
     }
 
     /// Whether this is a source product (a Cargo workspace).
@@ -273,24 +180,6 @@ impl Product {
             .into_iter()
             .map(|(_, lib)| target_dir.join(profile).join(format!("lib{lib}.so")))
             .collect())
-    }
-}
-
-/// A TOML error on one line: `line 4: unknown field ...` (toml's own text spans several
-/// lines, with a drawing of the line).
-fn toml_reason(text: &str, error: &toml::de::Error) -> String {
-    let message = error
-        .message()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    match error.span() {
-        Some(span) => {
-            let before = &text.as_bytes()[..span.start.min(text.len())];
-            let line = before.iter().filter(|&&byte| byte == b'\n').count() + 1;
-            format!("line {line}: {message}")
-        }
-        None => message,
     }
 }
 

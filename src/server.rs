@@ -7,9 +7,9 @@
 //! or when the grace period ends.
 
 use crate::app::Application;
+use crate::config::ServerConfig;
 use crate::http::{self, Limits};
 use crate::plugin::Registry;
-use crate::product::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,13 +4,14 @@
 //! one line, `apiphant-background: ...`, and exit 2.
 
 use super::email::{Notifier, SmtpNotifier};
-use super::lock::{self, Lock};
+use super::lock::Lock;
 use super::plan::Plan;
 use super::schedule::Schedule;
 use super::worker::{self, Worker};
-use crate::cli::ProductArgs;
+use crate::args::{PrintConfig, ProductArgs};
+use crate::config::{TimeZone, CONFIG_FILE};
 use crate::plugin::TaskSet;
-use crate::product::CONFIG_FILE;
+use crate::product::Product;
 use chrono::Utc;
 use clap::Parser;
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ pub struct Cli {
     /// sends no email.
     #[arg(long, value_name = "NAME")]
     pub run: Option<String>,
+    /// `--print-config`.
+    #[command(flatten)]
+    pub print_config: PrintConfig,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -48,6 +52,10 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
+    if cli.print_config.print_config {
+        PrintConfig::print(&Product::open(&cli.product.product)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let (product, files) = cli.product.open()?;
     let tasks = TaskSet::load(&files)?;
     if tasks.tasks().is_empty() {
@@ -104,10 +112,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             "[background] shutdown_grace_secs must be a number of seconds, 0 or more".to_owned(),
         )
     })?;
-    let lock_path = config
-        .lock_file
-        .clone()
-        .unwrap_or_else(|| lock::default_path(&product.name(), &product.dir));
+    let lock_path = config.lock_file(&product.name(), &product.dir);
     let _lock = Lock::acquire(&lock_path)?;
     let (events, inbox) = mpsc::channel();
     worker::forward_signals(events.clone())?;
@@ -177,7 +182,7 @@ fn start_line(
     product: &str,
     tasks: &TaskSet,
     schedules: &[(Schedule, bool)],
-    zone: &super::config::TimeZone,
+    zone: &TimeZone,
     notifier: Option<&dyn Notifier>,
 ) -> String {
     let listed: Vec<String> = tasks

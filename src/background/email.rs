@@ -5,7 +5,7 @@
 //! an undefined function); here it is built in, configured by `[email]` in `apiphant.toml`.
 //! A failed send is reported to the caller, which logs `on_error failed: ...` and goes on.
 
-use super::config::{EmailConfig, Tls};
+use crate::config::{EmailConfig, Tls, PASSWORD_ENV};
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls as LettreTls, TlsParameters};
@@ -72,8 +72,7 @@ impl SmtpNotifier {
             }
             (Some(_), None) => {
                 return Err(format!(
-                    "[email] username is set but no password (set password, or the {} environment variable)",
-                    super::config::PASSWORD_ENV
+                    "[email] username is set but no password (set password, or the {PASSWORD_ENV} environment variable)"
                 ))
             }
             (None, _) => {}
@@ -190,7 +189,7 @@ mod tests {
         let text = SmtpNotifier::new(&bad_to, "p").err().unwrap_or_default();
         assert!(text.contains("[email] to is empty"), "{text}");
         assert!(error("timeout_secs = 0").contains("timeout_secs"));
-        if std::env::var(crate::background::config::PASSWORD_ENV).is_err() {
+        if std::env::var(PASSWORD_ENV).is_err() {
             assert!(error("username = \"u\"").contains("APIPHANT_SMTP_PASSWORD"));
         }
     }

@@ -2,7 +2,7 @@
 //! released when the process ends, even by SIGKILL) on a lock file holding the PID.
 //!
 //! The file is never deleted: removing it would let a second worker lock a new file while
-//! the first still holds the old one.
+//! the first still holds the old one. Its default path is `crate::config::default_lock_file`.
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -100,30 +100,6 @@ impl Lock {
     }
 }
 
-/// The default lock file of a product: in the temporary directory, named after the product
-/// and a hash of its absolute directory (two products with one name do not collide).
-pub fn default_path(name: &str, dir: &Path) -> PathBuf {
-    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
-    let hash = dir
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    std::env::temp_dir().join(format!("apiphant-background-{name}-{hash:016x}.lock"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,20 +124,5 @@ mod tests {
         drop(first);
         assert!(Lock::acquire(&path).is_ok());
         let _ = std::fs::remove_file(&path);
-    }
-
-    #[test]
-    fn default_paths_differ_by_directory() {
-        let a = default_path("my product", Path::new("/srv/a"));
-        let b = default_path("my product", Path::new("/srv/b"));
-        assert_ne!(a, b);
-        let name = a
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        assert!(
-            name.starts_with("apiphant-background-my_product-"),
-            "{name}"
-        );
     }
 }

@@ -10,6 +10,8 @@ mod util;
 mod background;
 /// Blocking actions run on the blocking pool and never stall other requests.
 mod blocking;
+/// `apiphant config` / `--print-config`, the configuration's ranges, reserved command names.
+mod config;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.

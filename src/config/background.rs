@@ -1,33 +1,19 @@
-//! `[background]` and `[email]` in `apiphant.toml`: the worker's settings, typed and checked
-//! when the file is read (unknown keys and bad values stop start-up naming the file).
+//! `[background]` in `apiphant.toml`: the worker's settings (`apiphant-background`).
 //!
 //! ```toml
 //! [background]
 //! time_zone = "UTC"            # or a fixed offset, "+02:00"; cron times are in this zone
 //! shutdown_grace_secs = 30     # SIGTERM/SIGINT: how long the running task may finish
 //! # lock_file = "/run/apiphant/myproduct-background.lock"
-//!
-//! [email]                      # absent: no error emails
-//! host = "smtp.example.com"
-//! port = 587                   # default: 25 (none), 587 (starttls), 465 (tls)
-//! tls = "starttls"             # "none" | "starttls" | "tls"
-//! username = "apiphant"
-//! password = "..."             # or APIPHANT_SMTP_PASSWORD, which wins
-//! from = "apiphant <apiphant@example.com>"
-//! to = ["ops@example.com"]
-//! subject_prefix = "[myproduct] "
-//! timeout_secs = 30
 //! ```
 
+use super::range::Limit;
 use chrono::{FixedOffset, Offset};
-use serde::Deserialize;
-use std::path::PathBuf;
-
-/// The environment variable that overrides `[email] password` (keep secrets out of files).
-pub const PASSWORD_ENV: &str = "APIPHANT_SMTP_PASSWORD";
+use serde::{Deserialize, Serialize, Serializer};
+use std::path::{Path, PathBuf};
 
 /// `[background]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackgroundConfig {
     /// Zone of cron expressions and of times printed by `--list`.
@@ -37,6 +23,20 @@ pub struct BackgroundConfig {
     /// The lock file (default: `apiphant-background-<name>-<hash of the dir>.lock` in the
     /// temporary directory).
     pub lock_file: Option<PathBuf>,
+}
+
+impl BackgroundConfig {
+    /// Every key with its range (`time_zone` is checked as it is read).
+    pub(crate) fn limits(&self) -> Vec<Limit> {
+        vec![super::server::GRACE.limit("background.shutdown_grace_secs", self.shutdown_grace_secs)]
+    }
+
+    /// The lock file: `lock_file`, else [`default_lock_file`].
+    pub fn lock_file(&self, name: &str, dir: &Path) -> PathBuf {
+        self.lock_file
+            .clone()
+            .unwrap_or_else(|| default_lock_file(name, dir))
+    }
 }
 
 impl Default for BackgroundConfig {
@@ -88,6 +88,17 @@ impl TryFrom<String> for TimeZone {
     }
 }
 
+/// Written as it is read: `"UTC"` or `"+02:00"`.
+impl Serialize for TimeZone {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.local_minus_utc() == 0 {
+            serializer.serialize_str("UTC")
+        } else {
+            serializer.collect_str(&self.0)
+        }
+    }
+}
+
 impl std::fmt::Display for TimeZone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.0.local_minus_utc() == 0 {
@@ -98,65 +109,28 @@ impl std::fmt::Display for TimeZone {
     }
 }
 
-/// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tls {
-    /// Plain SMTP (a local relay).
-    None,
-    /// Plain, then upgraded with STARTTLS (required, never downgraded).
-    #[default]
-    Starttls,
-    /// Implicit TLS from the first byte (SMTPS).
-    Tls,
-}
-
-/// `[email]`: where failure tracebacks are mailed.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    /// SMTP server host name (also the name checked in its TLS certificate).
-    pub host: String,
-    /// SMTP port (default by `tls`: 25, 587, 465).
-    pub port: Option<u16>,
-    /// `none`, `starttls` (default) or `tls`.
-    #[serde(default)]
-    pub tls: Tls,
-    /// Login user; no login when absent.
-    pub username: Option<String>,
-    /// Login password; [`PASSWORD_ENV`] overrides it.
-    pub password: Option<String>,
-    /// Sender, `name <address>` or `address`.
-    pub from: String,
-    /// Recipients (at least one).
-    pub to: Vec<String>,
-    /// Put before `Task NAME failed` in the subject (default `[<product name>] `).
-    pub subject_prefix: Option<String>,
-    /// Seconds for each SMTP step (connect, each command) before giving up.
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: f64,
-}
-
-fn default_timeout() -> f64 {
-    30.0
-}
-
-impl EmailConfig {
-    /// The port, defaulting by TLS mode.
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(match self.tls {
-            Tls::None => 25,
-            Tls::Starttls => 587,
-            Tls::Tls => 465,
+/// The default lock file of a product: in the temporary directory, named after the product
+/// and a hash of its absolute directory (two products with one name do not collide).
+pub fn default_lock_file(name: &str, dir: &Path) -> PathBuf {
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let hash = dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
         })
-    }
-
-    /// The password: the environment's [`PASSWORD_ENV`] if set, else the file's.
-    pub fn password(&self) -> Option<String> {
-        std::env::var(PASSWORD_ENV)
-            .ok()
-            .or_else(|| self.password.clone())
-    }
+        .collect();
+    std::env::temp_dir().join(format!("apiphant-background-{name}-{hash:016x}.lock"))
 }
 
 #[cfg(test)]
@@ -177,22 +151,28 @@ mod tests {
     }
 
     #[test]
-    fn sections_parse_and_refuse_unknown_keys() {
-        let email: EmailConfig = toml::from_str(
-            "host = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"a@x\"\nto = [\"b@x\", \"c@x\"]",
-        )
-        .expect("valid");
-        assert_eq!(email.port(), 25);
-        assert_eq!(email.timeout_secs, 30.0);
-        assert!(
-            toml::from_str::<EmailConfig>("host = \"h\"\nfrom = \"a\"\nto = []\nsmtp = 1").is_err()
-        );
-        assert!(toml::from_str::<EmailConfig>(
-            "host = \"h\"\nfrom = \"a\"\nto = []\ntls = \"ssl\""
-        )
-        .is_err());
+    fn the_section_parses_and_refuses_unknown_keys() {
         let background: BackgroundConfig = toml::from_str("time_zone = \"+01:00\"").expect("valid");
         assert_eq!(background.time_zone.to_string(), "UTC+01:00");
+        assert_eq!(
+            serde_json::to_value(background.time_zone).ok(),
+            Some(serde_json::json!("+01:00"))
+        );
         assert!(toml::from_str::<BackgroundConfig>("timezone = \"UTC\"").is_err());
+    }
+
+    #[test]
+    fn default_lock_files_differ_by_directory() {
+        let a = default_lock_file("my product", Path::new("/srv/a"));
+        let b = default_lock_file("my product", Path::new("/srv/b"));
+        assert_ne!(a, b);
+        let name = a
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        assert!(
+            name.starts_with("apiphant-background-my_product-"),
+            "{name}"
+        );
     }
 }

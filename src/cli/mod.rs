@@ -1,0 +1,98 @@
+//! `apiphant [COMMAND] ...`: the command line (`grammar.rs`), turned into a validated plan
+//! before anything runs, and each command run. User mistakes print one line,
+//! `apiphant: ...`, and exit 2.
+
+pub mod grammar;
+
+pub use grammar::{parse_addr, Plan, Refused};
+
+use crate::args::PrintConfig;
+use crate::config::{self, CONFIG_FILE};
+use crate::plugin::Registry;
+use crate::product::Product;
+use crate::server::{self, Settings};
+use grammar::{ConfigArgs, Serve};
+use std::process::ExitCode;
+
+type Error = Box<dyn std::error::Error>;
+
+/// Runs the server command; the exit code follows the README (0 ok, 2 start-up error).
+pub fn main() -> ExitCode {
+    crate::logging::init();
+    let plan = match grammar::parse(std::env::args_os()) {
+        Ok(plan) => plan,
+        Err(Refused::Clap(error)) => error.exit(),
+        Err(Refused::Reserved(why)) => {
+            eprintln!("apiphant: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(plan) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("apiphant: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(plan: Plan) -> Result<(), Error> {
+    match plan {
+        Plan::Serve(serve) => run_serve(serve),
+        Plan::Check(args) => {
+            let (_, files) = args.open()?;
+            for route in Registry::load(&files)?.routes() {
+                println!("POST {route}");
+            }
+            Ok(())
+        }
+        Plan::Plugins(args) => {
+            let (_, files) = args.open()?;
+            Registry::load(&files)?;
+            for file in &files {
+                println!("{}", file.display());
+            }
+            Ok(())
+        }
+        Plan::Config(args) => run_config(&args),
+    }
+}
+
+/// `apiphant config`: the whole resolved configuration, or the `--get` values.
+fn run_config(args: &ConfigArgs) -> Result<(), Error> {
+    let product = Product::open(&args.product)?;
+    if args.get.is_empty() {
+        PrintConfig::print(&product);
+        return Ok(());
+    }
+    let resolved = product.config.resolved(&product.dir);
+    let mut values = Vec::new();
+    for key in &args.get {
+        values.push(config::get(&resolved, key).ok_or_else(|| {
+            format!(
+                "config '{}' has no key '{key}' (keys are dotted: server.max_body_bytes; `apiphant config` prints them all)",
+                product.dir.join(CONFIG_FILE).display()
+            )
+        })?);
+    }
+    println!("{}", values.join("\n"));
+    Ok(())
+}
+
+fn run_serve(serve: Serve) -> Result<(), Error> {
+    let (product, files) = serve.product.open()?;
+    let registry = Registry::load(&files)?;
+    let settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
+    let routes = registry.routes().len();
+    let name = product.name();
+    let dir = product.dir.display().to_string();
+    server::run(registry, settings.clone(), serve.addr, |bound| {
+        log::info!(
+            "Apiphant is serving {dir} ({name}: {routes} routes) at http://{bound}/api ({} workers, {} KiB coroutine stacks)",
+            settings.workers,
+            settings.stack_bytes / 1024
+        );
+    })
+    .map_err(|error| format!("cannot serve at {}: {error}", serve.addr))?;
+    Ok(())
+}
