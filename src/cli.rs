@@ -1,7 +1,7 @@
 //! `apiphant PRODUCT HOST:PORT`: the command line, turned into a validated plan before
 //! anything runs. User mistakes print one line, `apiphant: ...`, and exit 2.
 
-use crate::plugin::Registry;
+use crate::plugin::{PluginConfigs, Registry};
 use crate::product::{Product, ProductError};
 use crate::server::{self, Settings};
 use clap::Parser;
@@ -101,7 +101,8 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let (product, files) = cli.product.open()?;
-    let registry = Registry::load(&files)?;
+    // The `[plugins.<crate>]` tables are wired by the config reader (issue 10, item 4).
+    let registry = Registry::load(&files, &PluginConfigs::new())?;
     if cli.list_plugins {
         for file in &files {
             println!("{}", file.display());

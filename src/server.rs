@@ -210,7 +210,11 @@ pub fn run(
     }
     let busy = server.in_flight.load(Ordering::SeqCst);
     if busy > 0 {
-        log::warn!("grace period over with {busy} request(s) unanswered");
+        log::warn!(
+            "grace period over with {busy} request(s) unanswered: plugin shutdown hooks not run"
+        );
+    } else {
+        registry.shutdown();
     }
     log::info!("stopped");
     Ok(())

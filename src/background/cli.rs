@@ -9,7 +9,7 @@ use super::plan::Plan;
 use super::schedule::Schedule;
 use super::worker::{self, Worker};
 use crate::cli::ProductArgs;
-use crate::plugin::TaskSet;
+use crate::plugin::{PluginConfigs, TaskSet};
 use crate::product::CONFIG_FILE;
 use chrono::Utc;
 use clap::Parser;
@@ -49,7 +49,8 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     let (product, files) = cli.product.open()?;
-    let tasks = TaskSet::load(&files)?;
+    // The `[plugins.<crate>]` tables are wired by the config reader (issue 10, item 4).
+    let tasks = TaskSet::load(&files, &PluginConfigs::new())?;
     if tasks.tasks().is_empty() {
         return Err(format!(
             "no background tasks in the plugins of '{}' (add `tasks {{ name: every(60) }}` to a plugin's export!, see the README, \"Background tasks\")",
@@ -121,15 +122,31 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             notifier.as_deref()
         )
     );
+    let tasks = Arc::new(tasks);
     let worker = Worker {
-        runner: Arc::new(tasks),
+        runner: Arc::clone(&tasks),
         schedules,
         zone,
         notifier,
         grace,
     };
     worker::run(worker, events, &inbox)?;
+    shutdown(&tasks);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the plugins' shutdown hooks once the task thread has let the set go (it ends
+/// after the running task, which the worker waited for); not while a task still runs.
+fn shutdown(tasks: &Arc<TaskSet>) {
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    while Arc::strong_count(tasks) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if Arc::strong_count(tasks) > 1 {
+        log::warn!("A task is still running: the plugins' shutdown hooks are not run.");
+        return;
+    }
+    tasks.shutdown();
 }
 
 /// Every task's schedule, parsed; the first bad one is the error.
