@@ -1,0 +1,52 @@
+//! ABI 2 with a real plugin (tests/fixtures/hooks): the init hook may stop start-up with
+//! one line, every call carries a request id, and a graceful stop runs the shutdown hook.
+
+use crate::util::{command, plugin, start_failure, Server, TempDir};
+use serde_json::Value;
+use std::time::Duration;
+
+#[test]
+fn an_init_hook_refusal_stops_start_up_with_one_line() {
+    let library = plugin("fixture-hooks");
+    let mut command = command(std::slice::from_ref(&library), &[]);
+    command.env("APIPHANT_FIXTURE_REFUSE", "api_key is missing");
+    let (code, stderr) = start_failure(&mut command);
+    assert_eq!(code, Some(2), "{stderr}");
+    let expected = format!(
+        "apiphant: plugin '{}' did not start: api_key is missing (its init hook read [plugins.fixture-hooks] in apiphant.toml)",
+        library.display()
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("apiphant: "))
+        .collect();
+    assert_eq!(errors, [expected.as_str()], "{stderr}");
+}
+
+#[test]
+fn calls_carry_a_request_id_and_a_graceful_stop_runs_the_shutdown_hook() {
+    let dir = TempDir::new("hooks");
+    let marker = dir.path().join("stopped");
+    let mut command = command(&[plugin("fixture-hooks")], &[]);
+    command.env("APIPHANT_FIXTURE_SHUTDOWN", &marker);
+    let mut server = Server::spawn(command);
+    let context = |action: &str| {
+        let response = server.post(&format!("/api/v0/hooks/{action}"), b"{}");
+        assert_eq!(response.status, 200);
+        serde_json::from_slice::<Value>(&response.body).unwrap_or_default()
+    };
+    let (first, second) = (context("read"), context("update"));
+    assert_eq!(first["identity"], "");
+    assert_eq!(first["config"], serde_json::json!({}));
+    let id = |value: &Value| value["request_id"].as_str().unwrap_or_default().to_owned();
+    let (a, b) = (id(&first), id(&second));
+    let prefix = |id: &str| id.split_once('-').map(|(p, _)| p.to_owned());
+    assert!(prefix(&a).is_some_and(|p| p.len() == 8), "{a}");
+    assert_eq!(prefix(&a), prefix(&b));
+    assert_ne!(a, b);
+    assert!(!marker.exists(), "shutdown ran while serving");
+    let status = server.terminate(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{}", server.log_text());
+    let stopped = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert_eq!(stopped, "stopped\n", "{}", server.log_text());
+}
