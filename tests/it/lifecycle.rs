@@ -1,7 +1,8 @@
 //! ABI 2 with a real plugin (tests/fixtures/hooks): the init hook may stop start-up with
 //! one line, every call carries a request id, and a graceful stop runs the shutdown hook.
 
-use crate::util::{command, plugin, start_failure, Server, TempDir};
+use crate::startup::fails_with_line;
+use crate::util::{command, plugin, Server, TempDir};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -10,17 +11,13 @@ fn an_init_hook_refusal_stops_start_up_with_one_line() {
     let library = plugin("fixture-hooks");
     let mut command = command(std::slice::from_ref(&library), &[]);
     command.env("APIPHANT_FIXTURE_REFUSE", "api_key is missing");
-    let (code, stderr) = start_failure(&mut command);
-    assert_eq!(code, Some(2), "{stderr}");
-    let expected = format!(
-        "apiphant: plugin '{}' did not start: api_key is missing (its init hook read [plugins.fixture-hooks] in apiphant.toml)",
-        library.display()
+    fails_with_line(
+        &mut command,
+        &format!(
+            "apiphant: plugin '{}' did not start: api_key is missing (its init hook read [plugins.fixture-hooks] in apiphant.toml)",
+            library.display()
+        ),
     );
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("apiphant: "))
-        .collect();
-    assert_eq!(errors, [expected.as_str()], "{stderr}");
 }
 
 #[test]

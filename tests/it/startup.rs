@@ -20,6 +20,17 @@ fn fails_with(plugins: &[PathBuf], expected: &[&str]) {
     );
 }
 
+/// Runs `command`: exit code 2, and `expected` is its one `apiphant: ` line.
+pub(crate) fn fails_with_line(command: &mut std::process::Command, expected: &str) {
+    let (code, stderr) = start_failure(command);
+    assert_eq!(code, Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("apiphant: "))
+        .collect();
+    assert_eq!(errors, [expected], "{stderr}");
+}
+
 #[test]
 fn missing_file() {
     fails_with(
@@ -88,17 +99,13 @@ fn abi1_plugin_is_refused_before_it_is_loaded() {
     let marker = dir.path().join("loaded");
     let mut command = command(std::slice::from_ref(&library), &[]);
     command.env("APIPHANT_FIXTURE_MARKER", &marker);
-    let (code, stderr) = start_failure(&mut command);
-    assert_eq!(code, Some(2), "{stderr}");
-    let expected = format!(
-        "apiphant: plugin '{}' was built for ABI 1, server speaks 2: rebuild it with apiphant-sdk 0.4 (cargo update -p apiphant-sdk && cargo build)",
-        library.display()
+    fails_with_line(
+        &mut command,
+        &format!(
+            "apiphant: plugin '{}' was built for ABI 1, server speaks 2: rebuild it with apiphant-sdk 0.4 (cargo update -p apiphant-sdk && cargo build)",
+            library.display()
+        ),
     );
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("apiphant: "))
-        .collect();
-    assert_eq!(errors, [expected.as_str()], "{stderr}");
     assert!(!marker.exists(), "the server loaded the ABI 1 plugin");
     // The fixture's constructor does write the marker when the library is loaded.
     let loaded = std::process::Command::new("python3")
