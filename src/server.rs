@@ -121,6 +121,9 @@ pub fn run(
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
     let registry: &'static Registry = Box::leak(Box::new(registry));
+    // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
+    // any start-up error below; forgotten if requests are still running at the end.
+    let stop_plugins = StopPlugins(registry);
     let server: &'static Server = Box::leak(Box::new(Server {
         registry,
         limits: settings.limits.clone(),
@@ -213,11 +216,21 @@ pub fn run(
         log::warn!(
             "grace period over with {busy} request(s) unanswered: plugin shutdown hooks not run"
         );
+        std::mem::forget(stop_plugins);
     } else {
-        registry.shutdown();
+        drop(stop_plugins);
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// Runs the registry's shutdown hooks when dropped.
+struct StopPlugins(&'static Registry);
+
+impl Drop for StopPlugins {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
 }
 
 /// A bind error with the fix for the common ones.
