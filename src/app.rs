@@ -34,7 +34,7 @@ impl http::App for Application {
         // (Reserved, issue 12: a CORS preflight is answered here.)
         // 501: a method other than POST.
         if head.method != "POST" {
-            return Err(Reply::json(501, dispatch::NOT_IMPLEMENTED));
+            return Err(Reply::json(501, &apiphant_sdk::wire::NOT_IMPLEMENTED));
         }
         // (Reserved, issue 12: 401 / 403, the caller's token and its scopes.)
         // (Reserved, issue 13: 503, the memory budget cannot hold the body.)

@@ -7,13 +7,11 @@
 //! small next to them). When every thread is busy and the queue is full, the request is
 //! answered 503 rather than queued without bound.
 
-use crate::dispatch::{self, Reply, Request, INTERNAL_ERROR};
+use crate::dispatch::{self, Reply, Request};
 use crate::plugin::{Endpoint, Registry};
+use apiphant_sdk::wire::{INTERNAL_ERROR, UNAVAILABLE};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-
-/// `{"error": "503 Service Unavailable"}`: the blocking pool's queue is full.
-pub(crate) const UNAVAILABLE: &[u8] = br#"{"error":"503 Service Unavailable"}"#;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -71,13 +69,13 @@ impl Pool {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 log::warn!("blocking pool full: 503 for {}", request.path);
-                return Reply::json(503, UNAVAILABLE);
+                return Reply::json(503, &UNAVAILABLE);
             }
-            Err(TrySendError::Disconnected(_)) => return Reply::json(500, INTERNAL_ERROR),
+            Err(TrySendError::Disconnected(_)) => return Reply::json(500, &INTERNAL_ERROR),
         }
         result
             .recv()
-            .unwrap_or_else(|_| Reply::json(500, INTERNAL_ERROR))
+            .unwrap_or_else(|_| Reply::json(500, &INTERNAL_ERROR))
     }
 }
 

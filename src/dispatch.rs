@@ -1,20 +1,17 @@
-//! Socket-free dispatch: from (method, path, body) to a [`Reply`], apiphant's checks in the
-//! original's order. The HTTP layer calls [`route`] as soon as a request head is parsed
-//! (404 and 501 are answered without reading the body, like the original), then [`call`].
-//! See docs/protocol.md for every status and body.
+//! Socket-free dispatch: from (method, path, body) to a [`Reply`]. The application
+//! (`crate::app`, behind the HTTP loop's `App` trait) calls [`route`] as soon as a request
+//! head is parsed (404 is answered without reading the body, like the original), then
+//! [`call`] with the whole body.
+//! See docs/protocol.md for every status and body; the error bodies are the SDK's
+//! (`apiphant_sdk::wire`). Each call gets a request id ([`RequestId`]).
 
-use crate::plugin::{header, Endpoint, PluginBuf, Registry};
+use crate::plugin::{header, CallContext, Endpoint, PluginBuf, Registry};
 use apiphant_sdk::abi;
+use apiphant_sdk::outcome::Outcome;
+use apiphant_sdk::wire::{BAD_BODY, INTERNAL_ERROR, NOT_FOUND, NOT_IMPLEMENTED};
 use std::borrow::Cow;
-
-/// `{"error": "404 Not Found"}`: unknown route (apiphant server.py).
-pub const NOT_FOUND: &[u8] = br#"{"error":"404 Not Found"}"#;
-/// `{"error": "501 Not Implemented"}`: a known route with a method other than POST.
-pub const NOT_IMPLEMENTED: &[u8] = br#"{"error":"501 Not Implemented"}"#;
-/// `{"error": "Request content should be JSON Object"}`: the body is not a JSON object.
-pub const BAD_BODY: &[u8] = br#"{"error":"Request content should be JSON Object"}"#;
-/// `{"error": "500 Internal Server Error"}`: anything unexpected; details only in the log.
-pub const INTERNAL_ERROR: &[u8] = br#"{"error":"500 Internal Server Error"}"#;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// A request as the HTTP layer hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +75,7 @@ pub fn route<'r>(
     // Hot path: a target that is exactly a route (route keys hold no `?` nor `%`).
     if let Some(endpoint) = registry.endpoint(target) {
         if method != "POST" {
-            return Err(Reply::json(501, NOT_IMPLEMENTED));
+            return Err(Reply::json(501, &NOT_IMPLEMENTED));
         }
         return Ok(endpoint);
     }
@@ -99,16 +96,16 @@ pub fn route<'r>(
     let path: Cow<'_, str> = if encoded {
         match percent_encoding::percent_decode_str(path).decode_utf8() {
             Ok(decoded) => decoded,
-            Err(_) => return Err(Reply::json(404, NOT_FOUND)),
+            Err(_) => return Err(Reply::json(404, &NOT_FOUND)),
         }
     } else {
         Cow::Borrowed(path)
     };
     let Some(endpoint) = registry.endpoint(&path) else {
-        return Err(Reply::json(404, NOT_FOUND));
+        return Err(Reply::json(404, &NOT_FOUND));
     };
     if method != "POST" {
-        return Err(Reply::json(501, NOT_IMPLEMENTED));
+        return Err(Reply::json(501, &NOT_IMPLEMENTED));
     }
     Ok(endpoint)
 }
@@ -126,12 +123,18 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     } else {
         Vec::new()
     };
-    let result = registry.call(
+    let id = RequestId::next();
+    let context = CallContext {
+        request_id: id.as_bytes(),
+        identity: b"",
+    };
+    let outcome = registry.call(
         endpoint,
         request.method,
         request.path,
         &raw_headers,
         request.body,
+        context,
     );
     let fault = |cause: &str| {
         log::error!(
@@ -140,49 +143,104 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
             request.path,
             endpoint.label
         );
-        Reply::json(500, INTERNAL_ERROR)
+        Reply::json(500, &INTERNAL_ERROR)
     };
-    match result.outcome {
-        abi::OUTCOME_OK => {
-            if !looks_like_object(result.body.as_slice()) {
+    let text = |buf: &PluginBuf| String::from_utf8_lossy(buf.as_slice()).into_owned();
+    match outcome {
+        Outcome::Ok(body) => {
+            if !looks_like_object(body.as_slice()) {
                 return fault("plugin returned bytes that are not a JSON object");
             }
             Reply {
                 status: 200,
                 raw_headers: None,
-                body: Body::Plugin(result.body),
+                body: Body::Plugin(body),
             }
         }
-        abi::OUTCOME_ERROR if (400..600).contains(&result.status) => {
-            if !looks_like_object(result.body.as_slice()) {
+        Outcome::Error { status, body } => {
+            if !looks_like_object(body.as_slice()) {
                 return fault("plugin returned an error body that is not a JSON object");
             }
             Reply {
-                status: result.status,
+                status,
                 raw_headers: None,
-                body: Body::Plugin(result.body),
+                body: Body::Plugin(body),
             }
         }
-        abi::OUTCOME_BAD_BODY => Reply::json(400, BAD_BODY),
-        abi::OUTCOME_PANIC => fault(&format!(
-            "action {}",
-            String::from_utf8_lossy(result.body.as_slice())
-        )),
-        abi::OUTCOME_NOT_OBJECT => fault(&String::from_utf8_lossy(result.body.as_slice())),
-        abi::OUTCOME_RAW if (200..600).contains(&result.status) => {
-            if !valid_header_lines(result.headers.as_slice()) {
+        Outcome::BadBody => Reply::json(400, &BAD_BODY),
+        Outcome::Panic(report) => fault(&format!("action {}", text(&report))),
+        Outcome::NotObject(why) => fault(&text(&why)),
+        Outcome::Raw {
+            status,
+            headers,
+            body,
+        } => {
+            if !valid_header_lines(headers.as_slice()) {
                 return fault("plugin returned malformed raw response headers");
             }
             Reply {
-                status: result.status,
-                raw_headers: Some(result.headers),
-                body: Body::Plugin(result.body),
+                status,
+                raw_headers: Some(headers),
+                body: Body::Plugin(body),
             }
         }
-        outcome => fault(&format!(
-            "plugin returned unknown outcome {outcome} with status {}",
-            result.status
+        Outcome::Unknown { code, status } => fault(&format!(
+            "plugin returned unknown outcome {code} with status {status}"
         )),
+    }
+}
+
+/// A request id: a per-process prefix (from the process id and the start time) and a
+/// counter, `5f3a9c21-2a`, formatted on the stack (no allocation, no system call per
+/// request). Issue 12 will take it from `X-Request-Id` when the client sends one.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId {
+    bytes: [u8; 25],
+    len: u8,
+}
+
+static PREFIX: OnceLock<u32> = OnceLock::new();
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl RequestId {
+    /// The next id of this process.
+    pub fn next() -> RequestId {
+        let prefix = *PREFIX.get_or_init(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos());
+            // FNV-1a over the pid and the clock: distinct per process, not a secret.
+            let mut hash: u32 = 0x811c_9dc5;
+            for byte in (u128::from(std::process::id()) << 64 ^ nanos).to_le_bytes() {
+                hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+            }
+            hash
+        });
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut id = RequestId {
+            bytes: [0; 25],
+            len: 0,
+        };
+        id.push_hex(u64::from(prefix), 8);
+        id.bytes[usize::from(id.len)] = b'-';
+        id.len += 1;
+        id.push_hex(count, 1);
+        id
+    }
+
+    /// Appends `value` in lowercase hex, at least `width` digits.
+    fn push_hex(&mut self, value: u64, width: u32) {
+        let digits = (64 - value.leading_zeros()).div_ceil(4).max(width);
+        for n in (0..digits).rev() {
+            let nibble = (value >> (n * 4)) & 0xf;
+            self.bytes[usize::from(self.len)] = b"0123456789abcdef"[nibble as usize];
+            self.len += 1;
+        }
+    }
+
+    /// The id's bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -220,5 +278,19 @@ mod tests {
         assert!(valid_header_lines(b"Content-Type: text/csv\r\nX-A: b\r\n"));
         assert!(!valid_header_lines(b"Content-Type text/csv\r\n"));
         assert!(!valid_header_lines(b"A: b\rc\r\n"));
+    }
+
+    #[test]
+    fn request_ids_share_a_prefix_and_count() {
+        let first = RequestId::next();
+        let second = RequestId::next();
+        let text = |id: &RequestId| String::from_utf8_lossy(id.as_bytes()).into_owned();
+        let (a, b) = (text(&first), text(&second));
+        assert!(a.len() >= 10, "{a}");
+        assert_eq!(a[..9], b[..9], "{a} {b}");
+        assert_eq!(&a[8..9], "-");
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'), "{a}");
+        let count = |id: &str| u64::from_str_radix(&id[9..], 16).unwrap_or(0);
+        assert!(count(&b) > count(&a), "{a} {b}");
     }
 }

@@ -97,6 +97,9 @@ pub fn run(
     let registry: &'static Registry = Box::leak(Box::new(registry));
     let blocking =
         crate::blocking::Pool::new(settings.blocking_threads, settings.blocking_threads * 64)?;
+    // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
+    // any start-up error below; forgotten if requests are still running at the end.
+    let stop_plugins = StopPlugins(registry);
     let server: &'static Server = Box::leak(Box::new(Server {
         app: Application::new(registry, blocking),
         http: http::Shared::start(settings.limits.clone())?,
@@ -179,10 +182,24 @@ pub fn run(
     }
     let busy = server.http.in_flight();
     if busy > 0 {
-        log::warn!("grace period over with {busy} request(s) unanswered");
+        log::warn!(
+            "grace period over with {busy} request(s) unanswered: plugin shutdown hooks not run"
+        );
+        std::mem::forget(stop_plugins);
+    } else {
+        drop(stop_plugins);
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// Runs the registry's shutdown hooks when dropped.
+struct StopPlugins(&'static Registry);
+
+impl Drop for StopPlugins {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
 }
 
 /// A bind error with the fix for the common ones.

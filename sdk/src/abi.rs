@@ -5,24 +5,46 @@
 //! (`export.rs`) both use these items, so neither side can drift.
 //!
 //! Rules (see docs/protocol.md, "Plugin ABI"):
-//! - The plugin exports one symbol, [`ENTRY_SYMBOL`], an `extern "C" fn() -> *const PluginV1`.
-//!   The first field of the table is always `abi_version: u32`; the host reads it before
-//!   anything else and refuses a plugin whose version differs from [`ABI_VERSION`].
+//! - The plugin exports one symbol, [`ENTRY_SYMBOL`] (`apiphant_plugin_v2`), an
+//!   `extern "C" fn() -> *const PluginV2`. The version is in the name, so the host tells
+//!   from the file's symbol table, before running any of its code, which ABI a plugin was
+//!   built for ([`entry_version`]). The first field of the table is always
+//!   `abi_version: u32`; the host checks it too.
 //! - Memory crosses the boundary only as [`Bytes`] (borrowed for the duration of a call) or
 //!   [`OwnedBuf`] (allocated by the plugin, handed back to the plugin's `free`).
 //! - No panic ever unwinds across an `extern "C"` function: the glue catches it and
 //!   reports [`OUTCOME_PANIC`].
+//! - [`Context`] grows without a version bump: its `size` says how many bytes the host
+//!   filled, and a plugin reads a field only if the field ends within `size`.
 
 use std::ffi::c_void;
 
 /// Version of this ABI. Bumped on any change to the layouts or symbol below.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Name of the one symbol a plugin exports, NUL-terminated for `dlsym`.
-pub const ENTRY_SYMBOL: &[u8] = b"apiphant_plugin\0";
+pub const ENTRY_SYMBOL: &[u8] = b"apiphant_plugin_v2\0";
+
+/// The name ABI 1 plugins exported (no version in it), and the stem of every later one
+/// (`apiphant_plugin_v<N>`).
+pub const ENTRY_STEM: &str = "apiphant_plugin";
 
 /// Type of the entry symbol.
-pub type EntryFn = extern "C" fn() -> *const PluginV1;
+pub type EntryFn = extern "C" fn() -> *const PluginV2;
+
+/// Which ABI version an exported symbol name is the entry of: `apiphant_plugin` is ABI 1,
+/// `apiphant_plugin_v<N>` is ABI N; any other name is `None`.
+pub fn entry_version(symbol: &[u8]) -> Option<u32> {
+    let rest = symbol.strip_prefix(ENTRY_STEM.as_bytes())?;
+    if rest.is_empty() {
+        return Some(1);
+    }
+    let digits = rest.strip_prefix(b"_v")?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
 
 /// Borrowed bytes: valid only for the duration of the call that received them.
 #[repr(C)]
@@ -34,7 +56,7 @@ pub struct Bytes {
     pub len: usize,
 }
 
-/// Bytes allocated by the plugin; the host must hand them back to [`PluginV1::free`].
+/// Bytes allocated by the plugin; the host must hand them back to [`PluginV2::free`].
 #[repr(C)]
 #[derive(Debug)]
 pub struct OwnedBuf {
@@ -56,7 +78,32 @@ pub struct Header {
     pub value: Bytes,
 }
 
-/// What the host passes to [`PluginV1::call`].
+/// The request context the host passes with every call (actions, tasks, hooks).
+///
+/// Growth rule: later hosts of ABI 2 may append fields, never reorder or remove them.
+/// `size` is `size_of::<Context>()` as the host built it; a plugin reads a field only if
+/// the field ends at or before `size` (see [`Context::has`]) and treats a missing one as
+/// empty. So an old plugin ignores new fields and a new plugin runs on an old host.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// Bytes of this struct the host filled (at least up to `identity`).
+    pub size: usize,
+    /// The request id (UTF-8): generated per call by the host, or `task-<name>-<n>`.
+    pub request_id: Bytes,
+    /// The caller's identity (UTF-8); empty until authentication exists.
+    pub identity: Bytes,
+}
+
+impl Context {
+    /// Whether the host filled the field that ends `end` bytes into the struct
+    /// (`offset_of!(Context, field) + size_of::<field>()`).
+    pub const fn has(&self, end: usize) -> bool {
+        end <= self.size
+    }
+}
+
+/// What the host passes to [`PluginV2::call`].
 #[repr(C)]
 #[derive(Debug)]
 pub struct CallIn {
@@ -73,9 +120,11 @@ pub struct CallIn {
     pub headers_len: usize,
     /// Request body (already de-chunked).
     pub body: Bytes,
+    /// The request context (never null from a host of ABI 2).
+    pub context: *const Context,
 }
 
-/// What the plugin writes back from [`PluginV1::call`].
+/// What the plugin writes back from [`PluginV2::call`], `init` and `shutdown`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CallOut {
@@ -89,11 +138,21 @@ pub struct CallOut {
     pub headers: OwnedBuf,
 }
 
+impl CallOut {
+    /// What the host fills `out` with before a call: an unknown outcome, nothing owned.
+    pub const UNSET: CallOut = CallOut {
+        outcome: u32::MAX,
+        status: 500,
+        body: OwnedBuf::EMPTY,
+        headers: OwnedBuf::EMPTY,
+    };
+}
+
 /// `body` is a JSON object; answer it with `status` (200). A task or hook: it succeeded
 /// (empty body).
 pub const OUTCOME_OK: u32 = 0;
-/// The action returned an `ApiError`: `body` is the full JSON error body. A task or hook:
-/// it returned an error, `body` is its cause chain as UTF-8 text.
+/// The action returned an `ApiError`: `body` is the full JSON error body. A task, hook,
+/// `init` or `shutdown`: it returned an error, `body` is its message (UTF-8 text).
 pub const OUTCOME_ERROR: u32 = 1;
 /// The request body was not a UTF-8 JSON object (the host answers 400).
 pub const OUTCOME_BAD_BODY: u32 = 2;
@@ -103,45 +162,54 @@ pub const OUTCOME_PANIC: u32 = 3;
 pub const OUTCOME_NOT_OBJECT: u32 = 4;
 /// Raw response: `status`, `headers` lines and `body` bytes are sent as given.
 pub const OUTCOME_RAW: u32 = 5;
-/// The request body nests deeper than the SDK's limit (the host answers 400).
-pub const OUTCOME_TOO_DEEP: u32 = 6;
 
 /// Log callback the host gives the plugin: `level` is `log::Level as u32` (1 = error .. 5 = trace).
 pub type LogFn = extern "C" fn(level: u32, target: Bytes, message: Bytes);
 
-/// What the host gives the plugin at [`PluginV1::init`].
+/// What the host gives the plugin at [`PluginV2::load`].
 #[repr(C)]
 #[derive(Debug)]
-pub struct HostV1 {
+pub struct HostV2 {
     /// The host's [`ABI_VERSION`].
     pub abi_version: u32,
     /// Most verbose level the host logs (`log::LevelFilter as u32`: 0 = off .. 5 = trace).
     pub max_log_level: u32,
     /// Where plugin log records go.
     pub log: LogFn,
-    /// Reserved for later host services; null in ABI 1.
+    /// Reserved for later host services; null in ABI 2.
     pub reserved: *const c_void,
 }
 
 /// The table a plugin exports. `abi_version` must stay the first field in every version.
+///
+/// The host calls `load` once, then `init` once with the plugin's configuration, then
+/// `call` any number of times (from any thread), and `shutdown` once before it lets the
+/// plugin go.
 #[repr(C)]
 #[derive(Debug)]
-pub struct PluginV1 {
+pub struct PluginV2 {
     /// Must equal the host's [`ABI_VERSION`].
     pub abi_version: u32,
     /// `apiphant-sdk` version the plugin was built with (UTF-8, static).
     pub sdk_version: Bytes,
-    /// Installs the log bridge and returns the manifest JSON (static for the library's life).
-    pub init: extern "C" fn(host: *const HostV1) -> Bytes,
-    /// Runs one action. Never unwinds.
+    /// Installs the log bridge and returns the manifest JSON (static for the library's
+    /// life). Runs none of the plugin's own code.
+    pub load: extern "C" fn(host: *const HostV2) -> Bytes,
+    /// Runs the plugin's init hook with its configuration (`config`: the JSON object of the
+    /// product's `[plugins.<crate>]` table, `{}` when absent). [`OUTCOME_OK`], or
+    /// [`OUTCOME_ERROR`] / [`OUTCOME_PANIC`] with the message in `body`: the host stops.
+    pub init: extern "C" fn(config: Bytes, output: *mut CallOut),
+    /// Runs one action, task or hook. Never unwinds.
     pub call: extern "C" fn(input: *const CallIn, output: *mut CallOut),
+    /// Runs the plugin's shutdown hook (graceful stop, reload); outcome as for `init`.
+    pub shutdown: extern "C" fn(output: *mut CallOut),
     /// Frees an [`OwnedBuf`] the plugin handed out.
     pub free: extern "C" fn(buf: OwnedBuf),
 }
 
 // SAFETY: the table holds only function pointers and pointers to static data.
 #[allow(unsafe_code)]
-unsafe impl Sync for PluginV1 {}
+unsafe impl Sync for PluginV2 {}
 
 impl Bytes {
     /// Borrow a slice as [`Bytes`].
@@ -185,5 +253,28 @@ impl OwnedBuf {
         }
         // SAFETY: guaranteed by the caller: a live allocation of `len` initialised bytes.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_carry_the_version() {
+        assert_eq!(
+            entry_version(&ENTRY_SYMBOL[..ENTRY_SYMBOL.len() - 1]),
+            Some(2)
+        );
+        assert_eq!(entry_version(b"apiphant_plugin"), Some(1));
+        assert_eq!(entry_version(b"apiphant_plugin_v13"), Some(13));
+        for other in [
+            &b"apiphant_plugin_v"[..],
+            b"apiphant_plugin_vx",
+            b"apiphant_pluginx",
+            b"main",
+        ] {
+            assert_eq!(entry_version(other), None, "{other:?}");
+        }
     }
 }

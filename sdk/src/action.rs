@@ -4,7 +4,7 @@
 //! the raw request (`fn create(request: RawRequest<'_>) -> ...`). It returns an object
 //! (`ApiResult`), nothing (`()` / `Result<(), ApiError>`: answered `{}`), any JSON value
 //! (a non-object is a 500), or a [`RawResponse`]. [`action`] attaches metadata that travels
-//! in the plugin manifest: doc text, `blocking`, JSON Schemas.
+//! in the plugin manifest: doc text, `blocking`, `asynchronous`, JSON Schemas.
 
 use crate::error::{ApiError, Object};
 use crate::raw::{RawRequest, RawResponse};
@@ -156,6 +156,7 @@ pub struct Action {
     pub(crate) raw_request: bool,
     pub(crate) raw_response: bool,
     pub(crate) blocking: bool,
+    pub(crate) asynchronous: bool,
     pub(crate) doc: String,
     pub(crate) request_schema: Option<Value>,
     pub(crate) response_schema: Option<Value>,
@@ -166,6 +167,7 @@ impl std::fmt::Debug for Action {
         f.debug_struct("Action")
             .field("raw_request", &self.raw_request)
             .field("blocking", &self.blocking)
+            .field("asynchronous", &self.asynchronous)
             .field("doc", &self.doc)
             .finish_non_exhaustive()
     }
@@ -178,6 +180,7 @@ pub fn action<M, H: Handler<M>>(handler: H) -> Action {
         raw_request: H::RAW_REQUEST,
         raw_response: H::RAW_RESPONSE,
         blocking: false,
+        asynchronous: false,
         doc: String::new(),
         request_schema: None,
         response_schema: None,
@@ -195,6 +198,14 @@ impl Action {
     /// the server runs it on its blocking pool so it never stalls other requests.
     pub fn blocking(mut self) -> Self {
         self.blocking = true;
+        self
+    }
+
+    /// Marks the action as asynchronous: it may be run in the background, the client
+    /// getting a job to poll. Carried in the manifest; the server does not act on it yet
+    /// (docs/protocol.md, "Start-up").
+    pub fn asynchronous(mut self) -> Self {
+        self.asynchronous = true;
         self
     }
 

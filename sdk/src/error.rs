@@ -126,7 +126,7 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 /// The status line text for a code, e.g. `"404 Not Found"` (apiphant `status_by_code`).
-pub fn status_line(code: u16) -> &'static str {
+pub const fn status_line(code: u16) -> &'static str {
     match code {
         100 => "100 Continue",
         200 => "200 OK",

@@ -1,6 +1,7 @@
 //! The plugin-side glue behind [`export!`](crate::export): the one entry symbol's table,
-//! `init` (which installs the log bridge, `log_bridge.rs`, and the panic hook, `panic.rs`),
-//! the `call` that runs an action or a background task under `catch_unwind`, and `free`.
+//! `load` (which installs the log bridge, `log_bridge.rs`, and the panic hook, `panic.rs`,
+//! and hands over the manifest), the `init` and `shutdown` hooks, the `call` that runs an
+//! action or a background task under `catch_unwind`, and `free`.
 //!
 //! One index space: the manifest lists the actions (0..A), then the tasks (A..A+T), then
 //! the `on_error` hook (A+T) if there is one; `CallIn.action` picks one of them.
@@ -10,14 +11,18 @@
 //! this plugin allocated. See docs/protocol.md, "Plugin ABI".
 #![allow(unsafe_code)]
 
-use crate::abi::{self, Bytes, CallIn, CallOut, HostV1, OwnedBuf, PluginV1};
+use crate::abi::{self, Bytes, CallIn, CallOut, HostV2, OwnedBuf, PluginV2};
 use crate::action::{Action, Input, Reply};
+use crate::body::parse_object;
+use crate::call;
 use crate::error::Object;
+use crate::hooks::{Init, Shutdown};
+use crate::manifest::{ActionEntry, Manifest, TargetEntry, TaskEntry};
+use crate::outcome::Outcome;
 use crate::raw::RawRequest;
 use crate::task::{cause_chain, Failure, OnError, Task, TaskResult};
 use crate::{log_bridge, panic};
-use serde_json::json;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
@@ -35,37 +40,46 @@ impl Target {
     }
 }
 
-/// Everything one plugin exports: targets, background tasks, an `on_error` hook.
+/// Everything one plugin exports: targets, background tasks, hooks.
 #[derive(Debug, Default)]
 pub struct Plugin {
+    /// The plugin crate's name (`CARGO_PKG_NAME`, captured by `export!`).
+    pub crate_name: &'static str,
     /// Targets and their actions.
     pub targets: Vec<Target>,
     /// Background tasks (run by `apiphant-background`, ignored by the server).
     pub tasks: Vec<Task>,
     /// Called by `apiphant-background` after a task failed.
     pub on_error: Option<OnError>,
+    /// Called once with the plugin's configuration before any action or task.
+    pub init: Option<Init>,
+    /// Called once before the host lets the plugin go.
+    pub shutdown: Option<Shutdown>,
 }
 
 struct Table {
     actions: Vec<(&'static str, &'static str, Action)>,
     tasks: Vec<Task>,
     on_error: Option<OnError>,
+    init: Option<Init>,
+    shutdown: Option<Shutdown>,
     manifest: String,
 }
 
 static BUILD: OnceLock<fn() -> Plugin> = OnceLock::new();
 static TABLE: OnceLock<Table> = OnceLock::new();
 
-static PLUGIN: PluginV1 = PluginV1 {
+static PLUGIN: PluginV2 = PluginV2 {
     abi_version: abi::ABI_VERSION,
     sdk_version: Bytes::of(env!("CARGO_PKG_VERSION").as_bytes()),
+    load,
     init,
     call,
+    shutdown,
     free,
 };
 
 thread_local! {
-    static IN_CALL: Cell<Option<(&'static str, &'static str)>> = const { Cell::new(None) };
     /// Response buffers the host handed back to `free`, reused by the next responses
     /// serialized on this thread (no allocation per request for the JSON out).
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
@@ -103,13 +117,8 @@ fn recycle(mut bytes: Vec<u8>) {
     });
 }
 
-/// The (route, action) or ("task", name) being run on this thread, if any.
-pub(crate) fn current_call() -> Option<(&'static str, &'static str)> {
-    IN_CALL.with(Cell::get)
-}
-
 /// Called by the exported entry symbol: remembers how to build the table, returns it.
-pub fn entry(build: fn() -> Plugin) -> *const PluginV1 {
+pub fn entry(build: fn() -> Plugin) -> *const PluginV2 {
     let _ = BUILD.set(build);
     &PLUGIN
 }
@@ -118,57 +127,68 @@ fn table() -> &'static Table {
     TABLE.get_or_init(|| {
         let plugin = BUILD.get().map(|build| build()).unwrap_or_default();
         let mut actions = Vec::new();
-        let mut manifest_targets = Vec::new();
+        let mut targets = Vec::new();
         for target in plugin.targets {
             let mut listed = Vec::new();
             for (name, action) in target.actions {
-                listed.push(json!({
-                    "name": name,
-                    "index": actions.len(),
-                    "raw_request": action.raw_request,
-                    "raw_response": action.raw_response,
-                    "blocking": action.blocking,
-                    "doc": action.doc,
-                    "request_schema": action.request_schema,
-                    "response_schema": action.response_schema,
-                }));
+                listed.push(ActionEntry {
+                    name: name.to_owned(),
+                    index: index(actions.len()),
+                    raw_request: action.raw_request,
+                    raw_response: action.raw_response,
+                    blocking: action.blocking,
+                    asynchronous: action.asynchronous,
+                    doc: action.doc.clone(),
+                    request_schema: action.request_schema.clone(),
+                    response_schema: action.response_schema.clone(),
+                });
                 actions.push((target.route, name, action));
             }
-            manifest_targets.push(json!({"route": target.route, "actions": listed}));
+            targets.push(TargetEntry {
+                route: target.route.to_owned(),
+                actions: listed,
+            });
         }
-        let tasks: Vec<_> = plugin
+        let tasks = plugin
             .tasks
             .iter()
             .enumerate()
-            .map(|(n, task)| {
-                json!({
-                    "name": task.name,
-                    "index": actions.len() + n,
-                    "schedule": task.schedule.spec(),
-                    "run_at_start": task.schedule.runs_at_start(),
-                })
+            .map(|(n, task)| TaskEntry {
+                name: task.name.to_owned(),
+                index: index(actions.len() + n),
+                schedule: task.schedule.spec().to_owned(),
+                run_at_start: task.schedule.runs_at_start(),
             })
             .collect();
-        let mut manifest = json!({
-            "sdk_version": env!("CARGO_PKG_VERSION"),
-            "targets": manifest_targets,
-            "tasks": tasks,
-        });
-        if plugin.on_error.is_some() {
-            manifest["on_error"] = json!(actions.len() + tasks.len());
-        }
+        let manifest = Manifest {
+            sdk_version: env!("CARGO_PKG_VERSION").to_owned(),
+            crate_name: plugin.crate_name.to_owned(),
+            targets,
+            tasks,
+            on_error: plugin
+                .on_error
+                .is_some()
+                .then(|| index(actions.len() + plugin.tasks.len())),
+        };
         Table {
             actions,
             tasks: plugin.tasks,
             on_error: plugin.on_error,
-            manifest: manifest.to_string(),
+            init: plugin.init,
+            shutdown: plugin.shutdown,
+            manifest: manifest.to_json(),
         }
     })
 }
 
-extern "C" fn init(host: *const HostV1) -> Bytes {
+/// A call index (a plugin has far fewer than 2^32 actions and tasks).
+fn index(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+extern "C" fn load(host: *const HostV2) -> Bytes {
     let result = catch_unwind(|| {
-        // SAFETY: the host passes a pointer to a HostV1 that lives for the whole call,
+        // SAFETY: the host passes a pointer to a HostV2 that lives for the whole call,
         // or null; `as_ref` handles null.
         if let Some(host) = unsafe { host.as_ref() } {
             if host.abi_version == abi::ABI_VERSION {
@@ -181,21 +201,51 @@ extern "C" fn init(host: *const HostV1) -> Bytes {
     result.unwrap_or(Bytes::of(b""))
 }
 
+extern "C" fn init(config: Bytes, output: *mut CallOut) {
+    // SAFETY: the host lends the configuration bytes for the duration of this call.
+    let config = unsafe { config.as_slice() };
+    finish(output, || {
+        run_hook("init", |table| {
+            let Some(hook) = &table.init else {
+                return Ok(());
+            };
+            match parse_object(config) {
+                Ok(config) => hook.run(&config),
+                Err(error) => {
+                    Err(format!("the configuration is not a JSON object: {error}").into())
+                }
+            }
+        })
+    });
+}
+
+extern "C" fn shutdown(output: *mut CallOut) {
+    finish(output, || {
+        run_hook("shutdown", |table| match &table.shutdown {
+            Some(hook) => hook.run(),
+            None => Ok(()),
+        })
+    });
+}
+
 extern "C" fn call(input: *const CallIn, output: *mut CallOut) {
-    // SAFETY: the host passes valid, exclusive pointers for the duration of the call.
-    let (Some(input), Some(output)) = (unsafe { input.as_ref() }, unsafe { output.as_mut() })
-    else {
+    // SAFETY: the host passes a valid pointer for the duration of the call, or null.
+    let Some(input) = (unsafe { input.as_ref() }) else {
         return;
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| run(input)));
-    IN_CALL.with(|current| current.set(None));
-    let (code, status, body, headers) = match outcome {
-        Ok(done) => done,
-        Err(payload) => {
-            let report = panic::take_report(payload.as_ref());
-            (abi::OUTCOME_PANIC, 500, report.into_bytes(), Vec::new())
-        }
+    finish(output, || run(input));
+}
+
+/// Runs `run` under `catch_unwind` and writes its outcome to `output`.
+fn finish(output: *mut CallOut, run: impl FnOnce() -> Outcome<Vec<u8>>) {
+    // SAFETY: the host passes a valid, exclusive pointer for the duration of the call.
+    let Some(output) = (unsafe { output.as_mut() }) else {
+        return;
     };
+    let outcome = catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+        Outcome::Panic(panic::take_report(payload.as_ref()).into_bytes())
+    });
+    let (code, status, body, headers) = outcome.encode();
     output.outcome = code;
     output.status = status;
     output.body = into_owned(body);
@@ -223,17 +273,33 @@ fn into_owned(bytes: Vec<u8>) -> OwnedBuf {
     }
 }
 
-type Done = (u32, u16, Vec<u8>, Vec<u8>);
+/// The request id and the identity the host passed with the call.
+fn context(input: &CallIn) -> (&[u8], &[u8]) {
+    // SAFETY: a host of ABI 2 passes a Context valid for the call (its ABI 2.0 fields,
+    // `size` to `identity`, always present; later fields would be read only if they end
+    // within `size`), or null.
+    let Some(context) = (unsafe { input.context.as_ref() }) else {
+        return (b"", b"");
+    };
+    // SAFETY: lent for the duration of this call, like the struct.
+    unsafe { (context.request_id.as_slice(), context.identity.as_slice()) }
+}
 
-fn run(input: &CallIn) -> Done {
+fn run(input: &CallIn) -> Outcome<Vec<u8>> {
     let table = table();
     let index = input.action as usize;
     // SAFETY: the host lends these bytes for the duration of this call.
     let body = unsafe { input.body.as_slice() };
+    let (request_id, identity) = context(input);
     let Some((route, name, action)) = table.actions.get(index) else {
-        return run_task(table, index - table.actions.len(), body);
+        return run_task(
+            table,
+            index - table.actions.len(),
+            body,
+            (request_id, identity),
+        );
     };
-    IN_CALL.with(|current| current.set(Some((route, name))));
+    let _call = call::enter((route, name), request_id, identity);
     let reply = if action.raw_request {
         let raw = RawRequest {
             // SAFETY: as above.
@@ -247,26 +313,26 @@ fn run(input: &CallIn) -> Done {
     } else {
         match parse_object(body) {
             Ok(object) => (action.run)(Input::Object(object)),
-            Err(_) => return (abi::OUTCOME_BAD_BODY, 400, Vec::new(), Vec::new()),
+            Err(_) => return Outcome::BadBody,
         }
     };
     match reply {
         Reply::Object(object) => match write_json(&object) {
-            Ok(bytes) => (abi::OUTCOME_OK, 200, bytes, Vec::new()),
-            Err(error) => {
-                let why = format!("response could not be serialized: {error}");
-                (abi::OUTCOME_NOT_OBJECT, 500, why.into_bytes(), Vec::new())
-            }
+            Ok(bytes) => Outcome::Ok(bytes),
+            Err(error) => Outcome::NotObject(
+                format!("response could not be serialized: {error}").into_bytes(),
+            ),
         },
-        Reply::Error(error) => {
-            let body = error.body().to_string().into_bytes();
-            (abi::OUTCOME_ERROR, error.status_code(), body, Vec::new())
-        }
-        Reply::NotObject(why) => (abi::OUTCOME_NOT_OBJECT, 500, why.into_bytes(), Vec::new()),
-        Reply::Raw(raw) => {
-            let lines = raw.header_lines();
-            (abi::OUTCOME_RAW, raw.status, raw.body, lines)
-        }
+        Reply::Error(error) => Outcome::Error {
+            status: error.status_code(),
+            body: error.body().to_string().into_bytes(),
+        },
+        Reply::NotObject(why) => Outcome::NotObject(why.into_bytes()),
+        Reply::Raw(raw) => Outcome::Raw {
+            status: raw.status,
+            headers: raw.header_lines(),
+            body: raw.body,
+        },
     }
 }
 
@@ -284,12 +350,13 @@ fn write_json(object: &Object) -> Result<Vec<u8>, serde_json::Error> {
 
 /// Runs task `n` (after the actions), or the `on_error` hook (after the tasks) with the
 /// failure the host sends as `{"task": ..., "traceback": ...}`.
-fn run_task(table: &Table, n: usize, body: &[u8]) -> Done {
+fn run_task(table: &Table, n: usize, body: &[u8], context: (&[u8], &[u8])) -> Outcome<Vec<u8>> {
+    let (request_id, identity) = context;
     let result: TaskResult = if let Some(task) = table.tasks.get(n) {
-        IN_CALL.with(|current| current.set(Some(("task", task.name))));
+        let _call = call::enter(("task", task.name), request_id, identity);
         (task.run)()
     } else if let (Some(hook), true) = (table.on_error, n == table.tasks.len()) {
-        IN_CALL.with(|current| current.set(Some(("task", "on_error"))));
+        let _call = call::enter(("task", "on_error"), request_id, identity);
         let failure: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         hook(&Failure {
             task: failure["task"].as_str().unwrap_or_default().to_owned(),
@@ -297,14 +364,26 @@ fn run_task(table: &Table, n: usize, body: &[u8]) -> Done {
         })
     } else {
         let why = format!("no action or task with index {}", n + table.actions.len());
-        return (abi::OUTCOME_NOT_OBJECT, 500, why.into_bytes(), Vec::new());
+        return Outcome::NotObject(why.into_bytes());
     };
+    task_outcome(result)
+}
+
+/// Runs the `init` or `shutdown` hook (`what`) as a call of its own.
+fn run_hook(what: &'static str, hook: impl FnOnce(&Table) -> TaskResult) -> Outcome<Vec<u8>> {
+    let table = table();
+    let _call = call::enter(("hook", what), b"", b"");
+    task_outcome(hook(table))
+}
+
+/// A task's or hook's result: OK (empty), or an error with its cause chain as text.
+fn task_outcome(result: TaskResult) -> Outcome<Vec<u8>> {
     match result {
-        Ok(()) => (abi::OUTCOME_OK, 200, Vec::new(), Vec::new()),
-        Err(error) => {
-            let chain = cause_chain(error.as_ref()).into_bytes();
-            (abi::OUTCOME_ERROR, 500, chain, Vec::new())
-        }
+        Ok(()) => Outcome::Ok(Vec::new()),
+        Err(error) => Outcome::Error {
+            status: 500,
+            body: cause_chain(error.as_ref()).into_bytes(),
+        },
     }
 }
 
@@ -324,42 +403,4 @@ fn headers(input: &CallIn) -> Vec<(&str, &[u8])> {
             (std::str::from_utf8(name).unwrap_or(""), value)
         })
         .collect()
-}
-
-/// The request body as a JSON object: empty means `{}` (apiphant server.py); anything
-/// else must be a UTF-8 JSON object. serde_json's recursion limit (128) bounds nesting.
-pub(crate) fn parse_object(body: &[u8]) -> Result<Object, serde_json::Error> {
-    if body.is_empty() {
-        return Ok(Object::new());
-    }
-    serde_json::from_slice(body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_body_is_an_empty_object_and_non_objects_fail() {
-        assert_eq!(parse_object(b"").ok(), Some(Object::new()));
-        for bad in [
-            &b"[1, 2]"[..],
-            b"null",
-            b"42",
-            b"\"s\"",
-            b" ",
-            b"NaN",
-            b"\xef\xbb\xbf{}",
-            b"{\"a\": 1} x",
-        ] {
-            assert!(parse_object(bad).is_err(), "{bad:?}");
-        }
-        assert!(parse_object(b" \n{\"a\": 1}\n ").is_ok());
-    }
-
-    #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
-        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(parse_object(deep.as_bytes()).is_err());
-    }
 }

@@ -15,23 +15,34 @@
 //! `apiphant_sdk::export! { tasks { update_something: every(60) } }` (see [`export!`]).
 //!
 //! Build the crate as a `cdylib` (and `rlib` to unit-test it). The server loads it at run
-//! time and meets it at one versioned C ABI symbol ([`abi`]), never the Rust ABI.
+//! time and meets it at one versioned C ABI symbol ([`abi`], `apiphant_plugin_v2`), never
+//! the Rust ABI. What both sides agree on lives here, once: the ABI ([`abi`]), the
+//! manifest ([`manifest`]), the route grammar ([`route`]), the call outcome ([`outcome`])
+//! and apiphant's own error bodies ([`wire`]).
 #![deny(missing_docs)]
 
 pub mod abi;
 mod action;
+mod body;
+mod call;
 mod error;
 mod export;
+mod hooks;
 mod log_bridge;
 mod macros;
+pub mod manifest;
 #[cfg(feature = "multipart")]
 mod multipart;
+pub mod outcome;
 mod panic;
 mod raw;
+pub mod route;
 mod task;
 mod validation;
+pub mod wire;
 
 pub use action::{action, Action, Handler, IntoAction, IntoReply};
+pub use call::{context, RequestContext};
 pub use error::{status_line, ApiError, ApiResult, FieldState, Object};
 #[cfg(feature = "multipart")]
 pub use multipart::{Form, Part};
@@ -42,8 +53,7 @@ pub use task::{
 };
 pub use validation::{field, Field, JsonType, Scope};
 
-/// The 400 error text for a body that is not a UTF-8 JSON object.
-pub const BAD_BODY_MESSAGE: &str = "Request content should be JSON Object";
+pub use wire::BAD_BODY_MESSAGE;
 
 /// Everything a target module usually needs.
 pub mod prelude {
@@ -56,5 +66,6 @@ pub mod prelude {
 pub mod __private {
     pub use crate::action::IntoAction;
     pub use crate::export::{entry, Plugin, Target};
+    pub use crate::hooks::{Init, Shutdown};
     pub use crate::task::Task;
 }

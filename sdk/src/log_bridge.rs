@@ -29,7 +29,7 @@ impl log::Log for Bridge {
         let Some(host_log) = HOST_LOG.get() else {
             return;
         };
-        let target = match crate::export::current_call() {
+        let target = match crate::call::current() {
             Some((route, action)) => format!("{route} {action}"),
             None => record.target().to_owned(),
         };

@@ -29,7 +29,7 @@ pub(crate) fn remember(info: &std::panic::PanicHookInfo<'_>) {
         _ => short_backtrace(&backtrace),
     };
     let report = format!("panicked at {location}:\n{message}\nstack backtrace:\n{backtrace}");
-    if crate::export::current_call().is_some() {
+    if crate::call::current().is_some() {
         LAST_PANIC.with(|last| *last.borrow_mut() = Some(report));
     } else {
         eprintln!("plugin thread {report}");

@@ -28,8 +28,8 @@ impl<'a> RawRequest<'a> {
 
     /// The body parsed as a JSON object, with the same 400 as JSON actions get.
     pub fn json(&self) -> Result<Object, ApiError> {
-        crate::export::parse_object(self.body)
-            .map_err(|_| ApiError::bad_request(crate::BAD_BODY_MESSAGE))
+        crate::body::parse_object(self.body)
+            .map_err(|_| ApiError::bad_request(crate::wire::BAD_BODY_MESSAGE))
     }
 }
 

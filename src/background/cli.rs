@@ -57,7 +57,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     let (product, files) = cli.product.open()?;
-    let tasks = TaskSet::load(&files)?;
+    let tasks = TaskSet::load(&files, &product.config.plugin_configs())?;
     if tasks.tasks().is_empty() {
         return Err(format!(
             "no background tasks in the plugins of '{}' (add `tasks {{ name: every(60) }}` to a plugin's export!, see the README, \"Background tasks\")",
@@ -126,15 +126,31 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             notifier.as_deref()
         )
     );
+    let tasks = Arc::new(tasks);
     let worker = Worker {
-        runner: Arc::new(tasks),
+        runner: Arc::clone(&tasks),
         schedules,
         zone,
         notifier,
         grace,
     };
     worker::run(worker, events, &inbox)?;
+    shutdown(&tasks);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the plugins' shutdown hooks once the task thread has let the set go (it ends
+/// after the running task, which the worker waited for); not while a task still runs.
+fn shutdown(tasks: &Arc<TaskSet>) {
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    while Arc::strong_count(tasks) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if Arc::strong_count(tasks) > 1 {
+        log::warn!("A task is still running: the plugins' shutdown hooks are not run.");
+        return;
+    }
+    tasks.shutdown();
 }
 
 /// Every task's schedule, parsed; the first bad one is the error.

@@ -40,15 +40,15 @@ fn run(plan: Plan) -> Result<(), Error> {
     match plan {
         Plan::Serve(serve) => run_serve(serve),
         Plan::Check(args) => {
-            let (_, files) = args.open()?;
-            for route in Registry::load(&files)?.routes() {
+            let (product, files) = args.open()?;
+            for route in Registry::load(&files, &product.config.plugin_configs())?.routes() {
                 println!("POST {route}");
             }
             Ok(())
         }
         Plan::Plugins(args) => {
-            let (_, files) = args.open()?;
-            Registry::load(&files)?;
+            let (product, files) = args.open()?;
+            Registry::load(&files, &product.config.plugin_configs())?;
             for file in &files {
                 println!("{}", file.display());
             }
@@ -81,7 +81,7 @@ fn run_config(args: &ConfigArgs) -> Result<(), Error> {
 
 fn run_serve(serve: Serve) -> Result<(), Error> {
     let (product, files) = serve.product.open()?;
-    let registry = Registry::load(&files)?;
+    let registry = Registry::load(&files, &product.config.plugin_configs())?;
     let settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
     let routes = registry.routes().len();
     let name = product.name();

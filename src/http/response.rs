@@ -48,13 +48,9 @@ pub(crate) fn encode(
     }
 }
 
-/// A JSON error body for a status, `{"error":"413 Content Too Large"}`.
-pub(crate) fn error_body(status: u16) -> Vec<u8> {
-    let mut body = br#"{"error":""#.to_vec();
-    body.extend_from_slice(apiphant_sdk::status_line(status).as_bytes());
-    body.extend_from_slice(br#""}"#);
-    body
-}
+/// A JSON error body for a status, `{"error":"413 Content Too Large"}` (the SDK's wire
+/// module spells every error body).
+pub(crate) use apiphant_sdk::wire::error_body;
 
 thread_local! {
     // (unix second, IMF-fixdate): formatted once per second per worker thread.

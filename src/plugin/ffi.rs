@@ -1,19 +1,27 @@
-//! The host side of the plugin C ABI: `dlopen` by absolute path, the entry symbol, the
-//! version handshake, calls, and giving plugin memory back to the plugin's `free`.
+//! The host side of the plugin C ABI: the symbol table check before loading, `dlopen` by
+//! absolute path, the entry symbol, the version handshake, the init and shutdown hooks,
+//! calls, and giving plugin memory back to the plugin's `free`.
 //!
 //! Every `unsafe` block of the server's plugin handling is here. The layouts and constants
 //! come from `apiphant_sdk::abi`, the single definition shared with the plugin glue.
 #![allow(unsafe_code)]
 
-use super::PluginError;
-use apiphant_sdk::abi::{self, Bytes, CallIn, CallOut, Header, HostV1, OwnedBuf, PluginV1};
+use super::{elf, PluginError};
+use apiphant_sdk::abi::{
+    self, Bytes, CallIn, CallOut, Context, Header, HostV2, OwnedBuf, PluginV2,
+};
+use apiphant_sdk::outcome::Outcome;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A loaded plugin library and its table. The table points into the library, which is
-/// therefore kept loaded for as long as this value lives (it is never unloaded while serving).
+/// therefore kept loaded for as long as this value lives. Dropping it runs the plugin's
+/// shutdown hook (if `init` succeeded and [`Library::shutdown`] has not run yet).
 #[derive(Debug)]
 pub(crate) struct Library {
-    table: &'static PluginV1,
+    table: &'static PluginV2,
+    /// `init` succeeded and `shutdown` has not run.
+    live: AtomicBool,
     // Declared last: dropped after every use of `table`.
     _library: libloading::Library,
 }
@@ -29,26 +37,29 @@ pub struct PluginBuf {
 // freed from any thread; nothing else refers to it.
 unsafe impl Send for PluginBuf {}
 
-/// What one call returned.
-#[derive(Debug)]
-pub(crate) struct CallResult {
-    pub(crate) outcome: u32,
-    pub(crate) status: u16,
-    pub(crate) body: PluginBuf,
-    pub(crate) headers: PluginBuf,
+/// What the host passes with a call: the request context's fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallContext<'a> {
+    /// The request id.
+    pub(crate) request_id: &'a [u8],
+    /// The caller's identity (empty until authentication exists).
+    pub(crate) identity: &'a [u8],
 }
 
 impl Library {
-    /// Loads the plugin at `path` (made absolute), checks its ABI version, and returns the
-    /// absolute path, the library and its manifest JSON.
+    /// Checks the file's symbol table, loads the plugin at `path` (made absolute), checks
+    /// its ABI version, and returns the absolute path, the library and its manifest JSON.
+    /// Runs none of the plugin's code unless its entry symbol is this ABI's.
     pub(crate) fn open(path: &Path) -> Result<(PathBuf, Library, String), PluginError> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         if !path.is_file() {
             return Err(PluginError::Missing { path });
         }
-        // SAFETY: loading runs the library's initialisers. apiphant plugins are Rust cdylibs
-        // whose initialisers do nothing unusual; loading an arbitrary library is the
-        // operator's choice, as with any plugin host.
+        check_entry_symbol(&path)?;
+        // SAFETY: loading runs the library's initialisers. Its symbol table names this
+        // ABI's entry (checked above), so it is an apiphant plugin built with this SDK, a
+        // Rust cdylib whose initialisers do nothing unusual; loading an arbitrary library
+        // is the operator's choice, as with any plugin host.
         let library = unsafe { libloading::Library::new(&path) }.map_err(|error| {
             PluginError::NotALibrary {
                 path: path.clone(),
@@ -74,24 +85,45 @@ impl Library {
                 found,
             });
         }
-        // SAFETY: version 1 tables have the `PluginV1` layout and are static data of the
+        // SAFETY: version 2 tables have the `PluginV2` layout and are static data of the
         // library, which `Library` keeps loaded for as long as the reference is used.
-        let table: &'static PluginV1 = unsafe { &*table };
-        // The plugin copies what it needs from `host` during `init`.
-        let host = HostV1 {
+        let table: &'static PluginV2 = unsafe { &*table };
+        // The plugin copies what it needs from `host` during `load`.
+        let host = HostV2 {
             abi_version: abi::ABI_VERSION,
             max_log_level: log::max_level() as u32,
             log: host_log,
             reserved: std::ptr::null(),
         };
-        let manifest = (table.init)(&host);
-        // SAFETY: `init` returns bytes that stay valid while the library is loaded.
+        let manifest = (table.load)(&host);
+        // SAFETY: `load` returns bytes that stay valid while the library is loaded.
         let manifest = String::from_utf8_lossy(unsafe { manifest.as_slice() }).into_owned();
         let library = Library {
             table,
+            live: AtomicBool::new(false),
             _library: library,
         };
         Ok((path, library, manifest))
+    }
+
+    /// Runs the plugin's init hook with its configuration (a JSON object); `Err` is the
+    /// hook's message.
+    pub(crate) fn init(&self, config: &[u8]) -> Result<(), String> {
+        let mut output = CallOut::UNSET;
+        (self.table.init)(Bytes::of(config), &mut output);
+        let result = hook_result(self.outcome(output));
+        self.live.store(result.is_ok(), Ordering::SeqCst);
+        result
+    }
+
+    /// Runs the plugin's shutdown hook, once (later calls, and the drop, do nothing).
+    pub(crate) fn shutdown(&self) -> Result<(), String> {
+        if !self.live.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut output = CallOut::UNSET;
+        (self.table.shutdown)(&mut output);
+        hook_result(self.outcome(output))
     }
 
     /// Calls action `action` with a request; never unwinds (the plugin glue catches panics).
@@ -102,7 +134,13 @@ impl Library {
         path: &str,
         headers: &[Header],
         body: &[u8],
-    ) -> CallResult {
+        context: CallContext<'_>,
+    ) -> Outcome<PluginBuf> {
+        let context = Context {
+            size: std::mem::size_of::<Context>(),
+            request_id: Bytes::of(context.request_id),
+            identity: Bytes::of(context.identity),
+        };
         let input = CallIn {
             action,
             method: Bytes::of(method.as_bytes()),
@@ -110,33 +148,86 @@ impl Library {
             headers: headers.as_ptr(),
             headers_len: headers.len(),
             body: Bytes::of(body),
+            context: &context,
         };
-        let mut output = CallOut {
-            outcome: u32::MAX,
-            status: 500,
-            body: OwnedBuf::EMPTY,
-            headers: OwnedBuf::EMPTY,
-        };
+        let mut output = CallOut::UNSET;
         (self.table.call)(&input, &mut output);
+        self.outcome(output)
+    }
+
+    /// Decodes what a call wrote, taking ownership of its buffers.
+    fn outcome(&self, output: CallOut) -> Outcome<PluginBuf> {
         let free = self.table.free;
-        CallResult {
-            outcome: output.outcome,
-            status: output.status,
-            body: PluginBuf {
+        Outcome::decode(
+            output.outcome,
+            output.status,
+            PluginBuf {
                 buf: output.body,
                 free,
             },
-            headers: PluginBuf {
+            PluginBuf {
                 buf: output.headers,
                 free,
             },
-        }
+        )
     }
 
     /// The SDK version the plugin was built with.
     pub(crate) fn sdk_version(&self) -> String {
         // SAFETY: static bytes of the loaded library.
         String::from_utf8_lossy(unsafe { self.table.sdk_version.as_slice() }).into_owned()
+    }
+}
+
+impl Drop for Library {
+    fn drop(&mut self) {
+        if let Err(message) = self.shutdown() {
+            log::error!("plugin shutdown hook failed: {message}");
+        }
+    }
+}
+
+/// Reads the file's dynamic symbol table: this ABI's entry symbol, or the refusal naming
+/// the ABI the file was built for, or "not a plugin" (no entry symbol at all).
+fn check_entry_symbol(path: &Path) -> Result<(), PluginError> {
+    let entries = elf::defined_symbols(path, |name| abi::entry_version(name).is_some()).map_err(
+        |reason| PluginError::NotALibrary {
+            path: path.to_path_buf(),
+            reason,
+        },
+    )?;
+    let versions = entries.iter().filter_map(|name| abi::entry_version(name));
+    let mut found = None;
+    for version in versions {
+        if version == abi::ABI_VERSION {
+            return Ok(());
+        }
+        found = found.max(Some(version));
+    }
+    match found {
+        Some(found) => Err(PluginError::AbiMismatch {
+            path: path.to_path_buf(),
+            expected: abi::ABI_VERSION,
+            found,
+        }),
+        None => Err(PluginError::MissingEntry {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// A hook's or task's outcome: OK, or its message (error text or cause chain, or the
+/// panic's message, place and backtrace).
+pub(crate) fn hook_result(outcome: Outcome<PluginBuf>) -> Result<(), String> {
+    let text = |buf: &PluginBuf| String::from_utf8_lossy(buf.as_slice()).into_owned();
+    match outcome {
+        Outcome::Ok(_) => Ok(()),
+        Outcome::Error { body, .. } | Outcome::Panic(body) => Err(text(&body)),
+        Outcome::NotObject(body) => Err(format!("the plugin answered: {}", text(&body))),
+        Outcome::Unknown { code, .. } => Err(format!("the plugin answered outcome {code}")),
+        Outcome::BadBody | Outcome::Raw { .. } => {
+            Err("the plugin answered an action's outcome".to_owned())
+        }
     }
 }
 

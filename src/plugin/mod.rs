@@ -4,24 +4,32 @@
 //! their actions; the registry maps `/api/v0/echo/read` to (plugin, action). Everything a
 //! user can get wrong stops start-up with one [`PluginError`] naming the file and the fix.
 //! Background tasks in the same manifests are read by [`TaskSet`] (`tasks.rs`) for
-//! `apiphant-background`; the route table ignores them.
+//! `apiphant-background`; the route table ignores them. The manifest's type and the route
+//! grammar are the SDK's (`apiphant_sdk::manifest`, `apiphant_sdk::route`). After its
+//! manifest checks out, each plugin's init hook gets its configuration; dropping the
+//! registry (or [`Registry::shutdown`]) runs the shutdown hooks.
 
+mod elf;
 mod ffi;
 mod tasks;
 
 pub use ffi::PluginBuf;
-pub(crate) use ffi::{header, CallResult};
+pub(crate) use ffi::{header, CallContext};
 pub use tasks::{TaskEntry, TaskSet};
 
 use apiphant_sdk::abi;
-use serde::Deserialize;
-use std::collections::HashMap;
+use apiphant_sdk::manifest::Manifest;
+use apiphant_sdk::outcome::Outcome;
+use apiphant_sdk::route;
+pub use apiphant_sdk::route::ACTIONS;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
-/// The CRUD action names a route may end with.
-pub const ACTIONS: [&str; 4] = ["create", "read", "update", "delete"];
+/// Each plugin's configuration, keyed by its crate name: the product's
+/// `[plugins.<crate>]` tables as JSON objects. A plugin with no entry gets `{}`.
+pub type PluginConfigs = BTreeMap<String, serde_json::Value>;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug)]
@@ -39,12 +47,12 @@ pub enum PluginError {
         /// The loader's message.
         reason: String,
     },
-    /// The library has no `apiphant_plugin` symbol.
+    /// The library's symbol table has no apiphant entry symbol (of any ABI).
     MissingEntry {
         /// The plugin path.
         path: PathBuf,
     },
-    /// The plugin was built for another ABI version.
+    /// The plugin was built for another ABI version (its entry symbol's name, or its table).
     AbiMismatch {
         /// The plugin path.
         path: PathBuf,
@@ -68,6 +76,22 @@ pub enum PluginError {
         route: String,
         /// What is wrong.
         reason: String,
+    },
+    /// A `[plugins.<crate>]` table names no loaded plugin.
+    UnclaimedConfig {
+        /// The table's name.
+        name: String,
+        /// The crate names of the loaded plugins.
+        loaded: Vec<String>,
+    },
+    /// The plugin's init hook refused its configuration (or failed).
+    InitFailed {
+        /// The plugin path.
+        path: PathBuf,
+        /// The plugin's crate name (its `[plugins.<crate>]` table).
+        crate_name: String,
+        /// The hook's message, on one line.
+        message: String,
     },
     /// Two plugins (or one twice) claim the same route.
     DuplicateRoute {
@@ -95,8 +119,9 @@ impl fmt::Display for PluginError {
             ),
             PluginError::MissingEntry { path } => write!(
                 f,
-                "plugin '{}' has no `apiphant_plugin` symbol (add an `apiphant_sdk::export!` line to the crate)",
-                path.display()
+                "plugin '{}' is not an apiphant plugin: it has no `apiphant_plugin_v{}` symbol (add an `apiphant_sdk::export!` line to the crate)",
+                path.display(),
+                abi::ABI_VERSION
             ),
             PluginError::AbiMismatch {
                 path,
@@ -104,9 +129,23 @@ impl fmt::Display for PluginError {
                 found,
             } => write!(
                 f,
-                "plugin '{}' was built for ABI {found}, server speaks {expected} (rebuild it with apiphant-sdk {})",
+                "plugin '{}' was built for ABI {found}, server speaks {expected}: rebuild it with apiphant-sdk {} (cargo update -p apiphant-sdk && cargo build)",
                 path.display(),
-                env!("CARGO_PKG_VERSION")
+                sdk_minor()
+            ),
+            PluginError::UnclaimedConfig { name, loaded } => write!(
+                f,
+                "apiphant.toml has a [plugins.{name}] table, but no loaded plugin is named '{name}' (loaded: {}): use the plugin's Cargo package name, or remove the table",
+                loaded.join(", ")
+            ),
+            PluginError::InitFailed {
+                path,
+                crate_name,
+                message,
+            } => write!(
+                f,
+                "plugin '{}' did not start: {message} (its init hook read [plugins.{crate_name}] in apiphant.toml)",
+                path.display()
             ),
             PluginError::BadManifest { path, reason } => write!(
                 f,
@@ -146,6 +185,8 @@ pub struct Endpoint {
     pub(crate) action: u32,
     pub(crate) raw_request: bool,
     pub(crate) blocking: bool,
+    /// May run asynchronously (manifest flag; carried, not acted on yet).
+    pub(crate) asynchronous: bool,
     /// `v0/echo read`, for logs.
     pub(crate) label: Box<str>,
     /// `/api/v0/echo/read`, the route's request path.
@@ -159,49 +200,39 @@ pub struct Registry {
     routes: HashMap<Box<str>, Endpoint, BuildHasherDefault<RouteHasher>>,
 }
 
-#[derive(Deserialize)]
-struct Manifest {
-    targets: Vec<ManifestTarget>,
-}
-
-#[derive(Deserialize)]
-struct ManifestTarget {
-    route: String,
-    actions: Vec<ManifestAction>,
-}
-
-#[derive(Deserialize)]
-struct ManifestAction {
-    name: String,
-    index: u32,
-    #[serde(default)]
-    raw_request: bool,
-    #[serde(default)]
-    blocking: bool,
+impl Endpoint {
+    /// Whether the action is marked asynchronous (`.asynchronous()`; issue 14 runs it).
+    pub fn is_asynchronous(&self) -> bool {
+        self.asynchronous
+    }
 }
 
 impl Registry {
-    /// Loads every plugin in `paths`, in order, and checks their routes.
-    pub fn load(paths: &[PathBuf]) -> Result<Registry, PluginError> {
+    /// Loads every plugin in `paths`, in order, checks their routes, then runs each one's
+    /// init hook with its entry of `configs` (by crate name; `{}` when absent).
+    pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<Registry, PluginError> {
         let mut registry = Registry::default();
+        let mut names = Vec::new();
         for path in paths {
-            registry.add(path)?;
+            names.push(registry.add(path, configs)?);
         }
+        check_claimed(configs, &names)?;
         Ok(registry)
     }
 
-    fn add(&mut self, path: &Path) -> Result<(), PluginError> {
-        let (path, library, manifest) = ffi::Library::open(path)?;
-        let manifest: Manifest = parse_manifest(&path, &manifest)?;
+    /// Loads one plugin; returns its crate name.
+    fn add(&mut self, path: &Path, configs: &PluginConfigs) -> Result<String, PluginError> {
+        let (path, library, manifest) = open(path)?;
         let plugin = self.plugins.len();
-        for target in manifest.targets {
-            check_route(&target.route).map_err(|reason| PluginError::BadRoute {
+        let mut routes = Vec::new();
+        for target in &manifest.targets {
+            route::check_route(&target.route).map_err(|error| PluginError::BadRoute {
                 path: path.clone(),
                 route: target.route.clone(),
-                reason,
+                reason: error.message(&target.route),
             })?;
-            for action in target.actions {
-                if !ACTIONS.contains(&action.name.as_str()) {
+            for action in &target.actions {
+                if !route::is_action(&action.name) {
                     return Err(PluginError::BadRoute {
                         path,
                         route: target.route.clone(),
@@ -209,10 +240,14 @@ impl Registry {
                     });
                 }
                 let key = format!("/api/{}/{}", target.route, action.name);
-                if let Some(existing) = self.routes.get(key.as_str()) {
+                let first = match self.routes.get(key.as_str()) {
+                    Some(existing) => Some(self.plugins[existing.plugin].0.clone()),
+                    None => routes.iter().any(|(k, _)| *k == key).then(|| path.clone()),
+                };
+                if let Some(first) = first {
                     return Err(PluginError::DuplicateRoute {
                         route: key,
-                        first: self.plugins[existing.plugin].0.clone(),
+                        first,
                         second: path,
                     });
                 }
@@ -221,11 +256,16 @@ impl Registry {
                     action: action.index,
                     raw_request: action.raw_request,
                     blocking: action.blocking,
+                    asynchronous: action.asynchronous,
                     label: format!("{} {}", target.route, action.name).into(),
                     path: key.as_str().into(),
                 };
-                self.routes.insert(key.into(), endpoint);
+                routes.push((key, endpoint));
             }
+        }
+        start(&path, &library, &manifest, configs)?;
+        for (key, endpoint) in routes {
+            self.routes.insert(key.into(), endpoint);
         }
         log::debug!(
             "loaded plugin {} (apiphant-sdk {})",
@@ -233,7 +273,13 @@ impl Registry {
             library.sdk_version()
         );
         self.plugins.push((path, library));
-        Ok(())
+        Ok(manifest.crate_name)
+    }
+
+    /// Runs every plugin's shutdown hook, in load order (once: dropping the registry
+    /// afterwards runs none again). Failures are logged.
+    pub fn shutdown(&self) {
+        shutdown(&self.plugins);
     }
 
     /// The endpoint for a decoded request path such as `/api/v0/echo/read`.
@@ -249,10 +295,11 @@ impl Registry {
         path: &str,
         headers: &[abi::Header],
         body: &[u8],
-    ) -> CallResult {
+        context: CallContext<'_>,
+    ) -> Outcome<PluginBuf> {
         self.plugins[endpoint.plugin]
             .1
-            .call(endpoint.action, method, path, headers, body)
+            .call(endpoint.action, method, path, headers, body, context)
     }
 
     /// Every served route, sorted.
@@ -293,63 +340,97 @@ impl Hasher for RouteHasher {
     }
 }
 
-/// Parses a plugin's manifest JSON (the part of it `T` describes).
-fn parse_manifest<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    text: &str,
-) -> Result<T, PluginError> {
-    serde_json::from_str(text).map_err(|error| PluginError::BadManifest {
-        path: path.to_path_buf(),
-        reason: error.to_string(),
-    })
+/// Opens a plugin and reads its manifest (no code of the plugin's own has run yet).
+fn open(path: &Path) -> Result<(PathBuf, ffi::Library, Manifest), PluginError> {
+    let (path, library, manifest) = ffi::Library::open(path)?;
+    match Manifest::from_json(&manifest) {
+        Ok(manifest) => Ok((path, library, manifest)),
+        Err(error) => Err(PluginError::BadManifest {
+            path,
+            reason: error.to_string(),
+        }),
+    }
 }
 
-/// `v<digits>/<segment>[/<segment>...]`, segments of letters, digits, `_` and `-`.
-fn check_route(route: &str) -> Result<(), String> {
-    let mut parts = route.split('/');
-    let version = parts.next().unwrap_or("");
-    let digits = version.strip_prefix('v').unwrap_or("");
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("'{version}' is not a version like v0"));
+/// Every `[plugins.<crate>]` table names a loaded plugin: a typo is an error, not a table
+/// that is silently never read.
+fn check_claimed(configs: &PluginConfigs, loaded: &[String]) -> Result<(), PluginError> {
+    match configs.keys().find(|name| !loaded.contains(name)) {
+        Some(name) => Err(PluginError::UnclaimedConfig {
+            name: name.clone(),
+            loaded: loaded.to_vec(),
+        }),
+        None => Ok(()),
     }
-    let mut segments = 0;
-    for segment in parts {
-        segments += 1;
-        let valid = !segment.is_empty()
-            && segment
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !valid {
-            return Err(format!(
-                "'{segment}' is not a target segment (letters, digits, _ and -)"
-            ));
+}
+
+/// Runs a plugin's init hook with its configuration from `configs`.
+fn start(
+    path: &Path,
+    library: &ffi::Library,
+    manifest: &Manifest,
+    configs: &PluginConfigs,
+) -> Result<(), PluginError> {
+    let config = configs
+        .get(&manifest.crate_name)
+        .map_or_else(|| "{}".to_owned(), serde_json::Value::to_string);
+    library
+        .init(config.as_bytes())
+        .map_err(|message| PluginError::InitFailed {
+            path: path.to_path_buf(),
+            crate_name: manifest.crate_name.clone(),
+            message: one_line(&message),
+        })
+}
+
+/// Runs the shutdown hooks of `plugins`, logging failures.
+fn shutdown(plugins: &[(PathBuf, ffi::Library)]) {
+    for (path, library) in plugins {
+        if let Err(message) = library.shutdown() {
+            log::error!(
+                "plugin '{}' shutdown hook failed: {}",
+                path.display(),
+                one_line(&message)
+            );
         }
     }
-    if segments == 0 {
-        return Err("a target name must follow the version".to_owned());
-    }
-    Ok(())
+}
+
+/// A hook's message on one line: a cause chain's lines joined; a panic report without
+/// its backtrace.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .take_while(|line| !line.starts_with("stack backtrace:"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    lines.join(" ")
+}
+
+/// `0.4`: the SDK release a plugin must be rebuilt with (the workspace shares one version).
+fn sdk_minor() -> &'static str {
+    let version = env!("CARGO_PKG_VERSION");
+    let mut dots = version.match_indices('.').map(|(at, _)| at);
+    let _ = dots.next();
+    dots.next().map_or(version, |at| &version[..at])
 }
 
 #[cfg(test)]
 mod tests {
-    use super::check_route;
+    use super::*;
 
     #[test]
-    fn routes() {
-        assert!(check_route("v0/echo").is_ok());
-        assert!(check_route("v12/users/profile").is_ok());
-        for bad in [
-            "echo",
-            "v0",
-            "v0/",
-            "V0/echo",
-            "vx/echo",
-            "v0//a",
-            "v0/a b",
-            "v0/a/../b",
-        ] {
-            assert!(check_route(bad).is_err(), "{bad}");
-        }
+    fn messages_fit_on_one_line() {
+        let minor = sdk_minor();
+        assert!(env!("CARGO_PKG_VERSION").starts_with(minor) && minor.matches('.').count() == 1);
+        assert_eq!(
+            one_line("could not connect\nCaused by:\n    0: refused"),
+            "could not connect Caused by: 0: refused"
+        );
+        assert_eq!(
+            one_line("panicked at src/lib.rs:3:5:\nbad config\nstack backtrace:\n   0: x"),
+            "panicked at src/lib.rs:3:5: bad config"
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! The host side of background tasks: loads plugins for `apiphant-background`, reads the
 //! `tasks` and `on_error` entries of their manifests (targets are ignored here, as the
 //! server ignores tasks), and runs a task or a hook through the same `call` as an action.
+//! Each call's request id is `task-<name>-<n>` (`on_error-<task>-<n>` for the hooks), `n`
+//! counting the set's calls.
 
-use super::{ffi, parse_manifest, PluginError};
-use apiphant_sdk::abi;
-use serde::Deserialize;
+use super::{check_claimed, ffi, open, start, CallContext, PluginConfigs, PluginError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One task a plugin declares.
 #[derive(Debug, Clone)]
@@ -20,75 +21,67 @@ pub struct TaskEntry {
     index: u32,
 }
 
-/// The loaded plugins' tasks and `on_error` hooks.
+/// The loaded plugins' tasks and `on_error` hooks. Dropping it runs the plugins' shutdown
+/// hooks.
 #[derive(Debug, Default)]
 pub struct TaskSet {
     plugins: Vec<(PathBuf, ffi::Library)>,
     tasks: Vec<TaskEntry>,
     hooks: Vec<(usize, u32)>,
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    #[serde(default)]
-    tasks: Vec<ManifestTask>,
-    #[serde(default)]
-    on_error: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct ManifestTask {
-    name: String,
-    index: u32,
-    schedule: String,
-    #[serde(default = "yes")]
-    run_at_start: bool,
-}
-
-fn yes() -> bool {
-    true
+    calls: AtomicU64,
 }
 
 impl TaskSet {
     /// Loads every plugin in `paths` and collects their tasks; two tasks with one name are
-    /// an error (the name is how `--run` and the log refer to a task).
-    pub fn load(paths: &[PathBuf]) -> Result<TaskSet, PluginError> {
+    /// an error (the name is how `--run` and the log refer to a task). Then runs each
+    /// plugin's init hook with its entry of `configs` (by crate name; `{}` when absent).
+    pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<TaskSet, PluginError> {
         let mut set = TaskSet::default();
+        let mut names = Vec::new();
         for path in paths {
-            set.add(path)?;
+            names.push(set.add(path, configs)?);
         }
+        check_claimed(configs, &names)?;
         Ok(set)
     }
 
-    fn add(&mut self, path: &Path) -> Result<(), PluginError> {
-        let (path, library, manifest) = ffi::Library::open(path)?;
-        let bad = |reason: String| PluginError::BadManifest {
-            path: path.clone(),
-            reason,
-        };
-        let manifest: Manifest = parse_manifest(&path, &manifest)?;
+    /// Loads one plugin; returns its crate name.
+    fn add(&mut self, path: &Path, configs: &PluginConfigs) -> Result<String, PluginError> {
+        let (path, library, manifest) = open(path)?;
         let plugin = self.plugins.len();
-        for task in manifest.tasks {
-            if let Some(first) = self.tasks.iter().find(|t| t.name == task.name) {
-                return Err(bad(format!(
-                    "task '{}' is also declared by '{}' (rename one of them)",
-                    task.name,
-                    self.plugins[first.plugin].0.display()
-                )));
+        let mut tasks = Vec::new();
+        for task in &manifest.tasks {
+            let first = self
+                .tasks
+                .iter()
+                .chain(&tasks)
+                .find(|t| t.name == task.name);
+            if let Some(first) = first {
+                let first = self.plugins.get(first.plugin).map_or(&path, |(p, _)| p);
+                return Err(PluginError::BadManifest {
+                    reason: format!(
+                        "task '{}' is also declared by '{}' (rename one of them)",
+                        task.name,
+                        first.display()
+                    ),
+                    path,
+                });
             }
-            self.tasks.push(TaskEntry {
-                name: task.name,
-                schedule: task.schedule,
+            tasks.push(TaskEntry {
+                name: task.name.clone(),
+                schedule: task.schedule.clone(),
                 run_at_start: task.run_at_start,
                 plugin,
                 index: task.index,
             });
         }
+        start(&path, &library, &manifest, configs)?;
+        self.tasks.extend(tasks);
         if let Some(index) = manifest.on_error {
             self.hooks.push((plugin, index));
         }
         self.plugins.push((path, library));
-        Ok(())
+        Ok(manifest.crate_name)
     }
 
     /// The tasks, in declaration order (plugin by plugin).
@@ -105,13 +98,23 @@ impl TaskSet {
     /// and backtrace). Never unwinds.
     pub fn run(&self, task: &TaskEntry) -> Result<(), String> {
         let library = &self.plugins[task.plugin].1;
-        outcome(library.call(task.index, "TASK", &task.name, &[], b""))
+        let id = self.request_id("task", &task.name);
+        let context = CallContext {
+            request_id: id.as_bytes(),
+            identity: b"",
+        };
+        ffi::hook_result(library.call(task.index, "TASK", &task.name, &[], b"", context))
     }
 
     /// Runs every plugin's `on_error` hook for a failed task; one result per hook, with the
     /// hook's plugin file name.
     pub fn run_hooks(&self, task: &str, traceback: &str) -> Vec<(String, Result<(), String>)> {
         let failure = serde_json::json!({"task": task, "traceback": traceback}).to_string();
+        let id = self.request_id("on_error", task);
+        let context = CallContext {
+            request_id: id.as_bytes(),
+            identity: b"",
+        };
         self.hooks
             .iter()
             .map(|&(plugin, index)| {
@@ -120,18 +123,21 @@ impl TaskSet {
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let result = library.call(index, "ON_ERROR", task, &[], failure.as_bytes());
-                (name, outcome(result))
+                let outcome =
+                    library.call(index, "ON_ERROR", task, &[], failure.as_bytes(), context);
+                (name, ffi::hook_result(outcome))
             })
             .collect()
     }
-}
 
-fn outcome(result: super::CallResult) -> Result<(), String> {
-    let text = || String::from_utf8_lossy(result.body.as_slice()).into_owned();
-    match result.outcome {
-        abi::OUTCOME_OK => Ok(()),
-        abi::OUTCOME_ERROR | abi::OUTCOME_PANIC => Err(text()),
-        other => Err(format!("the plugin answered outcome {other}: {}", text())),
+    /// Runs every plugin's shutdown hook (once; dropping the set afterwards runs none again).
+    pub fn shutdown(&self) {
+        super::shutdown(&self.plugins);
+    }
+
+    /// `task-<name>-<n>` (or `on_error-<task>-<n>`).
+    fn request_id(&self, kind: &str, name: &str) -> String {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{kind}-{name}-{n}")
     }
 }

@@ -34,7 +34,10 @@ fn email_section(port: u16, extra: &str) -> String {
 
 #[test]
 fn ticks_panics_and_cause_chains_in_the_original_log_shape() {
-    let mut worker = Worker::start("", &[]);
+    let marker =
+        std::env::temp_dir().join(format!("apiphant-it-{}-ticker-stopped", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let mut worker = Worker::start("", &[("TICKER_SHUTDOWN", &marker.to_string_lossy())]);
     let log = worker.wait_for("Task tick: OK.", 4, SECONDS_30);
     assert!(
         log.contains("Apiphant is scheduling ticker (times in UTC): tick (every 1 s), explode (every 3600 s)"),
@@ -87,7 +90,14 @@ fn ticks_panics_and_cause_chains_in_the_original_log_shape() {
         .terminate(Duration::from_secs(10))
         .expect("exits on SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", worker.log_text());
-    assert!(worker.log_text().contains("Received SIGTERM: stopping."));
+    let log = worker.log_text();
+    assert!(log.contains("Received SIGTERM: stopping."));
+    // ABI 2: tasks and hooks carry a request id; a graceful stop runs the shutdown hook.
+    assert!(log.contains("[task tick] tick as task-tick-"), "{log}");
+    assert!(log.contains("as on_error-explode-"), "{log}");
+    let stopped = std::fs::read_to_string(&marker).unwrap_or_default();
+    let _ = std::fs::remove_file(&marker);
+    assert_eq!(stopped, "stopped\n", "{log}");
 }
 
 #[test]

@@ -18,6 +18,8 @@ mod fairness;
 mod faults;
 /// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.
 mod hostile;
+/// ABI 2 with a real plugin: init and shutdown hooks, the request context.
+mod lifecycle;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
 /// and structurally in body.
 mod original;

@@ -20,6 +20,17 @@ fn fails_with(plugins: &[PathBuf], expected: &[&str]) {
     );
 }
 
+/// Runs `command`: exit code 2, and `expected` is its one `apiphant: ` line.
+pub(crate) fn fails_with_line(command: &mut std::process::Command, expected: &str) {
+    let (code, stderr) = start_failure(command);
+    assert_eq!(code, Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("apiphant: "))
+        .collect();
+    assert_eq!(errors, [expected], "{stderr}");
+}
+
 #[test]
 fn missing_file() {
     fails_with(
@@ -55,7 +66,7 @@ fn missing_entry_symbol() {
         std::slice::from_ref(&library),
         &[
             &format!(
-                "plugin '{}' has no `apiphant_plugin` symbol",
+                "plugin '{}' is not an apiphant plugin: it has no `apiphant_plugin_v2` symbol",
                 library.display()
             ),
             "export!",
@@ -70,11 +81,42 @@ fn abi_version_mismatch() {
         std::slice::from_ref(&library),
         &[
             &format!(
-                "plugin '{}' was built for ABI 999, server speaks 1",
+                "plugin '{}' was built for ABI 999, server speaks 2",
                 library.display()
             ),
-            "rebuild it with apiphant-sdk",
+            "rebuild it with apiphant-sdk 0.4",
         ],
+    );
+}
+
+/// An ABI 1 plugin (entry symbol `apiphant_plugin`) is refused from its symbol table:
+/// its ELF constructor, which writes a marker file whenever the library is loaded, never
+/// runs.
+#[test]
+fn abi1_plugin_is_refused_before_it_is_loaded() {
+    let library = plugin("fixture-abi1");
+    let dir = TempDir::new("abi1");
+    let marker = dir.path().join("loaded");
+    let mut command = command(std::slice::from_ref(&library), &[]);
+    command.env("APIPHANT_FIXTURE_MARKER", &marker);
+    fails_with_line(
+        &mut command,
+        &format!(
+            "apiphant: plugin '{}' was built for ABI 1, server speaks 2: rebuild it with apiphant-sdk 0.4 (cargo update -p apiphant-sdk && cargo build)",
+            library.display()
+        ),
+    );
+    assert!(!marker.exists(), "the server loaded the ABI 1 plugin");
+    // The fixture's constructor does write the marker when the library is loaded.
+    let loaded = std::process::Command::new("python3")
+        .args(["-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])"])
+        .arg(&library)
+        .env("APIPHANT_FIXTURE_MARKER", &marker)
+        .status();
+    assert!(loaded.is_ok_and(|status| status.success()));
+    assert!(
+        marker.exists(),
+        "the fixture's constructor did not run when loaded"
     );
 }
 

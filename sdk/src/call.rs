@@ -1,0 +1,95 @@
+//! The per-call state of this thread: which target and action (or task, or hook) the glue
+//! is running, and the request context the host passed with the call. A leaf module: the
+//! glue enters a call with [`enter`] (the state lasts as long as the returned guard, so a
+//! panic clears it too); the log bridge, the panic hook and [`context`] read it.
+
+use std::cell::{Cell, RefCell};
+
+/// The request context of the call running on this thread.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestContext {
+    /// The request id: the host's id for an HTTP request, `task-<name>-<n>` for a task.
+    pub request_id: String,
+    /// The caller's identity; empty until authentication exists.
+    pub identity: String,
+}
+
+thread_local! {
+    static CALL: Cell<Option<(&'static str, &'static str)>> = const { Cell::new(None) };
+    /// Kept between calls: its strings are reused, no allocation per call once warm.
+    static CONTEXT: RefCell<RequestContext> = const {
+        RefCell::new(RequestContext { request_id: String::new(), identity: String::new() })
+    };
+}
+
+/// Marks the end of the call when dropped (also when a panic unwinds through it).
+#[derive(Debug)]
+pub(crate) struct Guard(());
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = CALL.try_with(|call| call.set(None));
+    }
+}
+
+/// Enters a call of `label` (route and action, or `task` and a name) with its context.
+pub(crate) fn enter(
+    label: (&'static str, &'static str),
+    request_id: &[u8],
+    identity: &[u8],
+) -> Guard {
+    let _ = CONTEXT.try_with(|context| {
+        if let Ok(mut context) = context.try_borrow_mut() {
+            context.request_id.clear();
+            context
+                .request_id
+                .push_str(&String::from_utf8_lossy(request_id));
+            context.identity.clear();
+            context
+                .identity
+                .push_str(&String::from_utf8_lossy(identity));
+        }
+    });
+    let _ = CALL.try_with(|call| call.set(Some(label)));
+    Guard(())
+}
+
+/// The (route, action) or ("task", name) being run on this thread, if any.
+pub(crate) fn current() -> Option<(&'static str, &'static str)> {
+    CALL.try_with(Cell::get).ok().flatten()
+}
+
+/// The request context of the action, task or hook running on this thread (empty outside
+/// a call): `apiphant_sdk::context().request_id` for a log line or an audit record.
+pub fn context() -> RequestContext {
+    if current().is_none() {
+        return RequestContext::default();
+    }
+    CONTEXT
+        .try_with(|context| context.borrow().clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_scopes_the_call() {
+        assert_eq!(context(), RequestContext::default());
+        {
+            let _guard = enter(("v0/echo", "read"), b"abc-1", b"");
+            assert_eq!(current(), Some(("v0/echo", "read")));
+            assert_eq!(context().request_id, "abc-1");
+        }
+        assert_eq!(current(), None);
+        assert_eq!(context(), RequestContext::default());
+        let panicked = std::panic::catch_unwind(|| {
+            let _guard = enter(("task", "t"), b"task-t-1", b"me");
+            panic!("boom");
+        });
+        assert!(panicked.is_err());
+        assert_eq!(current(), None);
+    }
+}
