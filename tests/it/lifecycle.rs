@@ -58,7 +58,7 @@ fn product(config: &str) -> TempDir {
 #[test]
 fn the_init_hook_receives_its_plugins_table() {
     let dir = product("[plugins.fixture-hooks]\ngreeting = \"hi\"\nlimits = { most = 3 }\n");
-    let mut server = Server::spawn(command_in(dir.path(), &[plugin("fixture-hooks")], &[]));
+    let server = Server::spawn(command_in(dir.path(), &[plugin("fixture-hooks")], &[]));
     let response = server.post("/api/v0/hooks/read", b"{}");
     assert_eq!(response.status, 200);
     let body: Value = serde_json::from_slice(&response.body).unwrap_or_default();
