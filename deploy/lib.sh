@@ -249,9 +249,36 @@ write_deployed() {
 }
 
 # ------------------------------------------------------------------------------ renderer
-# The templates hold @@NAME@@ placeholders (upper case) and one kind of block: the lines
-# between a line holding @@EACH_PORT@@ and one holding @@END_EACH_PORT@@ are written once
-# per API process, with @@PORT@@ its port. An unknown placeholder is an error.
+# The templates hold @@NAME@@ placeholders (upper case; R_NAME in the environment) and two
+# kinds of block, each between a line holding its opening marker and one holding its end:
+# - @@EACH_LIST@@ ... @@END_EACH_LIST@@: written once per item of R_EACH_LIST (one item a
+#   line, tab-separated NAME=VALUE fields, e.g. PORT=8001), with @@NAME@@ the item's value;
+# - @@IF_NAME@@ ... @@END_IF_NAME@@ (and @@UNLESS_NAME@@ ... @@END_UNLESS_NAME@@): kept only
+#   when R_NAME is set and not 0 (unless: the opposite); they may nest.
+# An unknown placeholder, list or condition is an error.
+
+# The statuses nginx itself may answer (never the API processes'), sent in the contract's
+# shape by the site's named locations (nginx.conf, @@EACH_ERROR@@): nginx's code, the
+# status sent, and the status line as the SDK spells it (sdk/src/error.rs). 494 is nginx's
+# "request header too large" (sent as 431, as the API server does), 497 plain HTTP sent
+# to an HTTPS port. 429 (the rate limit) is answered by its own location (Retry-After).
+NGINX_ERRORS=(
+    "400 400 Bad Request"
+    "408 408 Request Timeout"
+    "411 411 Length Required"
+    "413 413 Content Too Large"
+    "414 414 URI Too Long"
+    "494 431 Request Header Fields Too Large"
+    "497 400 Bad Request"
+    "500 500 Internal Server Error"
+    "501 501 Not Implemented"
+    "502 502 Bad Gateway"
+    "503 503 Service Unavailable"
+    "504 504 Gateway Timeout"
+    "505 505 HTTP Version Not Supported"
+)
+
+# render_vars: the R_* values the templates read.
 render_vars() {
     local grace idle programs values config
     [[ -n $APIPHANT_BIN ]] || find_apiphant
@@ -282,21 +309,28 @@ render_vars() {
     R_PLUGIN_ARGS=""
     [[ $PROFILE == debug ]] && R_PLUGIN_ARGS=--debug-plugins
     R_NGINX_MIME_TYPES=/etc/nginx/mime.types
+    R_EACH_PORT=$(printf 'PORT=%s\n' "${API_PORTS[@]}")
+    R_EACH_ERROR=$(printf '%s\n' "${NGINX_ERRORS[@]}" | awk '{ printf "CODE=%s\tSTATUS=%s\tREASON=%s", $1, $2, $3; for (i = 4; i <= NF; i++) printf " %s", $i; print "" }')
     # Sandbox: nginx's workers run as the master's user, unless the master is root (then
     # nginx would switch them to nobody, who cannot read a private sandbox).
     R_NGINX_USER="# not root: nginx's workers run as $(id -un)"
     [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
     export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
-        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT
+        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_EACH_PORT R_EACH_ERROR
 }
 
 # render TEMPLATE: the template with this deploy's values, on stdout.
 render() {
-    awk -v first="$FIRST_PORT" -v count="$PROCESSES" '
+    awk '
         function fail(message) {
             printf "%s:%d: %s\n", FILENAME, FNR, message > "/dev/stderr"
             failed = 1
             exit 1
+        }
+        # marker(KIND): the NAME of the marker @@KIND_NAME@@ on this line.
+        function marker(kind) {
+            match($0, "@@" kind "_[A-Z_]+@@")
+            return substr($0, RSTART + length(kind) + 3, RLENGTH - length(kind) - 5)
         }
         function subst(line,    out, rest, name, value, i, j) {
             out = ""
@@ -310,9 +344,8 @@ render() {
                     line = rest
                     continue
                 }
-                if (name == "PORT") {
-                    if (port == "") fail("@@PORT@@ outside an @@EACH_PORT@@ block")
-                    value = port
+                if (name in item) {
+                    value = item[name]
                 } else if (("R_" name) in ENVIRON) {
                     value = ENVIRON["R_" name]
                 } else {
@@ -323,19 +356,48 @@ render() {
             }
             return out line
         }
-        /@@END_EACH_PORT@@/ {
-            for (p = first; p < first + count; p++) {
-                port = p
-                for (k = 1; k <= n; k++) print subst(block[k])
-            }
-            port = ""
-            inblock = 0
+        /@@END_(IF|UNLESS)_[A-Z_]+@@/ {
+            if (depth == 0) fail("an end marker without its opening marker")
+            depth--
+            if (skip > 0) skip--
             next
         }
-        /@@EACH_PORT@@/ { inblock = 1; n = 0; next }
-        inblock { block[++n] = $0; next }
+        /@@(IF|UNLESS)_[A-Z_]+@@/ {
+            depth++
+            if (skip > 0) { skip++; next }
+            unless = ($0 ~ /@@UNLESS_/)
+            name = marker(unless ? "UNLESS" : "IF")
+            if (!(("R_" name) in ENVIRON)) fail("unknown condition " name)
+            keep = (ENVIRON["R_" name] != "" && ENVIRON["R_" name] != "0")
+            if (unless) keep = !keep
+            if (!keep) skip = 1
+            next
+        }
+        skip > 0 { next }
+        /@@END_EACH_[A-Z_]+@@/ {
+            if (list == "") fail("an end marker without its opening marker")
+            if (!(("R_EACH_" list) in ENVIRON)) fail("unknown list " list)
+            rows = split(ENVIRON["R_EACH_" list], row, "\n")
+            for (r = 1; r <= rows; r++) {
+                if (row[r] == "") continue
+                fields = split(row[r], field, "\t")
+                for (f = 1; f <= fields; f++) {
+                    eq = index(field[f], "=")
+                    item[substr(field[f], 1, eq - 1)] = substr(field[f], eq + 1)
+                }
+                for (k = 1; k <= n; k++) print subst(block[k])
+                split("", item)
+            }
+            list = ""
+            next
+        }
+        /@@EACH_[A-Z_]+@@/ { list = marker("EACH"); n = 0; next }
+        list != "" { block[++n] = $0; next }
         { print subst($0) }
-        END { if (!failed && inblock) fail("@@EACH_PORT@@ block not closed") }
+        END {
+            if (!failed && list != "") fail("@@EACH_" list "@@ block not closed")
+            if (!failed && depth != 0) fail("an @@IF_...@@ / @@UNLESS_...@@ block not closed")
+        }
     ' "$1"
 }
 

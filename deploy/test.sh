@@ -3,12 +3,14 @@
 # Runs deploy/deploy.sh --sandbox: real nginx and supervisord processes, configured from the
 # same templates as a real deploy into a temporary folder, on free loopback ports, as the
 # current user. Only apt, the system user and the system's own services are left out.
-# Checks: echo through nginx; static files; nginx's body limit; with 2 API processes, one
+# Checks: echo through nginx; static files; nginx's body limit; nginx's own answers in JSON
+# (every malformed request shape over raw sockets, deploy/json-errors.py; the pool down: 502;
+# stalled: 504; nginx failing to spool a body: 500); with 2 API processes, one
 # killed (SIGKILL, by PID) while requests flow: none fails and supervisor restarts it; the
 # background worker runs under supervisor and logs where the config says; logrotate rotates
 # nginx's logs and nginx reopens them; a rolling reload (deploy/reload.sh) while requests
 # flow: none fails, every API process is replaced; teardown by PID.
-# Needs nginx, supervisor, logrotate, curl: FAILS without them, unless
+# Needs nginx, supervisor, logrotate, curl, python3: FAILS without them, unless
 # APIPHANT_SKIP_DEPLOY_TEST=1 (then it says SKIPPED and exits 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,7 @@ REQUESTS_AFTER=40  # per client, after the restart / reload is complete
 CLIENTS=2
 
 missing=()
-for tool in nginx supervisord supervisorctl logrotate curl; do
+for tool in nginx supervisord supervisorctl logrotate curl python3; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
@@ -35,7 +37,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
         echo "deploy test SKIPPED (APIPHANT_SKIP_DEPLOY_TEST=1): missing ${missing[*]}"
         exit 0
     fi
-    echo "deploy test FAILED: missing ${missing[*]} (apt-get install nginx supervisor logrotate curl;"
+    echo "deploy test FAILED: missing ${missing[*]} (apt-get install nginx supervisor logrotate curl python3;"
     echo "or APIPHANT_SKIP_DEPLOY_TEST=1 to skip this test knowingly)"
     exit 1
 fi
@@ -103,7 +105,9 @@ api_base=$(free_base 2)
 listen=$(free_base 1)
 while ((listen >= api_base && listen <= api_base + 1)); do listen=$(free_base 1); done
 
-params=(--sandbox "$sandbox" --processes 2 --first-port "$api_base" --listen "$listen" --profile debug)
+# --read-timeout 2: the 504 check below waits for it (twice: a read is tried on each process).
+params=(--sandbox "$sandbox" --processes 2 --first-port "$api_base" --listen "$listen" --profile debug
+    --read-timeout 2)
 echo "deploy test: sandbox $sandbox, nginx on 127.0.0.1:$listen, API on 127.0.0.1:$api_base..$((api_base + 1))"
 echo "deploy test: skipped here (the real deploy's root-only steps): apt install, the system user;"
 echo "             nginx and supervisord are the sandbox's own processes, not the system's services"
@@ -139,6 +143,55 @@ code=$(head -c $((16 * 1024 * 1024 + 1)) /dev/zero |
 check [ "$code" = 413 ]
 check grep -q '"error"' "$sandbox/413.out"
 ok "a body above max_body_bytes (16 MiB): nginx answers 413 in JSON"
+
+# ------------------------------------------------ nginx's own answers, in JSON (raw sockets)
+# Every malformed shape nginx refuses itself, over raw sockets (deploy/json-errors.py: the
+# status, Content-Type: application/json, {"error":"<status line>"}); and a head left
+# unfinished, which nginx closes after client_header_timeout sending nothing: that one waits
+# header_timeout_secs, so it runs meanwhile the pool checks below.
+header_timeout=$(ceil "$(config_get server.header_timeout_secs)")
+python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --slow "$header_timeout" >"$sandbox/json-errors.out" 2>&1 &
+json_errors=$!
+clients+=("$json_errors")
+
+# The pool down (its API programs stopped): 502.
+for program in "${API_PROGRAMS[@]}"; do ctl stop "$GROUP:$program" >/dev/null; done
+check python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --expect 502
+for program in "${API_PROGRAMS[@]}"; do ctl start "$GROUP:$program" >/dev/null; done
+wait_pool
+ok "every API process stopped: nginx answers 502 in JSON; started again"
+
+# The pool stalled (SIGSTOP: connections accepted, nothing answered): 504 after
+# --read-timeout (2 s) on each process.
+stopped=()
+for program in "${API_PROGRAMS[@]}"; do stopped+=("$(program_pid "$program")"); done
+kill -STOP "${stopped[@]}"
+python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --expect 504 || {
+    kill -CONT "${stopped[@]}"
+    die "check failed: 504 in JSON"
+}
+kill -CONT "${stopped[@]}"
+ok "every API process stalled (SIGSTOP, then SIGCONT): nginx answers 504 in JSON"
+
+# nginx failing itself: a body above client_body_buffer_size (1 MiB) goes to a temporary
+# file, and its folder is made a plain file: 500.
+body_temp=$RUN_DIR/nginx-tmp/body
+mv "$body_temp" "$body_temp.away"
+touch "$body_temp"
+python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --expect 500 --body-bytes 2000000 || {
+    rm -f "$body_temp" && mv "$body_temp.away" "$body_temp"
+    die "check failed: 500 in JSON"
+}
+rm -f "$body_temp" && mv "$body_temp.away" "$body_temp"
+ok "nginx unable to spool a body (its temporary folder broken): 500 in JSON"
+
+wait "$json_errors" || {
+    cat "$sandbox/json-errors.out"
+    die "check failed: nginx's own answers in JSON (above)"
+}
+clients=()
+cat "$sandbox/json-errors.out"
+ok "every malformed request shape through nginx: answered in JSON (deploy/json-errors.py)"
 
 check [ "$(deploy/quick-test.sh --sandbox "$sandbox" | grep -c -- '--> 200')" = 1 ]
 ok "deploy/quick-test.sh"
