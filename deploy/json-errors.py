@@ -7,6 +7,8 @@ the body {"error":"<status line>"} (never one of nginx's HTML pages). Run by dep
   deploy/json-errors.py HOST PORT [--tls CAFILE] [--slow]    every malformed shape
   deploy/json-errors.py HOST PORT --expect STATUS [--path P] [--body-bytes N]
                                                              one POST, one expected status
+  deploy/json-errors.py HOST PORT --rate-limit N --rate-burst B
+      a client under the rate gets no 429; a burst above it gets 429s in JSON, Retry-After
 
 Each connection is bounded (10 s to answer, or --slow's header timeout + 10 s). Exit 0 when
 every check passed, 1 otherwise (each failure is printed). Python 3 standard library only.
@@ -150,6 +152,59 @@ def check(what, received, status):
     return None
 
 
+def post(host, port, cafile):
+    """One echo POST on a fresh connection: (status, headers, body), or None."""
+    request = HEAD + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+    return parse(exchange(host, port, cafile, request))
+
+
+def rate_limit(host, port, cafile, rate, burst):
+    """Failure messages of the rate-limit check (--rate-limit)."""
+    failures = []
+    time.sleep(burst / rate + 1.0)  # whatever came before is forgotten
+    # Under the limit: half the rate, for 2 s; none may be refused.
+    count = max(2, rate)
+    for _ in range(count):
+        started = time.monotonic()
+        answer = post(host, port, cafile)
+        if answer is None or answer[0] != 200:
+            failures.append(f"a client at half the rate ({rate / 2:g}/s) got {answer and answer[0]}")
+        time.sleep(max(0.0, 2.0 / rate - (time.monotonic() - started)))
+    if not failures:
+        print(f"ok: a client at half the rate ({rate / 2:g}/s): {count} requests, all 200")
+    time.sleep(burst / rate + 1.0)
+    # A burst: as fast as one connection after another goes, 3 times rate + burst.
+    statuses = []
+    started = time.monotonic()
+    for _ in range(3 * (rate + burst)):
+        answer = post(host, port, cafile)
+        if answer is None:
+            failures.append("a burst request got no HTTP answer")
+            continue
+        status, headers, body = answer
+        statuses.append(status)
+        if status == 429:
+            if headers.get("retry-after") != "1":
+                failures.append(f"429 without Retry-After: 1 ({headers})")
+            if headers.get("content-type") != "application/json" or json.loads(body) != {
+                    "error": STATUS_LINES[429]}:
+                failures.append(f"429 not in JSON: {headers.get('content-type')} {body[:200]!r}")
+        elif status != 200:
+            failures.append(f"a burst request got {status}: {body[:200]!r}")
+    elapsed = time.monotonic() - started
+    passed = statuses.count(200)
+    allowed = burst + 1 + rate * elapsed + 1
+    if statuses.count(429) == 0:
+        failures.append(f"a burst of {len(statuses)} requests in {elapsed:.2f} s got no 429")
+    if passed > allowed:
+        failures.append(f"a burst got {passed} answers 200 in {elapsed:.2f} s, above {allowed:.0f}")
+    if not failures:
+        print(f"ok: a burst of {len(statuses)} requests in {elapsed:.2f} s: {passed} answered 200 "
+              f"(at most burst + 1 + rate x time = {allowed:.0f}), {statuses.count(429)} got 429 "
+              f"in JSON with Retry-After: 1")
+    return failures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("host")
@@ -160,10 +215,14 @@ def main():
     parser.add_argument("--expect", type=int, metavar="STATUS", help="one POST, this status")
     parser.add_argument("--path", default=API.decode())
     parser.add_argument("--body-bytes", type=int, default=2)
+    parser.add_argument("--rate-limit", type=int, metavar="N")
+    parser.add_argument("--rate-burst", type=int, metavar="B", default=0)
     args = parser.parse_args()
 
     failures = []
-    if args.expect:
+    if args.rate_limit:
+        failures = rate_limit(args.host, args.port, args.tls, args.rate_limit, args.rate_burst)
+    elif args.expect:
         body = b"{}" if args.body_bytes <= 2 else b'{"a":"' + b"x" * (args.body_bytes - 8) + b'"}'
         request = (b"POST " + args.path.encode() + b" HTTP/1.1\r\nHost: apiphant.test\r\n"
                    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body

@@ -13,6 +13,11 @@ die() {
     printf 'error: %s\n' "$*" >&2
     exit 1
 }
+# bad_param MESSAGE: a parameter refused before anything changes on the host (exit 2).
+bad_param() {
+    printf 'error: %s\n' "$*" >&2
+    exit 2
+}
 
 # ---------------------------------------------------------------------------- parameters
 # Each has a flag and an environment variable; the flag wins. Defaults are computed by
@@ -32,6 +37,8 @@ READ_TIMEOUT=${APIPHANT_READ_TIMEOUT:-60}
 RUST_LOG_LEVEL=${APIPHANT_RUST_LOG:-info,may=warn}
 LOG_MAX_BYTES=${APIPHANT_LOG_MAX_BYTES:-50MB}
 LOG_BACKUPS=${APIPHANT_LOG_BACKUPS:-10}
+RATE_LIMIT=${APIPHANT_RATE_LIMIT:-}
+RATE_BURST=${APIPHANT_RATE_BURST:-}
 BUILD=1
 BUILT=0
 STOP=0
@@ -58,6 +65,11 @@ Parameters (flag, or environment variable; default):
   --rust-log SPEC     APIPHANT_RUST_LOG     RUST_LOG of the processes; info,may=warn
   --log-max-bytes B   APIPHANT_LOG_MAX_BYTES supervisor log rotation size; 50MB
   --log-backups N     APIPHANT_LOG_BACKUPS  rotated supervisor logs kept; 10
+  --rate-limit N      APIPHANT_RATE_LIMIT   API requests a second per client address (nginx
+                                            limit_req; beyond: 429 in JSON, Retry-After);
+                                            off (no limit)
+  --rate-burst B      APIPHANT_RATE_BURST   requests a client may send at once above the
+                                            rate before 429s start; N (one second's worth)
   --sandbox DIR       APIPHANT_SANDBOX      no root, no apt, no system user, no system
                                             services: nginx and supervisord of their own,
                                             configured under DIR (what the test runs)
@@ -82,8 +94,8 @@ parse_params() {
         --stop) STOP=1 ;;
         --source | --product | --prefix | --processes | --first-port | --listen | --server-name | \
             --user | --profile | --quick-test | --read-timeout | --rust-log | --log-max-bytes | \
-            --log-backups | --sandbox)
-            [[ $# -ge 2 ]] || die "$flag needs a value (see --help)"
+            --log-backups | --sandbox | --rate-limit | --rate-burst)
+            [[ $# -ge 2 ]] || bad_param "$flag needs a value (see --help)"
             local value=$2
             shift
             case $flag in
@@ -102,9 +114,11 @@ parse_params() {
             --log-max-bytes) LOG_MAX_BYTES=$value ;;
             --log-backups) LOG_BACKUPS=$value ;;
             --sandbox) SANDBOX=$value ;;
+            --rate-limit) RATE_LIMIT=$value ;;
+            --rate-burst) RATE_BURST=$value ;;
             esac
             ;;
-        *) die "unknown argument '$flag' (see --help)" ;;
+        *) bad_param "unknown argument '$flag' (see --help)" ;;
         esac
         shift
     done
@@ -151,37 +165,46 @@ finish_params() {
         mkdir -p "$SANDBOX"
         SANDBOX=$(cd "$SANDBOX" && pwd)
     fi
-    SOURCE=$(cd "${SOURCE:-$REPO_DIR}" 2>/dev/null && pwd) || die "product source '${SOURCE}' does not exist"
-    [[ -f $SOURCE/apiphant.toml ]] || die "'$SOURCE' holds no apiphant.toml: not a product (--source)"
+    SOURCE=$(cd "${SOURCE:-$REPO_DIR}" 2>/dev/null && pwd) || bad_param "product source '${SOURCE}' does not exist"
+    [[ -f $SOURCE/apiphant.toml ]] || bad_param "'$SOURCE' holds no apiphant.toml: not a product (--source)"
     if ! [[ $PROCESSES =~ ^[0-9]+$ ]] || ((PROCESSES < 1 || PROCESSES > 64)); then
-        die "--processes '$PROCESSES' must be 1..64"
+        bad_param "--processes '$PROCESSES' must be 1..64"
     fi
     if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES - 1 > 65535)); then
-        die "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports below 65536"
+        bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports below 65536"
     fi
-    [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || die "--listen '$LISTEN' must be PORT or ADDR:PORT"
-    [[ $SERVER_NAME =~ ^[A-Za-z0-9._*~\ -]+$ ]] || die "--server-name '$SERVER_NAME' has characters nginx would misread"
-    [[ $PROFILE == release || $PROFILE == debug ]] || die "--profile must be release or debug"
-    [[ $QUICK_TEST =~ ^v[0-9]+/[A-Za-z0-9_/-]+$ ]] || die "--quick-test '$QUICK_TEST' must look like v0/echo/read"
-    [[ $READ_TIMEOUT =~ ^[0-9]+$ ]] || die "--read-timeout must be whole seconds"
-    [[ $RUST_LOG_LEVEL =~ ^[A-Za-z0-9_,=:.-]+$ ]] || die "--rust-log '$RUST_LOG_LEVEL' has unexpected characters"
-    [[ $LOG_MAX_BYTES =~ ^[0-9]+(KB|MB|GB)?$ ]] || die "--log-max-bytes must be like 50MB"
-    [[ $LOG_BACKUPS =~ ^[0-9]+$ ]] || die "--log-backups must be a number"
+    [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || bad_param "--listen '$LISTEN' must be PORT or ADDR:PORT"
+    [[ $SERVER_NAME =~ ^[A-Za-z0-9._*~\ -]+$ ]] || bad_param "--server-name '$SERVER_NAME' has characters nginx would misread"
+    [[ $PROFILE == release || $PROFILE == debug ]] || bad_param "--profile must be release or debug"
+    [[ $QUICK_TEST =~ ^v[0-9]+/[A-Za-z0-9_/-]+$ ]] || bad_param "--quick-test '$QUICK_TEST' must look like v0/echo/read"
+    [[ $READ_TIMEOUT =~ ^[0-9]+$ ]] || bad_param "--read-timeout must be whole seconds"
+    [[ $RUST_LOG_LEVEL =~ ^[A-Za-z0-9_,=:.-]+$ ]] || bad_param "--rust-log '$RUST_LOG_LEVEL' has unexpected characters"
+    [[ $LOG_MAX_BYTES =~ ^[0-9]+(KB|MB|GB)?$ ]] || bad_param "--log-max-bytes must be like 50MB"
+    [[ $LOG_BACKUPS =~ ^[0-9]+$ ]] || bad_param "--log-backups must be a number"
+    if [[ -n $RATE_LIMIT ]]; then
+        [[ $RATE_LIMIT =~ ^[1-9][0-9]{0,5}$ ]] ||
+            bad_param "--rate-limit '$RATE_LIMIT' must be a positive whole number of requests a second (1..999999); leave it out for no limit"
+        RATE_BURST=${RATE_BURST:-$RATE_LIMIT}
+        [[ $RATE_BURST =~ ^[0-9]{1,6}$ ]] ||
+            bad_param "--rate-burst '$RATE_BURST' must be a whole number of requests (0..999999)"
+    elif [[ -n $RATE_BURST ]]; then
+        bad_param "--rate-burst needs --rate-limit N (the rate it bursts above)"
+    fi
     # The product's name, as apiphant resolves it: `name` in apiphant.toml, else the folder's.
     if [[ -z $PRODUCT ]]; then
         find_apiphant
         PRODUCT=$(config_get name) || exit 1
     fi
     [[ $PRODUCT =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] ||
-        die "product name '$PRODUCT' must be lower-case letters, digits, _ and - (it names the user, programs and files); pass --product"
+        bad_param "product name '$PRODUCT' must be lower-case letters, digits, _ and - (it names the user, programs and files); pass --product"
     if [[ -z $PREFIX ]]; then
         if [[ -n $SANDBOX ]]; then PREFIX=$SANDBOX/srv/$PRODUCT; else PREFIX=/srv/$PRODUCT; fi
     fi
-    [[ $PREFIX =~ ^/[A-Za-z0-9._/-]+$ ]] || die "--prefix '$PREFIX' must be an absolute path of letters, digits, . _ - /"
+    [[ $PREFIX =~ ^/[A-Za-z0-9._/-]+$ ]] || bad_param "--prefix '$PREFIX' must be an absolute path of letters, digits, . _ - /"
     if [[ -z $SERVICE_USER ]]; then
         if [[ -n $SANDBOX ]]; then SERVICE_USER=$(id -un); else SERVICE_USER=$PRODUCT; fi
     fi
-    [[ $SERVICE_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "--user '$SERVICE_USER' is not a valid user name"
+    [[ $SERVICE_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || bad_param "--user '$SERVICE_USER' is not a valid user name"
 
     LOG_DIR=$PREFIX/log
     GROUP=$PRODUCT
@@ -241,7 +264,8 @@ write_deployed() {
     {
         echo "# Parameters of the last deploy/deploy.sh run; read by reload.sh and quick-test.sh."
         for key in SOURCE PRODUCT PREFIX PROCESSES FIRST_PORT LISTEN SERVER_NAME SERVICE_USER \
-            PROFILE SANDBOX QUICK_TEST READ_TIMEOUT RUST_LOG_LEVEL LOG_MAX_BYTES LOG_BACKUPS; do
+            PROFILE SANDBOX QUICK_TEST READ_TIMEOUT RUST_LOG_LEVEL LOG_MAX_BYTES LOG_BACKUPS \
+            RATE_LIMIT RATE_BURST; do
             printf '%s=%q\n' "$key" "${!key}"
         done
     } >"$PREFIX/.deploy.env.new"
@@ -309,6 +333,8 @@ render_vars() {
     R_PLUGIN_ARGS=""
     [[ $PROFILE == debug ]] && R_PLUGIN_ARGS=--debug-plugins
     R_NGINX_MIME_TYPES=/etc/nginx/mime.types
+    R_RATE_LIMIT=$RATE_LIMIT
+    R_RATE_BURST=$RATE_BURST
     R_EACH_PORT=$(printf 'PORT=%s\n' "${API_PORTS[@]}")
     R_EACH_ERROR=$(printf '%s\n' "${NGINX_ERRORS[@]}" | awk '{ printf "CODE=%s\tSTATUS=%s\tREASON=%s", $1, $2, $3; for (i = 4; i <= NF; i++) printf " %s", $i; print "" }')
     # Sandbox: nginx's workers run as the master's user, unless the master is root (then
@@ -316,7 +342,8 @@ render_vars() {
     R_NGINX_USER="# not root: nginx's workers run as $(id -un)"
     [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
     export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
-        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_EACH_PORT R_EACH_ERROR
+        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_EACH_PORT R_EACH_ERROR \
+        R_RATE_LIMIT R_RATE_BURST
 }
 
 # render TEMPLATE: the template with this deploy's values, on stdout.

@@ -9,7 +9,8 @@
 # killed (SIGKILL, by PID) while requests flow: none fails and supervisor restarts it; the
 # background worker runs under supervisor and logs where the config says; logrotate rotates
 # nginx's logs and nginx reopens them; a rolling reload (deploy/reload.sh) while requests
-# flow: none fails, every API process is replaced; teardown by PID.
+# flow: none fails, every API process is replaced; bad --rate-limit values refused (exit 2,
+# nothing changed), then --rate-limit: a burst gets 429s in JSON; teardown by PID.
 # Needs nginx, supervisor, logrotate, curl, python3: FAILS without them, unless
 # APIPHANT_SKIP_DEPLOY_TEST=1 (then it says SKIPPED and exits 0).
 set -euo pipefail
@@ -313,7 +314,33 @@ done
 wait_requests $((REQUESTS_AFTER * CLIENTS))
 stop_clients "rolling reload of 2 API processes (deploy/reload.sh)"
 
-# -------------------------------------------------------------------- 6. teardown by PID
+# ----------------------------------------------------------------------- 6. the rate limit
+# refused PARAMETERS...: deploy.sh refuses them with one line and exit code 2, changing
+# nothing (the configs and the install keep their checksums).
+refused() {
+    local before after code=0 lines
+    before=$(find "$sandbox/etc" "$PREFIX" -type f -not -path "$LOG_DIR/*" -print0 | sort -z | xargs -0 md5sum)
+    deploy/deploy.sh "${params[@]}" --no-build "$@" >"$sandbox/refused.out" 2>&1 || code=$?
+    after=$(find "$sandbox/etc" "$PREFIX" -type f -not -path "$LOG_DIR/*" -print0 | sort -z | xargs -0 md5sum)
+    lines=$(wc -l <"$sandbox/refused.out")
+    [[ $code == 2 && $lines == 1 && $before == "$after" ]] ||
+        die "deploy.sh $* should be refused (exit 2, one line, nothing changed): exit $code, $lines lines: $(cat "$sandbox/refused.out")"
+    echo "refused (exit 2, nothing changed): $*: $(cat "$sandbox/refused.out")"
+}
+refused --rate-limit 0
+refused --rate-limit 2.5
+refused --rate-limit 10 --rate-burst -1
+refused --rate-burst 5
+ok "bad --rate-limit / --rate-burst values refused before anything changes"
+
+# Deployed again with --rate-limit 10 --rate-burst 5: a client at half the rate gets no
+# 429; a burst gets 429s in JSON with Retry-After, and no more 200s than the rate allows.
+deploy/deploy.sh "${params[@]}" --no-build --rate-limit 10 --rate-burst 5 >"$sandbox/deploy-rate.out" 2>&1 ||
+    die "deploy.sh --rate-limit failed: $(tail -n 5 "$sandbox/deploy-rate.out")"
+check python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --rate-limit 10 --rate-burst 5
+ok "--rate-limit 10 --rate-burst 5: nginx answers excess requests 429 in JSON, Retry-After: 1"
+
+# -------------------------------------------------------------------- 7. teardown by PID
 pids=("$(cat "$NGINX_PID")" "$(cat "$SUPERVISOR_PID")")
 for program in "${API_PROGRAMS[@]}"; do pids+=("$(program_pid "$program")"); done
 [[ $EXPECT_BACKGROUND == 1 ]] && pids+=("$(program_pid "$BACKGROUND_PROGRAM")")
