@@ -10,7 +10,8 @@
 # background worker runs under supervisor and logs where the config says; logrotate rotates
 # nginx's logs and nginx reopens them; a rolling reload (deploy/reload.sh) while requests
 # flow: none fails, every API process is replaced; bad --rate-limit values refused (exit 2,
-# nothing changed), then --rate-limit: a burst gets 429s in JSON; teardown by PID.
+# nothing changed), then --rate-limit: a burst gets 429s in JSON; a second instance of the
+# product (--instance) beside the first, then --uninstall of it, idempotent; teardown by PID.
 # Needs nginx, supervisor, logrotate, curl, python3: FAILS without them, unless
 # APIPHANT_SKIP_DEPLOY_TEST=1 (then it says SKIPPED and exits 0).
 set -euo pipefail
@@ -315,22 +316,29 @@ wait_requests $((REQUESTS_AFTER * CLIENTS))
 stop_clients "rolling reload of 2 API processes (deploy/reload.sh)"
 
 # ----------------------------------------------------------------------- 6. the rate limit
+# sandbox_files: every file of the sandbox but logs and run/ (pid files, sockets), with its
+# checksum.
+sandbox_files() {
+    find "$sandbox" -path "$sandbox/run" -prune -o -type f -not -name '*.log*' -not -name '*.out' -print0 |
+        sort -z | xargs -0 md5sum
+}
+
 # refused PARAMETERS...: deploy.sh refuses them with one line and exit code 2, changing
-# nothing (the configs and the install keep their checksums).
+# nothing (every file of the sandbox keeps its checksum).
 refused() {
     local before after code=0 lines
-    before=$(find "$sandbox/etc" "$PREFIX" -type f -not -path "$LOG_DIR/*" -print0 | sort -z | xargs -0 md5sum)
-    deploy/deploy.sh "${params[@]}" --no-build "$@" >"$sandbox/refused.out" 2>&1 || code=$?
-    after=$(find "$sandbox/etc" "$PREFIX" -type f -not -path "$LOG_DIR/*" -print0 | sort -z | xargs -0 md5sum)
+    before=$(sandbox_files)
+    deploy/deploy.sh --no-build "$@" >"$sandbox/refused.out" 2>&1 || code=$?
+    after=$(sandbox_files)
     lines=$(wc -l <"$sandbox/refused.out")
     [[ $code == 2 && $lines == 1 && $before == "$after" ]] ||
         die "deploy.sh $* should be refused (exit 2, one line, nothing changed): exit $code, $lines lines: $(cat "$sandbox/refused.out")"
-    echo "refused (exit 2, nothing changed): $*: $(cat "$sandbox/refused.out")"
+    echo "refused (exit 2, nothing changed): $(cat "$sandbox/refused.out")"
 }
-refused --rate-limit 0
-refused --rate-limit 2.5
-refused --rate-limit 10 --rate-burst -1
-refused --rate-burst 5
+refused "${params[@]}" --rate-limit 0
+refused "${params[@]}" --rate-limit 2.5
+refused "${params[@]}" --rate-limit 10 --rate-burst -1
+refused "${params[@]}" --rate-burst 5
 ok "bad --rate-limit / --rate-burst values refused before anything changes"
 
 # Deployed again with --rate-limit 10 --rate-burst 5: a client at half the rate gets no
@@ -340,7 +348,53 @@ deploy/deploy.sh "${params[@]}" --no-build --rate-limit 10 --rate-burst 5 >"$san
 check python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --rate-limit 10 --rate-burst 5
 ok "--rate-limit 10 --rate-burst 5: nginx answers excess requests 429 in JSON, Retry-After: 1"
 
-# -------------------------------------------------------------------- 7. teardown by PID
+# ------------------------------------------- 7. a second instance of the product, uninstalled
+# --instance myproduct-b on its own ports: its own supervisor group, site, rules and prefix;
+# the first deploy's processes keep running. Then --uninstall removes it and only it.
+b_api=$(free_base 2)
+b_listen=$(free_base 1)
+while ((b_listen >= b_api && b_listen <= b_api + 1)); do b_listen=$(free_base 1); done
+b_params=(--sandbox "$sandbox" --instance myproduct-b --processes 2 --first-port "$b_api"
+    --listen "$b_listen" --profile debug)
+declare -A main_pids
+for program in "${API_PROGRAMS[@]}" "$BACKGROUND_PROGRAM"; do main_pids[$program]=$(program_pid "$program" || echo -); done
+refused "${b_params[@]}" --instance B-bad
+deploy/deploy.sh "${b_params[@]}" --no-build >"$sandbox/deploy-b.out" 2>&1 ||
+    die "deploy.sh --instance myproduct-b failed: $(tail -n 5 "$sandbox/deploy-b.out")"
+grep -q "quick test: POST http://127.0.0.1:$b_listen/.* --> 200" "$sandbox/deploy-b.out" ||
+    die "the second instance's quick test did not pass: $(tail -n 3 "$sandbox/deploy-b.out")"
+b_prefix=$sandbox/srv/myproduct-b
+b_files=("$ETC/nginx/sites-available/myproduct-b.conf" "$ETC/nginx/sites-enabled/myproduct-b.conf"
+    "$ETC/supervisor/conf.d/myproduct-b.conf" "$ETC/logrotate.d/apiphant-myproduct-b")
+for file in "${b_files[@]}" "$b_prefix/deploy.env"; do check test -e "$file"; done
+b_pids=()
+for program in "myproduct-b-api-$b_api" "myproduct-b-api-$((b_api + 1))"; do
+    b_pids+=("$(ctl pid "myproduct-b:$program")")
+done
+check [ "$(curl -sS --max-time 5 -X POST "http://127.0.0.1:$b_listen/api/v0/echo/read" -d '{}')" = '{"server":"myproduct"}' ]
+for program in "${!main_pids[@]}"; do check [ "$(program_pid "$program" || echo -)" = "${main_pids[$program]}" ]; done
+ok "--instance myproduct-b: its own group (pids ${b_pids[*]}), site, rules, prefix; the first deploy untouched"
+
+refused --sandbox "$sandbox" --instance myproduct-c --uninstall
+refused --sandbox "$sandbox" --instance myproduct-b --prefix "$sandbox/srv/elsewhere" --uninstall
+deploy/deploy.sh --sandbox "$sandbox" --instance myproduct-b --uninstall | tee "$sandbox/uninstall-b.out"
+for pid in "${b_pids[@]}"; do ! kill -0 "$pid" 2>/dev/null || die "myproduct-b's process $pid still runs"; done
+! ctl status "myproduct-b:*" >/dev/null 2>&1 || die "supervisor still knows the group myproduct-b"
+for file in "${b_files[@]}"; do check test ! -e "$file"; done
+check [ "$(ls -A "$b_prefix")" = log ]
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$b_listen/api/v0/echo/read") || true
+check [ "$code" = 000 ]
+for program in "${!main_pids[@]}"; do check [ "$(program_pid "$program" || echo -)" = "${main_pids[$program]}" ]; done
+deploy/quick-test.sh --sandbox "$sandbox" >/dev/null
+ok "--uninstall --instance myproduct-b: its processes stopped, its configs removed, its prefix but log/; the first deploy untouched"
+deploy/deploy.sh --sandbox "$sandbox" --instance myproduct-b --uninstall >/dev/null
+check [ "$(ls -A "$b_prefix")" = log ]
+deploy/deploy.sh --sandbox "$sandbox" --instance myproduct-b --uninstall --purge >/dev/null
+check test ! -e "$b_prefix"
+refused --sandbox "$sandbox" --instance myproduct-b --uninstall
+ok "--uninstall again: nothing more to do (exit 0); --purge removes log/; then nothing is deployed (exit 2)"
+
+# -------------------------------------------------------------------- 8. teardown by PID
 pids=("$(cat "$NGINX_PID")" "$(cat "$SUPERVISOR_PID")")
 for program in "${API_PROGRAMS[@]}"; do pids+=("$(program_pid "$program")"); done
 [[ $EXPECT_BACKGROUND == 1 ]] && pids+=("$(program_pid "$BACKGROUND_PROGRAM")")
