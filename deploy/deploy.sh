@@ -9,6 +9,7 @@
 # API processes one at a time (like reload.sh).
 # --sandbox DIR: the same, without root, apt, system user or system services (own nginx and
 # supervisord under DIR, e.g. on free ports): what deploy/test.sh runs.
+# --uninstall [--purge]: removes a deploy (its programs, site, rules and install).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -27,6 +28,20 @@ finish_params
 
 if [[ $STOP == 1 ]]; then
     sandbox_stop
+    exit 0
+fi
+
+if [[ $UNINSTALL == 1 ]]; then
+    [[ -n $SANDBOX || $(id -u) -eq 0 ]] || die "run as root (sudo $0 --uninstall ...)"
+    if [[ -f $PREFIX/deploy.env ]]; then
+        # The deploy's own parameters (its ports, user), as for reload.sh.
+        purge=$PURGE
+        # shellcheck source=/dev/null
+        source "$PREFIX/deploy.env"
+        UNINSTALL=1 PURGE=$purge
+        finish_params
+    fi
+    uninstall
     exit 0
 fi
 
@@ -59,6 +74,7 @@ if [[ -z $SANDBOX ]]; then
         say "creating the system user $SERVICE_USER"
         useradd --system --user-group --home-dir "$PREFIX" --no-create-home \
             --shell /usr/sbin/nologin "$SERVICE_USER"
+        mark "user-$SERVICE_USER"
     fi
 else
     say "sandbox: skipping the system user; the processes run as $SERVICE_USER"
@@ -87,6 +103,7 @@ if [[ -n $SANDBOX ]]; then
 elif [[ -L /etc/nginx/sites-enabled/default && $SERVER_NAME == _ && ${LISTEN##*:} == 80 ]]; then
     # Debian's welcome page is the default server on port 80: ours must answer instead.
     rm -f /etc/nginx/sites-enabled/default
+    mark nginx-default-site
     echo "    disabled Debian's default site (sites-enabled/default) to serve any host name"
 fi
 
