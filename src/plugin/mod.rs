@@ -12,10 +12,12 @@
 mod elf;
 mod ffi;
 mod tasks;
+mod trust;
 
 pub use ffi::PluginBuf;
 pub(crate) use ffi::{header, CallContext};
 pub use tasks::{TaskEntry, TaskSet};
+pub use trust::allow_foreign_plugins;
 
 use apiphant_sdk::abi;
 use apiphant_sdk::manifest::Manifest;
@@ -39,6 +41,14 @@ pub enum PluginError {
     Missing {
         /// The plugin path.
         path: PathBuf,
+    },
+    /// The file may not be loaded: not a regular file, unreadable, writable by other users
+    /// (or its folder is), or owned by another user.
+    Untrusted {
+        /// The plugin path.
+        path: PathBuf,
+        /// The cause and its fix.
+        reason: String,
     },
     /// The file is not a loadable shared library.
     NotALibrary {
@@ -112,6 +122,9 @@ impl fmt::Display for PluginError {
                 "plugin '{}' does not exist (build it with `cargo build`, or fix the path)",
                 path.display()
             ),
+            PluginError::Untrusted { path, reason } => {
+                write!(f, "plugin '{}' is refused: {reason}", path.display())
+            }
             PluginError::NotALibrary { path, reason } => write!(
                 f,
                 "plugin '{}' is not a loadable shared library: {reason} (build the target crate with crate-type = [\"cdylib\"])",
