@@ -24,3 +24,9 @@ pub mod testing;
 pub use config::{Config, ConfigError};
 pub use plugin::{PluginError, Registry};
 pub use product::{Product, ProductError};
+
+/// Every Rust example of the README, compiled and run by `cargo test --doc`, so that the
+/// plugin guide cannot drift from the SDK.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

@@ -1,13 +1,18 @@
 //! Action shapes: which plain functions can be exported, and what they may return.
 //!
-//! An action takes the request object (`fn read(request: Object) -> ...`) or, in raw mode,
-//! the raw request (`fn create(request: RawRequest<'_>) -> ...`). It returns an object
-//! (`ApiResult`), nothing (`()` / `Result<(), ApiError>`: answered `{}`), any JSON value
-//! (a non-object is a 500), or a [`RawResponse`]. [`action`] attaches metadata that travels
+//! An action takes the request object (`fn read(request: Object) -> ...`), a typed request
+//! (`fn read(Json(query): Json<Query>)`, or `Valid<Query>` to check its rules too) or, in
+//! raw mode, the raw request (`fn create(request: RawRequest<'_>) -> ...`). It returns an
+//! object (`ApiResult`), a typed object (`Json<U>`), nothing (`()` / `Result<(), ApiError>`:
+//! answered `{}`), any JSON value (a non-object is a 500), or a [`RawResponse`]. [`action`] attaches metadata that travels
 //! in the plugin manifest: doc text, `blocking`, `asynchronous`, JSON Schemas.
 
+use crate::body::parse_object;
 use crate::error::{ApiError, Object};
+use crate::json::{self, Json, Valid};
 use crate::raw::{RawRequest, RawResponse};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 /// What the glue gets back from an action.
@@ -15,6 +20,10 @@ use serde_json::Value;
 pub enum Reply {
     /// A JSON object, answered 200.
     Object(Object),
+    /// A JSON object already serialized (from `Json<U>`), answered 200.
+    Json(Vec<u8>),
+    /// The request body is not a JSON object (the 400 every action answers).
+    BadBody,
     /// An error, answered with its status.
     Error(ApiError),
     /// A value that is not an object (a 500); the text describes it for the server log.
@@ -59,6 +68,12 @@ impl IntoReply for Value {
     }
 }
 
+impl<U: Serialize> IntoReply for Json<U> {
+    fn into_reply(self) -> Reply {
+        crate::export::json_reply(&self.0)
+    }
+}
+
 impl IntoReply for RawResponse {
     const RAW_RESPONSE: bool = true;
     fn into_reply(self) -> Reply {
@@ -76,7 +91,7 @@ impl<T: IntoReply> IntoReply for Result<T, ApiError> {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -90,15 +105,32 @@ fn kind(value: &Value) -> &'static str {
 /// The input an action receives from the glue.
 #[derive(Debug)]
 pub enum Input<'a> {
-    /// The parsed request object.
-    Object(Object),
+    /// The request body of a JSON action, parsed by the action's own shape (an object, a
+    /// `T`).
+    Body(&'a [u8]),
     /// The raw request.
     Raw(RawRequest<'a>),
+}
+
+impl<'a> Input<'a> {
+    /// The body bytes.
+    fn body(&self) -> &'a [u8] {
+        match self {
+            Input::Body(body) => body,
+            Input::Raw(raw) => raw.body,
+        }
+    }
 }
 
 /// Marker: the action takes an [`Object`].
 #[derive(Debug)]
 pub struct TakesObject;
+/// Marker: the action takes a [`Json<T>`].
+#[derive(Debug)]
+pub struct TakesJson;
+/// Marker: the action takes a [`Valid<T>`].
+#[derive(Debug)]
+pub struct TakesValid;
 /// Marker: the action takes a [`RawRequest`].
 #[derive(Debug)]
 pub struct TakesRaw;
@@ -121,12 +153,41 @@ where
     const RAW_REQUEST: bool = false;
     const RAW_RESPONSE: bool = R::RAW_RESPONSE;
     fn run(&self, input: Input<'_>) -> Reply {
-        match input {
-            Input::Object(object) => self(object).into_reply(),
-            Input::Raw(raw) => match raw.json() {
-                Ok(object) => self(object).into_reply(),
-                Err(error) => Reply::Error(error),
-            },
+        match parse_object(input.body()) {
+            Ok(object) => self(object).into_reply(),
+            Err(_) => Reply::BadBody,
+        }
+    }
+}
+
+impl<F, T, R> Handler<(TakesJson, T, R)> for F
+where
+    F: Fn(Json<T>) -> R + Send + Sync + 'static,
+    T: DeserializeOwned,
+    R: IntoReply,
+{
+    const RAW_REQUEST: bool = false;
+    const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn run(&self, input: Input<'_>) -> Reply {
+        match json::from_body(input.body()) {
+            Ok(value) => self(Json(value)).into_reply(),
+            Err(error) => error.into(),
+        }
+    }
+}
+
+impl<F, T, R> Handler<(TakesValid, T, R)> for F
+where
+    F: Fn(Valid<T>) -> R + Send + Sync + 'static,
+    T: DeserializeOwned + validator::Validate,
+    R: IntoReply,
+{
+    const RAW_REQUEST: bool = false;
+    const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn run(&self, input: Input<'_>) -> Reply {
+        match json::from_body_valid(input.body()) {
+            Ok(value) => self(Valid(value)).into_reply(),
+            Err(error) => error.into(),
         }
     }
 }
@@ -141,9 +202,7 @@ where
     fn run(&self, input: Input<'_>) -> Reply {
         match input {
             Input::Raw(raw) => self(raw).into_reply(),
-            Input::Object(_) => {
-                Reply::NotObject("raw action called without its raw request".into())
-            }
+            Input::Body(_) => Reply::NotObject("raw action called without its raw request".into()),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! `apiphant.toml`, the one reader: every section typed (`server.rs`, `background.rs`,
-//! `email.rs`, and a free-form `[plugins.<crate>]` table per plugin), every number checked
-//! against its documented range (`range.rs`), the environment's overrides applied, and the
+//! `email.rs`, and a free-form `[plugins.<crate>]` table per plugin, its `${ENV}` expanded by
+//! `expand.rs`), every number checked against its documented range (`range.rs`), the
+//! environment's overrides applied, and the
 //! resolved configuration printed as JSON with its secrets masked (`mask.rs`). Both
 //! binaries read the file through [`Config::load`].
 
 mod background;
 mod email;
+mod expand;
 mod mask;
 mod range;
 mod server;
@@ -44,7 +46,7 @@ pub struct Config {
     pub plugins: BTreeMap<String, toml::Table>,
     /// The dotted keys whose value came from an environment variable.
     #[serde(skip)]
-    pub from_env: Vec<&'static str>,
+    pub from_env: Vec<String>,
 }
 
 /// Why `apiphant.toml` was refused; each is one line naming the file.
@@ -141,7 +143,16 @@ impl Config {
         }
         if let (Some(email), Some(password)) = (config.email.as_mut(), env(PASSWORD_ENV)) {
             email.password = Some(password);
-            config.from_env.push("email.password");
+            config.from_env.push("email.password".to_owned());
+        }
+        for (name, table) in &mut config.plugins {
+            expand::expand_table(
+                table,
+                &format!("plugins.{name}"),
+                &env,
+                &mut config.from_env,
+            )
+            .map_err(&invalid)?;
         }
         if let Some(limit) = range::first_out_of_range(config.limits()) {
             return Err(ConfigError::OutOfRange {

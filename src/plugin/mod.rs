@@ -220,50 +220,125 @@ impl Endpoint {
     }
 }
 
+/// One plugin, loaded and checked by [`load_all`], its init hook run.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) path: PathBuf,
+    pub(crate) library: ffi::Library,
+    pub(crate) manifest: Manifest,
+}
+
+/// The one loader of both binaries (the server's [`Registry`] and the worker's
+/// [`TaskSet`] are views of what it loads), so the worker refuses exactly what the server
+/// refuses: each plugin in `paths` is opened, its routes checked (grammar, action names, no
+/// route claimed twice), its tasks checked (no name declared twice), then its init hook run
+/// with its entry of `configs` (by crate name; `{}` when absent); last, every
+/// `[plugins.<crate>]` table must name a loaded plugin.
+pub(crate) fn load_all(
+    paths: &[PathBuf],
+    configs: &PluginConfigs,
+) -> Result<Vec<Loaded>, PluginError> {
+    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut routes: HashMap<String, PathBuf> = HashMap::new();
+    let mut tasks: HashMap<String, PathBuf> = HashMap::new();
+    for path in paths {
+        let (path, library, manifest) = open(path)?;
+        check_routes(&path, &manifest, &mut routes)?;
+        check_tasks(&path, &manifest, &mut tasks)?;
+        start(&path, &library, &manifest, configs)?;
+        log::debug!(
+            "loaded plugin {} (apiphant-sdk {})",
+            path.display(),
+            library.sdk_version()
+        );
+        loaded.push(Loaded {
+            path,
+            library,
+            manifest,
+        });
+    }
+    let names: Vec<String> = loaded
+        .iter()
+        .map(|plugin| plugin.manifest.crate_name.clone())
+        .collect();
+    check_claimed(configs, &names)?;
+    Ok(loaded)
+}
+
+/// Checks a plugin's routes and action names, and that none is claimed twice (`seen`:
+/// `/api/v0/echo/read` to the file that claimed it first).
+fn check_routes(
+    path: &Path,
+    manifest: &Manifest,
+    seen: &mut HashMap<String, PathBuf>,
+) -> Result<(), PluginError> {
+    for target in &manifest.targets {
+        route::check_route(&target.route).map_err(|error| PluginError::BadRoute {
+            path: path.to_path_buf(),
+            route: target.route.clone(),
+            reason: error.message(&target.route),
+        })?;
+        for action in &target.actions {
+            if !route::is_action(&action.name) {
+                return Err(PluginError::BadRoute {
+                    path: path.to_path_buf(),
+                    route: target.route.clone(),
+                    reason: format!("'{}' is not an action name", action.name),
+                });
+            }
+            let key = format!("/api/{}/{}", target.route, action.name);
+            if let Some(first) = seen.get(&key) {
+                return Err(PluginError::DuplicateRoute {
+                    route: key,
+                    first: first.clone(),
+                    second: path.to_path_buf(),
+                });
+            }
+            seen.insert(key, path.to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+/// Checks that no task name is declared twice (`seen`: name to the file that declared it
+/// first): the name is how `--run` and the log refer to a task.
+fn check_tasks(
+    path: &Path,
+    manifest: &Manifest,
+    seen: &mut HashMap<String, PathBuf>,
+) -> Result<(), PluginError> {
+    for task in &manifest.tasks {
+        if let Some(first) = seen.get(&task.name) {
+            return Err(PluginError::BadManifest {
+                reason: format!(
+                    "task '{}' is also declared by '{}' (rename one of them)",
+                    task.name,
+                    first.display()
+                ),
+                path: path.to_path_buf(),
+            });
+        }
+        seen.insert(task.name.clone(), path.to_path_buf());
+    }
+    Ok(())
+}
+
 impl Registry {
-    /// Loads every plugin in `paths`, in order, checks their routes, then runs each one's
-    /// init hook with its entry of `configs` (by crate name; `{}` when absent).
+    /// Loads every plugin in `paths` with [`load_all`] and builds the route table.
     pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<Registry, PluginError> {
         let mut registry = Registry::default();
-        let mut names = Vec::new();
-        for path in paths {
-            names.push(registry.add(path, configs)?);
+        for loaded in load_all(paths, configs)? {
+            registry.add(loaded);
         }
-        check_claimed(configs, &names)?;
         Ok(registry)
     }
 
-    /// Loads one plugin; returns its crate name.
-    fn add(&mut self, path: &Path, configs: &PluginConfigs) -> Result<String, PluginError> {
-        let (path, library, manifest) = open(path)?;
+    /// Adds one loaded plugin's routes (checked by [`load_all`]).
+    fn add(&mut self, loaded: Loaded) {
         let plugin = self.plugins.len();
-        let mut routes = Vec::new();
-        for target in &manifest.targets {
-            route::check_route(&target.route).map_err(|error| PluginError::BadRoute {
-                path: path.clone(),
-                route: target.route.clone(),
-                reason: error.message(&target.route),
-            })?;
+        for target in &loaded.manifest.targets {
             for action in &target.actions {
-                if !route::is_action(&action.name) {
-                    return Err(PluginError::BadRoute {
-                        path,
-                        route: target.route.clone(),
-                        reason: format!("'{}' is not an action name", action.name),
-                    });
-                }
                 let key = format!("/api/{}/{}", target.route, action.name);
-                let first = match self.routes.get(key.as_str()) {
-                    Some(existing) => Some(self.plugins[existing.plugin].0.clone()),
-                    None => routes.iter().any(|(k, _)| *k == key).then(|| path.clone()),
-                };
-                if let Some(first) = first {
-                    return Err(PluginError::DuplicateRoute {
-                        route: key,
-                        first,
-                        second: path,
-                    });
-                }
                 let endpoint = Endpoint {
                     plugin,
                     action: action.index,
@@ -273,20 +348,10 @@ impl Registry {
                     label: format!("{} {}", target.route, action.name).into(),
                     path: key.as_str().into(),
                 };
-                routes.push((key, endpoint));
+                self.routes.insert(key.into(), endpoint);
             }
         }
-        start(&path, &library, &manifest, configs)?;
-        for (key, endpoint) in routes {
-            self.routes.insert(key.into(), endpoint);
-        }
-        log::debug!(
-            "loaded plugin {} (apiphant-sdk {})",
-            path.display(),
-            library.sdk_version()
-        );
-        self.plugins.push((path, library));
-        Ok(manifest.crate_name)
+        self.plugins.push((loaded.path, loaded.library));
     }
 
     /// Runs every plugin's shutdown hook, in load order (once: dropping the registry

@@ -22,18 +22,13 @@ pub fn read(request: Object) -> ApiResult {
 /// Updates a profile: `{"id": 1, "user": {"name": "..."}}`; only admins (id 1) may.
 pub fn update(request: Object) -> ApiResult<()> {
     let id = field(&request, "id").required().get_i64()?;
-    let user = field(&request, "user")
+    let user = field(&request, "user").required().scope()?;
+    user.field("name")
         .required()
-        .valid_type(JsonType::Object)
-        .scope()?;
-    if let Some(user) = user {
-        user.field("name")
-            .required()
-            .valid_type(JsonType::String)
-            .max_length(40)
-            .get()?;
-    }
-    if id != Some(1) {
+        .valid_type(JsonType::String)
+        .valid_length(1..=40)
+        .get()?;
+    if id != 1 {
         return Err(ApiError::forbidden());
     }
     Ok(())
