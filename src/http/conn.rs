@@ -11,7 +11,7 @@ use super::app::{App, Headers, Reply, Request, RequestHead};
 use super::chunked::{ChunkError, Chunked};
 use super::deadline::Registration;
 use super::head::{self, Framing, Head};
-use super::{response, Shared};
+use super::{response, RequestId, Shared};
 use may::net::TcpStream;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -65,6 +65,8 @@ struct Conn<A: 'static> {
     filled: usize,
     out: Vec<u8>,
     head: Head,
+    /// The current request's id (`X-Request-Id`).
+    request_id: RequestId,
     chunked_body: Vec<u8>,
     /// Requests read whose answers are not yet written (the shutdown waits for them).
     unanswered: usize,
@@ -97,6 +99,7 @@ pub(crate) fn serve<A: App>(stream: TcpStream, app: &'static A, shared: &'static
         filled: 0,
         out: Vec::with_capacity(BUF_START),
         head: Head::default(),
+        request_id: RequestId::next(),
         chunked_body: Vec::new(),
         unanswered: 0,
         head_started: Some(Instant::now()),
@@ -134,6 +137,7 @@ impl<A: App> Conn<A> {
                         Some(Stall::Eof) => return Ok(false),
                         Some(Stall::Timeout) if self.start == self.filled => return Ok(false),
                         Some(Stall::Timeout) => {
+                            self.request_id = RequestId::next();
                             self.fail(408);
                             self.flush()?;
                             return Ok(true);
@@ -177,18 +181,24 @@ impl<A: App> Conn<A> {
         let limits = &self.shared.limits;
         let max_head = limits.max_header_bytes;
         let data = &self.buf[self.start..self.filled];
-        match head::parse(data, limits.max_headers, &mut self.head) {
-            Ok(true) if self.head.len <= max_head => {}
-            Ok(true) => return Err(self.fail(431)),
-            Ok(false) if data.len() > max_head => return Err(self.fail(431)),
+        let refused = match head::parse(data, limits.max_headers, &mut self.head) {
+            Ok(true) if self.head.len <= max_head => None,
+            Ok(true) => Some(431),
+            Ok(false) if data.len() > max_head => Some(431),
             Ok(false) => {
                 self.head_started.get_or_insert_with(Instant::now);
                 return Err(Next::NeedMore);
             }
-            Err(error) => return Err(self.fail(error.status())),
+            Err(error) => Some(error.status()),
+        };
+        if let Some(status) = refused {
+            // A head refused for its framing: its headers are not read, its id is ours.
+            self.request_id = RequestId::next();
+            return Err(self.fail(status));
         }
         // The head was parsed from `buf[start..]`: make its ranges index `buf`.
         self.head.shift(self.start);
+        self.request_id = RequestId::of(Headers::new(&self.buf, &self.head.headers));
         self.head_started = None;
         if access_log() {
             self.request_started = Instant::now();
@@ -204,6 +214,7 @@ impl<A: App> Conn<A> {
             method: self.method(),
             target: &self.buf[self.head.target.clone()],
             headers: Headers::new(&self.buf, &self.head.headers),
+            request_id: self.request_id.as_str(),
             content_length: match self.head.framing {
                 Some(Framing::Length(length)) => Some(length),
                 _ => None,
@@ -330,10 +341,18 @@ impl<A: App> Conn<A> {
         // Shutting down: answer every request already in the buffer, close after the last.
         let close = close || (self.shared.is_shutting_down() && self.start == self.filled);
         let head_only = &self.buf[self.head.method.clone()] == b"HEAD";
+        let [extra, more] = reply.extra_header_lines();
         response::encode(
             &mut self.out,
             reply.status(),
             reply.header_lines(),
+            &[
+                b"X-Request-Id: ",
+                self.request_id.as_bytes(),
+                b"\r\n",
+                extra,
+                more,
+            ],
             reply.body(),
             close,
             head_only,
@@ -341,16 +360,19 @@ impl<A: App> Conn<A> {
         self.served += 1;
         if access_log() {
             let head = self.request_head();
+            let identity = reply.identity();
             log::info!(
                 target: "apiphant::access",
-                "{} \"{} {} HTTP/1.{}\" {} {} {:.6}",
+                "{} \"{} {} HTTP/1.{}\" {} {} {:.6} req={} user={}",
                 self.peer,
                 head.method,
                 head.target_text(),
                 self.head.minor_version,
                 reply.status(),
                 reply.body().len(),
-                self.request_started.elapsed().as_secs_f64()
+                self.request_started.elapsed().as_secs_f64(),
+                self.request_id,
+                if identity.is_empty() { "-" } else { identity }
             );
         }
         if close {
@@ -363,12 +385,14 @@ impl<A: App> Conn<A> {
     /// Answers a transport-level error (framing lost) and asks to close.
     fn fail(&mut self, status: u16) -> Next {
         let body = response::error_body(status);
-        response::encode(&mut self.out, status, None, &body, true, false);
+        let id: [&[u8]; 3] = [b"X-Request-Id: ", self.request_id.as_bytes(), b"\r\n"];
+        response::encode(&mut self.out, status, None, &id, &body, true, false);
         log::info!(
             target: "apiphant::access",
-            "{} transport error {status} after {} request(s) on this connection",
+            "{} transport error {status} after {} request(s) on this connection req={}",
             self.peer,
-            self.served
+            self.served,
+            self.request_id
         );
         Next::Close
     }

@@ -11,8 +11,43 @@ use apiphant_sdk::abi::{
     self, Bytes, CallIn, CallOut, Context, Header, HostV2, OwnedBuf, PluginV2,
 };
 use apiphant_sdk::outcome::Outcome;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+thread_local! {
+    /// The request id of the call running on this thread (borrowed from the caller for
+    /// the call's duration): the plugin's log lines carry it.
+    static CURRENT_ID: Cell<Bytes> = const { Cell::new(Bytes { ptr: std::ptr::null(), len: 0 }) };
+}
+
+/// `req=<id> ` before a plugin's log line; nothing outside a request.
+struct RequestTag<'a>(&'a [u8]);
+
+impl std::fmt::Display for RequestTag<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        write!(f, "req={} ", String::from_utf8_lossy(self.0))
+    }
+}
+
+/// Clears [`CURRENT_ID`] when the call ends, however it ends.
+struct CurrentId;
+
+impl CurrentId {
+    fn enter(id: &[u8]) -> CurrentId {
+        CURRENT_ID.with(|current| current.set(Bytes::of(id)));
+        CurrentId
+    }
+}
+
+impl Drop for CurrentId {
+    fn drop(&mut self) {
+        let _ = CURRENT_ID.try_with(|current| current.set(Bytes::of(&[])));
+    }
+}
 
 /// A loaded plugin library and its table. The table points into the library, which is
 /// therefore kept loaded for as long as this value lives. Dropping it runs the plugin's
@@ -137,6 +172,7 @@ impl Library {
         body: &[u8],
         context: CallContext<'_>,
     ) -> Outcome<PluginBuf> {
+        let current = CurrentId::enter(context.request_id);
         let context = Context {
             size: std::mem::size_of::<Context>(),
             request_id: Bytes::of(context.request_id),
@@ -153,6 +189,7 @@ impl Library {
         };
         let mut output = CallOut::UNSET;
         (self.table.call)(&input, &mut output);
+        drop(current);
         self.outcome(output)
     }
 
@@ -267,6 +304,10 @@ pub(crate) fn header(name: &[u8], value: &[u8]) -> Header {
 extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {
     // SAFETY: the plugin passes bytes valid for the duration of this call.
     let (target, message) = unsafe { (target.as_slice(), message.as_slice()) };
+    // SAFETY: set by `call` from bytes that live until the call returns, and cleared then;
+    // a plugin logs from within the call on this thread (from another thread, or outside a
+    // call, it is empty).
+    let id = unsafe { CURRENT_ID.with(Cell::get).as_slice() };
     let level = match level {
         1 => log::Level::Error,
         2 => log::Level::Warn,
@@ -280,7 +321,8 @@ extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {
             .target("apiphant::plugin")
             .module_path(Some("plugin"))
             .args(format_args!(
-                "[{}] {}",
+                "{}[{}] {}",
+                RequestTag(id),
                 String::from_utf8_lossy(target),
                 String::from_utf8_lossy(message)
             ))
