@@ -51,7 +51,7 @@ if [[ -z $SANDBOX ]]; then
     say "apt: installing nginx, supervisor, logrotate, curl"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends nginx supervisor logrotate curl ca-certificates >/dev/null
+    apt-get install -y -qq --no-install-recommends nginx supervisor logrotate curl openssl ca-certificates >/dev/null
 else
     say "sandbox $SANDBOX: skipping apt (nginx, supervisor, logrotate, curl must be installed)"
     for tool in nginx supervisord supervisorctl curl; do
