@@ -199,6 +199,15 @@ python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --expect 500 --body-byte
 rm -f "$body_temp" && mv "$body_temp.away" "$body_temp"
 ok "nginx unable to spool a body (its temporary folder broken): 500 in JSON"
 
+# Statuses no request can make nginx send here (408: nginx closes instead, as above; 411:
+# only its DAV module sends it; 503: limit_req sends 429, a dead pool 502) are mapped all
+# the same: each has its error_page in the installed site.
+for entry in "${NGINX_ERRORS[@]}"; do
+    read -r code status _ <<<"$entry"
+    check grep -qF "error_page $code =$status /.apiphant-error/$code;" "$NGINX_SITE"
+done
+ok "every status of NGINX_ERRORS has its JSON error_page in the installed site (${#NGINX_ERRORS[@]})"
+
 wait "$json_errors" || {
     cat "$sandbox/json-errors.out"
     die "check failed: nginx's own answers in JSON (above)"
