@@ -194,10 +194,8 @@ ceil() {
 
 # finish_params: defaults, validation, and the paths every step uses.
 finish_params() {
-    if [[ -n $SANDBOX ]]; then
-        mkdir -p "$SANDBOX"
-        SANDBOX=$(cd "$SANDBOX" && pwd)
-    fi
+    # Absolute, without creating it yet: a refused parameter changes nothing.
+    [[ -z $SANDBOX ]] || SANDBOX=$(realpath -m "$SANDBOX")
     [[ $PURGE == 0 || $UNINSTALL == 1 ]] || bad_param "--purge goes with --uninstall (it removes PREFIX/log too)"
     [[ $UNINSTALL == 0 || $STOP == 0 ]] || bad_param "--uninstall and --stop: one or the other"
     # The source: to deploy, and for the product's name when none is given (an uninstall
