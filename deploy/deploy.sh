@@ -17,8 +17,10 @@ source "$(dirname "$0")/lib.sh"
 usage() {
     cat <<'EOF_USAGE'
 Usage: deploy/deploy.sh [PARAMETERS]       (as root; --sandbox DIR: as anyone)
-Deploys the product: apt (nginx, supervisor, logrotate, curl), build, system user, install
-under PREFIX, nginx site + supervisor programs + logrotate rules, start, quick test.
+Deploys the product: apt (nginx, supervisor, logrotate, curl, openssl), build, system user,
+install under PREFIX, nginx site + supervisor programs + logrotate rules, start, quick test.
+       deploy/deploy.sh --uninstall [--purge] [--product NAME | --instance NAME | --prefix DIR]
+Removes that deploy (PREFIX/log is kept unless --purge). Bad parameters: exit 2, no change.
 
 EOF_USAGE
 }
@@ -51,7 +53,7 @@ if [[ -z $SANDBOX ]]; then
     say "apt: installing nginx, supervisor, logrotate, curl"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends nginx supervisor logrotate curl ca-certificates >/dev/null
+    apt-get install -y -qq --no-install-recommends nginx supervisor logrotate curl openssl ca-certificates >/dev/null
 else
     say "sandbox $SANDBOX: skipping apt (nginx, supervisor, logrotate, curl must be installed)"
     for tool in nginx supervisord supervisorctl curl; do

@@ -39,6 +39,10 @@ RUST_LOG_LEVEL=${APIPHANT_RUST_LOG:-info,may=warn}
 LOG_MAX_BYTES=${APIPHANT_LOG_MAX_BYTES:-50MB}
 LOG_BACKUPS=${APIPHANT_LOG_BACKUPS:-10}
 RATE_LIMIT=${APIPHANT_RATE_LIMIT:-}
+TLS_CERT=${APIPHANT_TLS_CERT:-}
+TLS_KEY=${APIPHANT_TLS_KEY:-}
+HTTPS_LISTEN=${APIPHANT_HTTPS_LISTEN:-443}
+HSTS=${APIPHANT_HSTS:-}
 RATE_BURST=${APIPHANT_RATE_BURST:-}
 BUILD=1
 BUILT=0
@@ -73,6 +77,14 @@ Parameters (flag, or environment variable; default):
   --rust-log SPEC     APIPHANT_RUST_LOG     RUST_LOG of the processes; info,may=warn
   --log-max-bytes B   APIPHANT_LOG_MAX_BYTES supervisor log rotation size; 50MB
   --log-backups N     APIPHANT_LOG_BACKUPS  rotated supervisor logs kept; 10
+  --tls-cert FILE     APIPHANT_TLS_CERT     HTTPS: the certificate (PEM, the chain after it),
+                                            read by nginx where it is (a renewal is an nginx
+                                            reload); plain HTTP then redirects to HTTPS;
+                                            off (plain HTTP)
+  --tls-key FILE      APIPHANT_TLS_KEY      HTTPS: its private key (PEM, unencrypted)
+  --https-listen PORT APIPHANT_HTTPS_LISTEN nginx's HTTPS port (or ADDR:PORT); 443
+  --hsts SECONDS      APIPHANT_HSTS         HTTPS: send Strict-Transport-Security with this
+                                            max-age (63072000: two years); off
   --rate-limit N      APIPHANT_RATE_LIMIT   API requests a second per client address (nginx
                                             limit_req; beyond: 429 in JSON, Retry-After);
                                             off (no limit)
@@ -109,7 +121,8 @@ parse_params() {
         --purge) PURGE=1 ;;
         --source | --product | --instance | --prefix | --processes | --first-port | --listen | --server-name | \
             --user | --profile | --quick-test | --read-timeout | --rust-log | --log-max-bytes | \
-            --log-backups | --sandbox | --rate-limit | --rate-burst)
+            --log-backups | --sandbox | --rate-limit | --rate-burst | --tls-cert | --tls-key | \
+            --https-listen | --hsts)
             [[ $# -ge 2 ]] || bad_param "$flag needs a value (see --help)"
             local value=$2
             shift
@@ -132,6 +145,10 @@ parse_params() {
             --sandbox) SANDBOX=$value ;;
             --rate-limit) RATE_LIMIT=$value ;;
             --rate-burst) RATE_BURST=$value ;;
+            --tls-cert) TLS_CERT=$value ;;
+            --tls-key) TLS_KEY=$value ;;
+            --https-listen) HTTPS_LISTEN=$value ;;
+            --hsts) HSTS=$value ;;
             esac
             ;;
         *) bad_param "unknown argument '$flag' (see --help)" ;;
@@ -177,10 +194,8 @@ ceil() {
 
 # finish_params: defaults, validation, and the paths every step uses.
 finish_params() {
-    if [[ -n $SANDBOX ]]; then
-        mkdir -p "$SANDBOX"
-        SANDBOX=$(cd "$SANDBOX" && pwd)
-    fi
+    # Absolute, without creating it yet: a refused parameter changes nothing.
+    [[ -z $SANDBOX ]] || SANDBOX=$(realpath -m "$SANDBOX")
     [[ $PURGE == 0 || $UNINSTALL == 1 ]] || bad_param "--purge goes with --uninstall (it removes PREFIX/log too)"
     [[ $UNINSTALL == 0 || $STOP == 0 ]] || bad_param "--uninstall and --stop: one or the other"
     # The source: to deploy, and for the product's name when none is given (an uninstall
@@ -212,6 +227,7 @@ finish_params() {
     elif [[ -n $RATE_BURST ]]; then
         bad_param "--rate-burst needs --rate-limit N (the rate it bursts above)"
     fi
+    [[ $UNINSTALL == 1 ]] || tls_params
     # The product's name, as apiphant resolves it: `name` in apiphant.toml, else the folder's.
     if [[ -z $PRODUCT ]]; then
         find_apiphant
@@ -271,6 +287,57 @@ finish_params() {
         [[ $listen_host == 0.0.0.0 || $listen_host == "[::]" ]] && listen_host=127.0.0.1
     fi
     NGINX_URL=http://$listen_host:${LISTEN##*:}
+    if [[ -n $TLS_CERT ]]; then
+        listen_host=127.0.0.1
+        if [[ $HTTPS_LISTEN == *:* ]]; then
+            listen_host=${HTTPS_LISTEN%:*}
+            [[ $listen_host == 0.0.0.0 || $listen_host == "[::]" ]] && listen_host=127.0.0.1
+        fi
+        NGINX_URL=https://$listen_host:${HTTPS_LISTEN##*:}
+    fi
+}
+
+# absolute FILE: the file's absolute path (its folder resolved, the name kept: a symlink
+# such as certbot's live/ files stays a symlink, read anew at each nginx reload).
+absolute() {
+    local dir
+    dir=$(cd "$(dirname "$1")" 2>/dev/null && pwd) || return 1
+    echo "$dir/$(basename "$1")"
+}
+
+# tls_params: --tls-cert / --tls-key / --https-listen / --hsts checked before anything
+# changes: both files readable PEM, the key unencrypted and the certificate's, the
+# certificate not expired.
+tls_params() {
+    if [[ -z $TLS_CERT && -z $TLS_KEY ]]; then
+        [[ -z $HSTS ]] || bad_param "--hsts needs HTTPS: pass --tls-cert FILE --tls-key FILE too"
+        return 0
+    fi
+    [[ -n $TLS_CERT ]] || bad_param "--tls-key needs --tls-cert FILE (the certificate of that key)"
+    [[ -n $TLS_KEY ]] || bad_param "--tls-cert needs --tls-key FILE (the certificate's private key)"
+    command -v openssl >/dev/null || bad_param "--tls-cert: openssl is needed to check the certificate (apt-get install openssl)"
+    local flag file
+    for flag in --tls-cert --tls-key; do
+        if [[ $flag == --tls-cert ]]; then file=$TLS_CERT; else file=$TLS_KEY; fi
+        [[ -f $file && -r $file ]] || bad_param "$flag '$file' is not a readable file: pass the path of the PEM file"
+        file=$(absolute "$file") || bad_param "$flag '$file': its folder cannot be entered"
+        [[ $file =~ ^/[A-Za-z0-9._/@+-]+$ ]] ||
+            bad_param "$flag '$file' has characters nginx would misread: use a path of letters, digits, . _ / @ + -"
+        if [[ $flag == --tls-cert ]]; then TLS_CERT=$file; else TLS_KEY=$file; fi
+    done
+    openssl x509 -in "$TLS_CERT" -noout 2>/dev/null ||
+        bad_param "--tls-cert '$TLS_CERT' is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
+    openssl pkey -in "$TLS_KEY" -passin pass: -noout 2>/dev/null ||
+        bad_param "--tls-key '$TLS_KEY' is not an unencrypted PEM private key (nginx cannot ask for a passphrase: openssl pkey -in KEY -out PLAIN)"
+    [[ $(openssl x509 -in "$TLS_CERT" -noout -pubkey 2>/dev/null) == "$(openssl pkey -in "$TLS_KEY" -passin pass: -pubout 2>/dev/null)" ]] ||
+        bad_param "--tls-cert '$TLS_CERT' does not match --tls-key '$TLS_KEY' (the certificate is for another key): pass the key the certificate was made for"
+    openssl x509 -in "$TLS_CERT" -noout -checkend 0 >/dev/null ||
+        bad_param "--tls-cert '$TLS_CERT' expired ($(openssl x509 -in "$TLS_CERT" -noout -enddate)): renew it"
+    [[ $HTTPS_LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || bad_param "--https-listen '$HTTPS_LISTEN' must be PORT or ADDR:PORT"
+    [[ ${HTTPS_LISTEN##*:} != "${LISTEN##*:}" ]] || bad_param "--https-listen and --listen are both port ${LISTEN##*:}: give HTTPS its own port (443)"
+    if [[ -n $HSTS ]]; then
+        [[ $HSTS =~ ^[1-9][0-9]{0,8}$ ]] || bad_param "--hsts '$HSTS' must be a positive whole number of seconds (63072000: two years)"
+    fi
 }
 
 # load_deployed: reload.sh and quick-test.sh take the parameters of the last deploy from
@@ -293,7 +360,7 @@ write_deployed() {
     local key
     {
         echo "# Parameters of the last deploy/deploy.sh run; read by reload.sh and quick-test.sh."
-        for key in SOURCE PRODUCT INSTANCE PREFIX PROCESSES FIRST_PORT LISTEN SERVER_NAME SERVICE_USER \
+        for key in SOURCE PRODUCT INSTANCE PREFIX TLS_CERT TLS_KEY HTTPS_LISTEN HSTS PROCESSES FIRST_PORT LISTEN SERVER_NAME SERVICE_USER \
             PROFILE SANDBOX QUICK_TEST READ_TIMEOUT RUST_LOG_LEVEL LOG_MAX_BYTES LOG_BACKUPS \
             RATE_LIMIT RATE_BURST; do
             printf '%s=%q\n' "$key" "${!key}"
@@ -303,7 +370,7 @@ write_deployed() {
 }
 
 # ------------------------------------------------------------------------------ renderer
-# The templates hold @@NAME@@ placeholders (upper case; R_NAME in the environment) and two
+# The templates hold @@NAME@@ placeholders (upper case, digits; R_NAME in the environment), two
 # kinds of block, each between a line holding its opening marker and one holding its end:
 # - @@EACH_LIST@@ ... @@END_EACH_LIST@@: written once per item of R_EACH_LIST (one item a
 #   line, tab-separated NAME=VALUE fields, e.g. PORT=8001), with @@NAME@@ the item's value;
@@ -364,6 +431,19 @@ render_vars() {
     [[ $PROFILE == debug ]] && R_PLUGIN_ARGS=--debug-plugins
     R_NGINX_MIME_TYPES=/etc/nginx/mime.types
     R_RATE_LIMIT=$RATE_LIMIT
+    R_TLS=0
+    [[ -n $TLS_CERT ]] && R_TLS=1
+    R_TLS_CERT=$TLS_CERT R_TLS_KEY=$TLS_KEY R_HTTPS_LISTEN=$HTTPS_LISTEN R_HSTS=$HSTS
+    R_HTTPS_PORT_SUFFIX=":${HTTPS_LISTEN##*:}"
+    [[ ${HTTPS_LISTEN##*:} == 443 ]] && R_HTTPS_PORT_SUFFIX=""
+    # HTTP/2: `http2 on;` from nginx 1.25.1, a parameter of `listen` before.
+    local nginx_version
+    nginx_version=$(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
+    if [[ $(printf '%s\n' 1.25.1 "${nginx_version:-0}" | sort -V | head -n 1) == 1.25.1 ]]; then
+        R_HTTP2_LISTEN="" R_HTTP2_DIRECTIVE="http2 on;"
+    else
+        R_HTTP2_LISTEN=" http2" R_HTTP2_DIRECTIVE="# HTTP/2: the listen parameter above (nginx $nginx_version)"
+    fi
     R_RATE_BURST=$RATE_BURST
     R_EACH_PORT=$(printf 'PORT=%s\n' "${API_PORTS[@]}")
     R_EACH_ERROR=$(printf '%s\n' "${NGINX_ERRORS[@]}" | awk '{ printf "CODE=%s\tSTATUS=%s\tREASON=%s", $1, $2, $3; for (i = 4; i <= NF; i++) printf " %s", $i; print "" }')
@@ -373,7 +453,8 @@ render_vars() {
     [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
     export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
         R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_EACH_PORT R_EACH_ERROR \
-        R_RATE_LIMIT R_RATE_BURST
+        R_RATE_LIMIT R_RATE_BURST R_TLS R_TLS_CERT R_TLS_KEY R_HTTPS_LISTEN R_HSTS R_HTTPS_PORT_SUFFIX \
+        R_HTTP2_LISTEN R_HTTP2_DIRECTIVE
 }
 
 # render TEMPLATE: the template with this deploy's values, on stdout.
@@ -396,7 +477,7 @@ render() {
                 j = index(rest, "@@")
                 if (j == 0) break
                 name = substr(rest, 1, j - 1)
-                if (name !~ /^[A-Z_]+$/) {
+                if (name !~ /^[A-Z][A-Z0-9_]*$/) {
                     out = out substr(line, 1, i + 1)
                     line = rest
                     continue
@@ -718,6 +799,9 @@ quick_test() {
     local url=$NGINX_URL/api/$QUICK_TEST body code
     local host=()
     [[ $SERVER_NAME == _ ]] || host=(-H "Host: ${SERVER_NAME%% *}")
+    # HTTPS: the certificate was checked before the deploy (its key, its dates); whether it
+    # names the host is for clients to check.
+    [[ -z $TLS_CERT ]] || host+=(--insecure)
     body=$(mktemp)
     code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "${host[@]}" -X POST "$url" \
         -d '{"hello": "world"}') || code=000

@@ -11,7 +11,9 @@
 # nginx's logs and nginx reopens them; a rolling reload (deploy/reload.sh) while requests
 # flow: none fails, every API process is replaced; bad --rate-limit values refused (exit 2,
 # nothing changed), then --rate-limit: a burst gets 429s in JSON; a second instance of the
-# product (--instance) beside the first, then --uninstall of it, idempotent; teardown by PID.
+# product (--instance) beside the first, over HTTPS (curl --cacert, HTTP/2, HSTS, 308 from
+# plain HTTP, JSON errors, sslyze's intermediate profile, renewal by reload), then
+# --uninstall of it, idempotent; teardown by PID.
 # Needs nginx, supervisor, logrotate, curl, python3: FAILS without them, unless
 # APIPHANT_SKIP_DEPLOY_TEST=1 (then it says SKIPPED and exits 0).
 set -euo pipefail
@@ -44,6 +46,16 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     exit 1
 fi
 [[ -x target/debug/apiphant ]] || die "target/debug/apiphant is not built (cargo build --workspace)"
+
+# sslyze (pinned in deploy/test-requirements.txt), in a virtualenv under target/: installed
+# here when missing (.ci/run installs it first).
+venv=${CARGO_TARGET_DIR:-target}/deploy-test-venv
+if ! "$venv/bin/pip" freeze 2>/dev/null | grep -qxFf <(grep -v '^#' deploy/test-requirements.txt); then
+    echo "deploy test: installing deploy/test-requirements.txt into $venv"
+    { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet -r deploy/test-requirements.txt; } ||
+        die "could not install deploy/test-requirements.txt into $venv (python3 -m venv: apt-get install python3-venv; pip needs the network)"
+fi
+command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
 
 sandbox=$(mktemp -d /tmp/apiphant-deploy-test.XXXXXX)
 clients=()
@@ -186,6 +198,15 @@ python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --expect 500 --body-byte
 }
 rm -f "$body_temp" && mv "$body_temp.away" "$body_temp"
 ok "nginx unable to spool a body (its temporary folder broken): 500 in JSON"
+
+# Statuses no request can make nginx send here (408: nginx closes instead, as above; 411:
+# only its DAV module sends it; 503: limit_req sends 429, a dead pool 502) are mapped all
+# the same: each has its error_page in the installed site.
+for entry in "${NGINX_ERRORS[@]}"; do
+    read -r code status _ <<<"$entry"
+    check grep -qF "error_page $code =$status /.apiphant-error/$code;" "$NGINX_SITE"
+done
+ok "every status of NGINX_ERRORS has its JSON error_page in the installed site (${#NGINX_ERRORS[@]})"
 
 wait "$json_errors" || {
     cat "$sandbox/json-errors.out"
@@ -348,20 +369,49 @@ deploy/deploy.sh "${params[@]}" --no-build --rate-limit 10 --rate-burst 5 >"$san
 check python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --rate-limit 10 --rate-burst 5
 ok "--rate-limit 10 --rate-burst 5: nginx answers excess requests 429 in JSON, Retry-After: 1"
 
-# ------------------------------------------- 7. a second instance of the product, uninstalled
+# ------------------------------------ 7. a second instance of the product, over HTTPS, uninstalled
 # --instance myproduct-b on its own ports: its own supervisor group, site, rules and prefix;
-# the first deploy's processes keep running. Then --uninstall removes it and only it.
+# the first deploy's processes keep running. Served over HTTPS with a certificate made
+# here by openssl (365 days, the intermediate profile's limit): a test CA (self-signed)
+# and the server's certificate it signs (sslyze's path validation refuses a self-signed
+# server certificate as its own anchor). Then --uninstall removes it and only it.
 b_api=$(free_base 2)
 b_listen=$(free_base 1)
 while ((b_listen >= b_api && b_listen <= b_api + 1)); do b_listen=$(free_base 1); done
+b_https=$(free_base 1)
+while ((b_https >= b_api && b_https <= b_api + 1)) || ((b_https == b_listen)); do b_https=$(free_base 1); done
+tls=$sandbox/tls
+mkdir -p "$tls"
+openssl req -x509 -newkey rsa:2048 -sha256 -days 365 -nodes -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+    -subj "/CN=apiphant deploy test CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -newkey rsa:2048 -sha256 -nodes -keyout "$tls/key.pem" -out "$tls/server.csr" -subj /CN=localhost 2>/dev/null
+printf '%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature,keyEncipherment \
+    extendedKeyUsage=serverAuth subjectAltName=DNS:localhost,IP:127.0.0.1 subjectKeyIdentifier=hash \
+    authorityKeyIdentifier=keyid >"$tls/server.ext"
+# server_cert FILE: a new certificate for key.pem (a new serial each time), signed by the CA.
+server_cert() {
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+        -days 365 -sha256 -extfile "$tls/server.ext" -out "$1" 2>/dev/null
+}
+server_cert "$tls/cert.pem"
 b_params=(--sandbox "$sandbox" --instance myproduct-b --processes 2 --first-port "$b_api"
-    --listen "$b_listen" --profile debug)
+    --listen "$b_listen" --profile debug --https-listen "$b_https" --tls-cert "$tls/cert.pem"
+    --tls-key "$tls/key.pem" --hsts 63072000)
+refused "${b_params[@]}" --tls-key "$tls/ca.key"
+refused "${b_params[@]}" --tls-cert "$tls/missing.pem"
+refused "${b_params[@]}" --tls-key "$tls/cert.pem"
+refused "${b_params[@]}" --tls-cert ""
+refused "${b_params[@]}" --hsts two-years
+refused "${b_params[@]}" --https-listen "$b_listen"
+refused --sandbox "$sandbox" --instance myproduct-b --listen "$b_listen" --hsts 600
+ok "bad --tls-cert / --tls-key / --hsts / --https-listen refused before anything changes"
 declare -A main_pids
 for program in "${API_PROGRAMS[@]}" "$BACKGROUND_PROGRAM"; do main_pids[$program]=$(program_pid "$program" || echo -); done
 refused "${b_params[@]}" --instance B-bad
 deploy/deploy.sh "${b_params[@]}" --no-build >"$sandbox/deploy-b.out" 2>&1 ||
     die "deploy.sh --instance myproduct-b failed: $(tail -n 5 "$sandbox/deploy-b.out")"
-grep -q "quick test: POST http://127.0.0.1:$b_listen/.* --> 200" "$sandbox/deploy-b.out" ||
+grep -q "quick test: POST https://127.0.0.1:$b_https/.* --> 200" "$sandbox/deploy-b.out" ||
     die "the second instance's quick test did not pass: $(tail -n 3 "$sandbox/deploy-b.out")"
 b_prefix=$sandbox/srv/myproduct-b
 b_files=("$ETC/nginx/sites-available/myproduct-b.conf" "$ETC/nginx/sites-enabled/myproduct-b.conf"
@@ -371,9 +421,52 @@ b_pids=()
 for program in "myproduct-b-api-$b_api" "myproduct-b-api-$((b_api + 1))"; do
     b_pids+=("$(ctl pid "myproduct-b:$program")")
 done
-check [ "$(curl -sS --max-time 5 -X POST "http://127.0.0.1:$b_listen/api/v0/echo/read" -d '{}')" = '{"server":"myproduct"}' ]
 for program in "${!main_pids[@]}"; do check [ "$(program_pid "$program" || echo -)" = "${main_pids[$program]}" ]; done
 ok "--instance myproduct-b: its own group (pids ${b_pids[*]}), site, rules, prefix; the first deploy untouched"
+
+https=https://localhost:$b_https/api/v0/echo/read
+curl -sS --max-time 5 --cacert "$tls/ca.pem" -D "$sandbox/https.head" -o "$sandbox/https.body" \
+    -w '%{http_version}' -X POST "$https" -d '{"over": "tls"}' >"$sandbox/https.version"
+check [ "$(cat "$sandbox/https.body")" = '{"over":"tls","server":"myproduct"}' ]
+check [ "$(cat "$sandbox/https.version")" = 2 ]
+check grep -qi '^strict-transport-security: max-age=63072000' "$sandbox/https.head"
+ok "HTTPS: curl --cacert (the test CA) verifies the certificate; HTTP/2; HSTS; echo answers"
+code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 5 -X POST "http://localhost:$b_listen/api/v0/echo/read" -d '{}')
+check [ "$code" = "308 $https" ]
+answer=$(curl -sS -L --max-time 5 --cacert "$tls/ca.pem" -X POST "http://localhost:$b_listen/api/v0/echo/read" -d '{"via": 308}')
+check [ "$answer" = '{"via":308,"server":"myproduct"}' ]
+code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 5 "http://localhost:$b_listen/index.html")
+check [ "$code" = "301 https://localhost:$b_https/index.html" ]
+ok "plain HTTP: the API answers 308 (a POST followed with its body reaches the action), public/ 301"
+python3 deploy/json-errors.py 127.0.0.1 "$b_https" --tls "$tls/ca.pem" >"$sandbox/json-errors-tls.out" ||
+    die "nginx's own answers over HTTPS: $(grep FAILED "$sandbox/json-errors-tls.out")"
+python3 deploy/json-errors.py 127.0.0.1 "$b_listen" >"$sandbox/json-errors-redirect.out" ||
+    die "nginx's own answers on the redirecting plain-HTTP server: $(grep FAILED "$sandbox/json-errors-redirect.out")"
+ok "every malformed request shape in JSON over HTTPS ($(grep -c '^ok' "$sandbox/json-errors-tls.out") checks) and on plain HTTP ($(grep -c '^ok' "$sandbox/json-errors-redirect.out"))"
+"$venv/bin/sslyze" --mozilla_config=intermediate --certinfo_ca_file "$tls/ca.pem" "localhost:$b_https" >"$sandbox/sslyze.out" 2>&1 || true
+grep -q "localhost:$b_https: OK - Compliant" "$sandbox/sslyze.out" || {
+    tail -n 30 "$sandbox/sslyze.out"
+    die "sslyze: not compliant with Mozilla's intermediate profile (above)"
+}
+ok "sslyze $(grep -v '^#' deploy/test-requirements.txt | cut -d= -f3): compliant with Mozilla's intermediate profile"
+
+# Renewal: a new certificate in place of the old, then nginx reloads (SIGHUP to its master,
+# as systemctl reload nginx does): the new one is served, by the same master.
+served_serial() {
+    openssl s_client -connect "127.0.0.1:$b_https" -servername localhost </dev/null 2>/dev/null |
+        openssl x509 -noout -serial
+}
+old_serial=$(served_serial)
+nginx_master=$(cat "$NGINX_PID")
+server_cert "$tls/cert.pem.new"
+mv "$tls/cert.pem.new" "$tls/cert.pem"
+new_serial=$(openssl x509 -in "$tls/cert.pem" -noout -serial)
+kill -HUP "$nginx_master"
+serves_new() { [[ $(served_serial) == "$new_serial" ]]; }
+wait_until 10 "nginx to serve the renewed certificate" serves_new
+check [ "$(cat "$NGINX_PID")" = "$nginx_master" ]
+check [ "$(curl -sS --max-time 5 --cacert "$tls/ca.pem" -X POST "$https")" = '{"server":"myproduct"}' ]
+ok "certificate renewed by an nginx reload ($old_serial -> $new_serial), same master (pid $nginx_master)"
 
 refused --sandbox "$sandbox" --instance myproduct-c --uninstall
 refused --sandbox "$sandbox" --instance myproduct-b --prefix "$sandbox/srv/elsewhere" --uninstall
@@ -382,8 +475,10 @@ for pid in "${b_pids[@]}"; do ! kill -0 "$pid" 2>/dev/null || die "myproduct-b's
 ! ctl status "myproduct-b:*" >/dev/null 2>&1 || die "supervisor still knows the group myproduct-b"
 for file in "${b_files[@]}"; do check test ! -e "$file"; done
 check [ "$(ls -A "$b_prefix")" = log ]
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$b_listen/api/v0/echo/read") || true
-check [ "$code" = 000 ]
+for port in "$b_listen" "$b_https"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$port/api/v0/echo/read") || true
+    check [ "$code" = 000 ]
+done
 for program in "${!main_pids[@]}"; do check [ "$(program_pid "$program" || echo -)" = "${main_pids[$program]}" ]; done
 deploy/quick-test.sh --sandbox "$sandbox" >/dev/null
 ok "--uninstall --instance myproduct-b: its processes stopped, its configs removed, its prefix but log/; the first deploy untouched"
