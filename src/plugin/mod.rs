@@ -15,7 +15,7 @@ mod tasks;
 mod trust;
 
 pub use ffi::PluginBuf;
-pub(crate) use ffi::{header, CallContext};
+pub(crate) use ffi::{effective_uid, header, CallContext};
 pub use tasks::{TaskEntry, TaskSet};
 pub use trust::allow_foreign_plugins;
 
