@@ -3,8 +3,8 @@
 //! `may` runs one worker thread per core (configurable); each connection is a coroutine
 //! with an explicit stack (README, "Limits and timeouts": plugin calls run on it). On
 //! SIGTERM / SIGINT the listener closes, idle connections close within a second, every
-//! request already read is answered (with `Connection: close`), then the process exits 0,
-//! or when the grace period ends.
+//! request already read is answered (with `Connection: close`), then the process exits 0;
+//! when the grace period ends first, it exits 1 and says how many requests went unanswered.
 
 use crate::app::Application;
 use crate::config::ServerConfig;
@@ -78,13 +78,23 @@ fn stack_kib(configured: usize, debug_plugins: bool) -> usize {
     }
 }
 
-/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns.
+/// How a server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Stopped {
+    /// Every request read was answered.
+    Drained,
+    /// The grace period ended with this many requests read and not answered.
+    Unanswered(usize),
+}
+
+/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns how it stopped.
 pub fn run(
     registry: Registry,
     settings: Settings,
     addr: SocketAddr,
     on_listening: impl FnOnce(SocketAddr),
-) -> io::Result<()> {
+) -> io::Result<Stopped> {
     // Each connection is an fd: raise the soft limit to the hard one (a 1024 soft limit
     // would refuse the 1025th client). README, "Limits and timeouts".
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -182,15 +192,16 @@ pub fn run(
     }
     let busy = server.http.in_flight();
     if busy > 0 {
-        log::warn!(
-            "grace period over with {busy} request(s) unanswered: plugin shutdown hooks not run"
+        log::error!(
+            "grace period of {:.1} s over with {busy} request(s) unanswered: stopping anyway, exit status 1 (plugin shutdown hooks not run)",
+            settings.shutdown_grace.as_secs_f64()
         );
         std::mem::forget(stop_plugins);
-    } else {
-        drop(stop_plugins);
+        return Ok(Stopped::Unanswered(busy));
     }
+    drop(stop_plugins);
     log::info!("stopped");
-    Ok(())
+    Ok(Stopped::Drained)
 }
 
 /// Runs the registry's shutdown hooks when dropped.

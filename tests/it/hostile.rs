@@ -929,3 +929,31 @@ fn sigterm_under_load_answers_every_request_read_and_exits_0_within_the_grace_pe
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     eprintln!("shutdown under load: {answered} load requests answered, {unaccepted} connections reset unaccepted, exit 0 after {took:?}");
 }
+
+#[test]
+fn a_grace_period_that_ends_with_requests_unanswered_exits_1_and_says_so() {
+    let plugins = vec![plugin("echo"), plugin("fixture-slow")];
+    let mut server = Server::start_configured("shutdown_grace_secs = 1", &plugins);
+    let port = server.port;
+    let client = std::thread::spawn(move || {
+        let mut conn = Conn::open(port);
+        conn.send(&post("/api/v0/slow/read", br#"{"ms": 6000}"#, ""));
+        conn.response(Duration::from_secs(10))
+    });
+    assert!(
+        wait_until(WAIT, || server.log_text().contains("sleeping 6000 ms")),
+        "{}",
+        server.log_text()
+    );
+    let signalled = Instant::now();
+    let status = server.terminate(WAIT);
+    let took = signalled.elapsed();
+    let log = server.log_text();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
+    assert!(took < Duration::from_secs(4), "exit after {took:?}");
+    assert!(
+        log.contains("grace period of 1.0 s over with 1 request(s) unanswered: stopping anyway, exit status 1"),
+        "{log}"
+    );
+    assert!(client.join().is_ok_and(|answer| answer.is_none()));
+}
