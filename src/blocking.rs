@@ -68,7 +68,10 @@ impl Pool {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                log::warn!("blocking pool full: 503 for {}", request.path);
+                log::warn!(
+                    "blocking pool full: 503 for {}",
+                    crate::logging::escape(request.path.as_bytes())
+                );
                 return Reply::json(503, &UNAVAILABLE);
             }
             Err(TrySendError::Disconnected(_)) => return Reply::json(500, &INTERNAL_ERROR),

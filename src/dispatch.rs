@@ -5,6 +5,7 @@
 //! See docs/protocol.md for every status and body; the error bodies are the SDK's
 //! (`apiphant_sdk::wire`). Each call gets a request id ([`RequestId`]).
 
+use crate::logging::{escape, escape_lines};
 use crate::plugin::{header, CallContext, Endpoint, PluginBuf, Registry};
 use apiphant_sdk::abi;
 use apiphant_sdk::outcome::Outcome;
@@ -138,10 +139,11 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     );
     let fault = |cause: &str| {
         log::error!(
-            "500 for {} {} ({}): {cause}",
-            request.method,
-            request.path,
-            endpoint.label
+            "500 for {} {} ({}): {}",
+            escape(request.method.as_bytes()),
+            escape(request.path.as_bytes()),
+            endpoint.label,
+            escape_lines(cause, true)
         );
         Reply::json(500, &INTERNAL_ERROR)
     };

@@ -12,6 +12,7 @@ use super::chunked::{ChunkError, Chunked};
 use super::deadline::Registration;
 use super::head::{self, Framing, Head};
 use super::{response, Shared};
+use crate::logging::escape;
 use may::net::TcpStream;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -345,8 +346,8 @@ impl<A: App> Conn<A> {
                 target: "apiphant::access",
                 "{} \"{} {} HTTP/1.{}\" {} {} {:.6}",
                 self.peer,
-                head.method,
-                head.target_text(),
+                escape(head.method.as_bytes()),
+                escape(head.target),
                 self.head.minor_version,
                 reply.status(),
                 reply.body().len(),

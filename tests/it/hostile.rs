@@ -957,3 +957,47 @@ fn a_grace_period_that_ends_with_requests_unanswered_exits_1_and_says_so() {
     );
     assert!(client.join().is_ok_and(|answer| answer.is_none()));
 }
+
+/// Client bytes reach the log escaped: C1 (NEL) and bidi controls, a quote, a backslash
+/// in the request target, in the access log and in the 500 line, and the panic report's
+/// own lines are indented continuation lines.
+#[test]
+fn a_request_target_is_escaped_in_the_log() {
+    let plugins = vec![plugin("echo"), plugin("selftest")];
+    let server = Server::start_configured("", &plugins);
+    let target = "/api/v0/self/create?q=\u{85}\u{202e}\"x\\%0A";
+    let mut conn = server.connect();
+    conn.send(&post(
+        target,
+        br#"{"test": "1/0"}"#,
+        "Connection: close\r\n",
+    ));
+    assert_eq!(conn.response(WAIT).map(|r| r.status), Some(500));
+    let escaped = r#"/api/v0/self/create?q=\u{85}\u{202e}\"x\\%0A"#;
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!("\"POST {escaped} HTTP/1.1\" 500 ")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "500 for POST {escaped} (v0/self create): action panicked at "
+        )),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{85}') && !log.contains('\u{202e}'),
+        "{log}"
+    );
+    // Every line is a record (a level first) or an indented continuation.
+    for line in log.lines() {
+        assert!(
+            line.starts_with(' ')
+                || ["ERROR", "WARN", "INFO", "DEBUG"]
+                    .iter()
+                    .any(|l| line.starts_with(l)),
+            "a log line that is neither a record nor a continuation: {line:?}\n{log}"
+        );
+    }
+}
+
