@@ -8,6 +8,7 @@
 
 use crate::app::Application;
 use crate::config::ServerConfig;
+use crate::fd_limit::FdLimit;
 use crate::http::{self, Limits};
 use crate::plugin::Registry;
 use std::io;
@@ -131,9 +132,11 @@ pub fn run(
     // wake-up connect failed). Connections queued before it are still served.
     let wake: &'static OnceLock<Option<SocketAddr>> = Box::leak(Box::new(OnceLock::new()));
     crate::coroutine::spawn("accept", stack, move || {
+        let mut fd_limit = FdLimit::new();
         for stream in listener.incoming() {
             match stream {
                 Ok(stream) => {
+                    fd_limit.accepted();
                     let peer = stream.peer_addr().ok();
                     server.connections.fetch_add(1, Ordering::Relaxed);
                     let spawned = crate::coroutine::spawn("connection", stack, move || {
@@ -153,8 +156,13 @@ pub fn run(
                     if server.http.is_shutting_down() && is_wake_up(wake, None) {
                         break;
                     }
-                    log::warn!("accept failed: {error}");
-                    may::coroutine::sleep(Duration::from_millis(10));
+                    let pause = if FdLimit::is_limit(&error) {
+                        fd_limit.at_limit(&error, listener.inner(), || server.http.shed_idle())
+                    } else {
+                        log::warn!("accept failed: {error}");
+                        Duration::from_millis(10)
+                    };
+                    may::coroutine::sleep(pause);
                 }
             }
         }

@@ -444,10 +444,22 @@ impl<A: App> Conn<A> {
     /// the header timeout since its first byte (for a fresh connection, since it was
     /// accepted); an idle keep-alive connection by the idle timeout. Both wake at least
     /// every [`SHUTDOWN_POLL`]: once a shutdown started, a connection with no complete
-    /// request (nothing was read to answer) closes.
+    /// request (nothing was read to answer) closes. An idle one also closes when shed at
+    /// the open-file limit (`Deadlines::shed_idle`).
     fn fill_head(&mut self) -> io::Result<Option<Stall>> {
-        let limits = &self.shared.limits;
         let idle = self.start == self.filled && self.served > 0;
+        if !idle {
+            return self.wait_head(false);
+        }
+        self.watch.set_idle(true);
+        let stall = self.wait_head(true);
+        self.watch.set_idle(false);
+        stall
+    }
+
+    /// [`Conn::fill_head`]'s waits; `idle`: for the next request of a kept-alive connection.
+    fn wait_head(&mut self, idle: bool) -> io::Result<Option<Stall>> {
+        let limits = &self.shared.limits;
         if idle {
             // The first wait needs no clock read (hot path: every keep-alive request
             // passes here); the idle deadline is counted from when it ends empty.
@@ -455,7 +467,7 @@ impl<A: App> Conn<A> {
             match self.read_some(first, self.filled + 1)? {
                 None => return Ok(None),
                 Some(Stall::Eof) => return Ok(Some(Stall::Eof)),
-                Some(Stall::Timeout) if self.shared.is_shutting_down() => {
+                Some(Stall::Timeout) if self.shared.is_shutting_down() || self.watch.is_shed() => {
                     return Ok(Some(Stall::Eof))
                 }
                 Some(Stall::Timeout) => {}
@@ -474,7 +486,7 @@ impl<A: App> Conn<A> {
                 return Ok(Some(Stall::Timeout));
             }
             match self.read_some(slice, self.filled + 1)? {
-                Some(Stall::Timeout) if self.shared.is_shutting_down() => {
+                Some(Stall::Timeout) if self.shared.is_shutting_down() || self.watch.is_shed() => {
                     return Ok(Some(Stall::Eof))
                 }
                 Some(Stall::Timeout) => now = Instant::now(),

@@ -1001,3 +1001,90 @@ fn a_request_target_is_escaped_in_the_log() {
     }
 }
 
+/// At the open-file limit (lowered under the running server with `prlimit`): idle
+/// keep-alive connections are closed so new clients are served; with none idle, new
+/// clients are refused (closed, not left hanging); a few summary lines, not a line per
+/// failed accept; accepting works again as soon as descriptors are freed.
+#[test]
+fn at_the_open_file_limit_idle_connections_are_shed_and_the_log_stays_quiet() {
+    let _heavy = heavy();
+    let (server, baseline) = configured("");
+    let pid = server.pid();
+    let lowered = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={}:", baseline + 12))
+        .status();
+    assert!(
+        lowered.is_ok_and(|status| status.success()),
+        "prlimit failed"
+    );
+    // Three times more keep-alive clients than free descriptors: every one is answered,
+    // the idle ones before it closed to make room.
+    let mut kept: Vec<Conn> = (0..36)
+        .map(|n| {
+            let mut conn = server.connect();
+            conn.send(&post(ECHO, b"{}", ""));
+            let response = conn.response(WAIT);
+            assert_eq!(response.map(|r| r.status), Some(200), "client {n}");
+            conn
+        })
+        .collect();
+    let shed = kept
+        .iter_mut()
+        .map(|conn| conn.closed(Duration::from_millis(20)))
+        .filter(|&closed| closed)
+        .count();
+    assert!(shed >= 20, "only {shed} idle connections closed");
+    drop(kept);
+    // Every descriptor held by a client in the middle of a head (not idle: never shed).
+    let busy: Vec<Conn> = (0..24)
+        .map(|_| {
+            let mut conn = server.connect();
+            let _ = conn
+                .stream
+                .write_all(format!("POST {ECHO} HTTP/1.1\r\nHost: x\r\n").as_bytes());
+            conn
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut refused = server.connect();
+    let _ = refused.stream.write_all(&post(ECHO, b"{}", ""));
+    assert!(
+        refused.closed(Duration::from_secs(2)),
+        "a client at the limit was left hanging"
+    );
+    assert!(refused.received.is_empty());
+    // Descriptors freed: served at once.
+    drop(busy);
+    let freed = Instant::now();
+    let mut conn = server.connect();
+    conn.send(&post(ECHO, b"{}", "Connection: close\r\n"));
+    assert_eq!(conn.response(WAIT).map(|r| r.status), Some(200));
+    assert!(
+        freed.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        freed.elapsed()
+    );
+    let log = server.log_text();
+    let limit_lines = log
+        .lines()
+        .filter(|line| line.contains("open-file limit"))
+        .count();
+    let accept_lines = log
+        .lines()
+        .filter(|line| line.contains("accept failed"))
+        .count();
+    assert!(limit_lines <= 6 && accept_lines == 0, "{log}");
+    assert!(log.contains("open-file limit reached"), "{log}");
+    // One line when accepting works again, with the counts.
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut conn = server.connect();
+    conn.send(&post(ECHO, b"{}", "Connection: close\r\n"));
+    assert_eq!(conn.response(WAIT).map(|r| r.status), Some(200));
+    let log = server.log_text();
+    assert!(
+        log.contains("open-file limit: accepting again after"),
+        "{log}"
+    );
+    assert!(!log.contains("(0 connection(s) refused"), "{log}");
+}
