@@ -131,8 +131,9 @@ pub fn run(
     // The address of the connection that wakes the accept loop on shutdown (None: the
     // wake-up connect failed). Connections queued before it are still served.
     let wake: &'static OnceLock<Option<SocketAddr>> = Box::leak(Box::new(OnceLock::new()));
+    // Its reserve descriptor is open before the server says it serves.
+    let mut fd_limit = FdLimit::new();
     crate::coroutine::spawn("accept", stack, move || {
-        let mut fd_limit = FdLimit::new();
         for stream in listener.incoming() {
             match stream {
                 Ok(stream) => {
