@@ -153,9 +153,13 @@ impl<A: App> Conn<A> {
         if self.start == self.filled {
             return Ok(Next::NeedMore);
         }
-        // 1. Framing, from the head (400, 431, 501 for a coding, 505).
+        // 1. Framing, from the head (400, 431, 505).
         if let Err(next) = self.parse_head() {
             return Ok(next);
+        }
+        // `OPTIONS *` asks about the server, not a route: what it allows (RFC 9110 §9.3.7).
+        if self.head.asterisk {
+            return Ok(self.refuse(&ServerOptions));
         }
         // 2. The application's route step, from the head alone (404, 501 for a method, and
         //    the slots later issues fill): refused here, the body is never read.
@@ -214,7 +218,7 @@ impl<A: App> Conn<A> {
 
     /// Answers a request the route step refused, without reading its body. The connection
     /// stays open only if the whole body is already here to skip.
-    fn refuse(&mut self, reply: &A::Reply) -> Next {
+    fn refuse(&mut self, reply: &impl Reply) -> Next {
         let body_start = self.start + self.head.len;
         let close = match self.head.framing {
             Some(Framing::Length(n))
@@ -327,7 +331,7 @@ impl<A: App> Conn<A> {
     }
 
     /// Encodes a reply for the current head: what to do next (close or go on).
-    fn respond(&mut self, reply: &A::Reply, close: bool) -> Next {
+    fn respond(&mut self, reply: &impl Reply, close: bool) -> Next {
         // Shutting down: answer every request already in the buffer, close after the last.
         let close = close || (self.shared.is_shutting_down() && self.start == self.filled);
         let head_only = &self.buf[self.head.method.clone()] == b"HEAD";
@@ -571,4 +575,21 @@ impl<A: App> Conn<A> {
 /// clock once less.
 fn access_log() -> bool {
     log::log_enabled!(target: "apiphant::access", log::Level::Info)
+}
+
+/// The answer to `OPTIONS *`: 200, `Allow: POST` (every route takes POST only), `{}`.
+struct ServerOptions;
+
+impl Reply for ServerOptions {
+    fn status(&self) -> u16 {
+        200
+    }
+
+    fn header_lines(&self) -> Option<&[u8]> {
+        Some(b"Content-Type: application/json\r\nAllow: POST\r\n")
+    }
+
+    fn body(&self) -> &[u8] {
+        b"{}"
+    }
 }
