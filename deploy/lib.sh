@@ -640,12 +640,16 @@ install_product() {
         mv "$PREFIX/.public.new" "$PREFIX/public"
         rm -rf "$PREFIX/.public.old"
     fi
-    # Nothing under PREFIX is writable by the service user: supervisord (root) writes the
-    # program logs, nginx's master (root) its own.
+    # Nothing under PREFIX is writable by the service user (supervisord, root, writes the
+    # program logs, nginx's master, root, its own) but PREFIX/run, the background worker's
+    # lock folder (its default lock file; only that user may write there).
+    mkdir -p "$PREFIX/run"
     if [[ -z $SANDBOX ]]; then
         chown -R root:root "$PREFIX"
         chmod 0755 "$PREFIX" "$PREFIX/bin" "$PREFIX/plugins" "$PREFIX/public" "$LOG_DIR"
+        chown "$SERVICE_USER" "$PREFIX/run"
     fi
+    chmod 0700 "$PREFIX/run"
     write_deployed
 }
 

@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 use super::{elf, trust, PluginError};
+use crate::logging::escape;
 use apiphant_sdk::abi::{
     self, Bytes, CallIn, CallOut, Context, Header, HostV2, OwnedBuf, PluginV2,
 };
@@ -220,7 +221,10 @@ impl Library {
 impl Drop for Library {
     fn drop(&mut self) {
         if let Err(message) = self.shutdown() {
-            log::error!("plugin shutdown hook failed: {message}");
+            log::error!(
+                "plugin shutdown hook failed: {}",
+                escape(message.as_bytes())
+            );
         }
     }
 }
@@ -323,8 +327,8 @@ extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {
             .args(format_args!(
                 "{}[{}] {}",
                 RequestTag(id),
-                String::from_utf8_lossy(target),
-                String::from_utf8_lossy(message)
+                escape(target),
+                crate::logging::escape_lines(&String::from_utf8_lossy(message), true)
             ))
             .build(),
     );

@@ -15,7 +15,7 @@ mod tasks;
 mod trust;
 
 pub use ffi::PluginBuf;
-pub(crate) use ffi::{header, CallContext};
+pub(crate) use ffi::{effective_uid, header, CallContext};
 pub use tasks::{TaskEntry, TaskSet};
 pub use trust::allow_foreign_plugins;
 
@@ -475,7 +475,7 @@ fn shutdown(plugins: &[(PathBuf, ffi::Library)]) {
 }
 
 /// A hook's message on one line: a cause chain's lines joined; a panic report without
-/// its backtrace.
+/// its backtrace; controls escaped (`crate::logging::escape`).
 fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
@@ -483,7 +483,7 @@ fn one_line(message: &str) -> String {
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect();
-    lines.join(" ")
+    crate::logging::escape_lines(&lines.join(" "), false).to_string()
 }
 
 /// `0.4`: the SDK release a plugin must be rebuilt with (the workspace shares one version).
