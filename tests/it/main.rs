@@ -29,3 +29,5 @@ mod raw;
 mod routing;
 /// Bad plugins at start-up: one clear line, exit code 2, no backtrace.
 mod startup;
+/// Typed actions, typed plugin settings, `${ENV}` in plugin tables, one loader.
+mod typed;
