@@ -311,7 +311,8 @@ fn check_tasks(
 }
 
 impl Registry {
-    /// Loads every plugin in `paths` with [`load_all`] and builds the route table.
+    /// Loads every plugin in `paths` with the one loader (`load_all`) and builds the route
+    /// table.
     pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<Registry, PluginError> {
         let mut registry = Registry::default();
         for loaded in load_all(paths, configs)? {
