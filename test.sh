@@ -11,6 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# The served OpenAPI document is checked by openapi-spec-validator (tests/it/openapi.rs),
+# pinned; installed here when that version is not there yet.
+openapi_validator="openapi-spec-validator==0.9.0"
+python3 -m pip show openapi-spec-validator 2>/dev/null | grep -qx "Version: ${openapi_validator#*==}" \
+    || python3 -m pip install --quiet "$openapi_validator"
+
 cargo build --workspace --all-targets
 cargo test --workspace
 

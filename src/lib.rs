@@ -16,6 +16,7 @@ mod coroutine;
 pub mod dispatch;
 pub mod http;
 pub mod logging;
+pub mod openapi;
 pub mod plugin;
 pub mod product;
 pub mod server;

@@ -55,6 +55,13 @@ fn run(plan: Plan) -> Result<(), Error> {
             Ok(())
         }
         Plan::Config(args) => run_config(&args),
+        Plan::Openapi(args) => {
+            let (product, files) = args.open()?;
+            let registry = Registry::load(&files, &product.config.plugin_configs())?;
+            let document = registry.openapi(&product.name());
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            Ok(())
+        }
     }
 }
 
@@ -81,7 +88,8 @@ fn run_config(args: &ConfigArgs) -> Result<(), Error> {
 
 fn run_serve(serve: Serve) -> Result<(), Error> {
     let (product, files) = serve.product.open()?;
-    let registry = Registry::load(&files, &product.config.plugin_configs())?;
+    let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
+    registry.build_openapi(&product.name());
     let settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
     let routes = registry.routes().len();
     let name = product.name();

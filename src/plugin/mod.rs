@@ -197,6 +197,10 @@ pub struct Endpoint {
 #[derive(Debug, Default)]
 pub struct Registry {
     plugins: Vec<(PathBuf, ffi::Library)>,
+    manifests: Vec<Manifest>,
+    /// The OpenAPI document served at `/.well-known/openapi.json`, once built.
+    #[allow(dead_code)]
+    openapi: Vec<u8>,
     routes: HashMap<Box<str>, Endpoint, BuildHasherDefault<RouteHasher>>,
 }
 
@@ -340,6 +344,17 @@ impl Registry {
             }
         }
         self.plugins.push((loaded.path, loaded.library));
+        self.manifests.push(loaded.manifest);
+    }
+
+    /// The OpenAPI 3.1 document of every route (`crate::openapi`), titled `title`.
+    pub fn openapi(&self, title: &str) -> serde_json::Value {
+        crate::openapi::document(title, &self.manifests)
+    }
+
+    /// Builds the document the server serves (once, at start-up).
+    pub fn build_openapi(&mut self, title: &str) {
+        self.openapi = self.openapi(title).to_string().into_bytes();
     }
 
     /// Runs every plugin's shutdown hook, in load order (once: dropping the registry

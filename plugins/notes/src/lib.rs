@@ -6,13 +6,14 @@
 //! server, `apiphant-background`) has its own store: statics are not shared between them.
 
 use apiphant_sdk::{ApiError, ApiResult, Json, TaskResult, Valid};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use validator::Validate;
 
 /// `[plugins.notes]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// How many notes the store holds (409 beyond).
@@ -64,7 +65,7 @@ pub fn setup(settings: Settings) -> TaskResult {
 }
 
 /// How urgent a note is.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Some day.
@@ -77,7 +78,7 @@ pub enum Priority {
 }
 
 /// A stored note, as answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Note {
     /// Given by the store.
     pub id: u64,
@@ -92,7 +93,7 @@ pub struct Note {
 }
 
 /// `create`'s request.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNote {
     /// 1 to 100 characters.
@@ -112,7 +113,7 @@ pub struct NewNote {
 }
 
 /// `read`'s and `delete`'s request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteId {
     /// The note's id.
@@ -120,7 +121,7 @@ pub struct NoteId {
 }
 
 /// `update`'s request: the id and the fields to change.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteChange {
     /// The note's id.

@@ -3,17 +3,18 @@
 //! but through `Json<T>` in and out (what `bench/run.sh` compares with axum's `Json<T>`).
 
 use apiphant_sdk::{action, ApiResult, Json};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The request: one string.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct Hello {
     /// Echoed back.
     pub hello: String,
 }
 
 /// The response: the string and who answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Echo {
     /// As received.
     pub hello: String,

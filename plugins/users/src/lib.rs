@@ -3,11 +3,12 @@
 //! object, an array, an enum), the responses structs (`Json<U>`).
 
 use apiphant_sdk::{action, ApiError, ApiResult, Json, Valid};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 /// `read`'s request.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, JsonSchema)]
 pub struct ProfileId {
     /// A positive integer.
     #[validate(range(min = 1, message = "a positive integer"))]
@@ -15,7 +16,7 @@ pub struct ProfileId {
 }
 
 /// A profile, as answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Profile {
     /// The user's id.
     pub id: i64,
@@ -24,7 +25,7 @@ pub struct Profile {
 }
 
 /// `update`'s request: `{"id": 1, "user": {"name": "...", "role": "admin", "emails": [...]}}`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileChange {
     /// Whose profile.
@@ -35,7 +36,7 @@ pub struct ProfileChange {
 }
 
 /// The nested object of [`ProfileChange`].
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// 1 to 40 characters.
@@ -51,7 +52,7 @@ pub struct User {
 }
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads.
