@@ -199,7 +199,6 @@ pub struct Registry {
     plugins: Vec<(PathBuf, ffi::Library)>,
     manifests: Vec<Manifest>,
     /// The OpenAPI document served at `/.well-known/openapi.json`, once built.
-    #[allow(dead_code)]
     openapi: Vec<u8>,
     routes: HashMap<Box<str>, Endpoint, BuildHasherDefault<RouteHasher>>,
 }
@@ -355,6 +354,11 @@ impl Registry {
     /// Builds the document the server serves (once, at start-up).
     pub fn build_openapi(&mut self, title: &str) {
         self.openapi = self.openapi(title).to_string().into_bytes();
+    }
+
+    /// The served document's bytes (empty until [`Registry::build_openapi`]).
+    pub(crate) fn openapi_bytes(&self) -> &[u8] {
+        &self.openapi
     }
 
     /// Runs every plugin's shutdown hook, in load order (once: dropping the registry
