@@ -149,6 +149,9 @@ answer=$(curl -sS --max-time 5 -X POST "$url" -d '{"hello": "world"}')
 check [ "$answer" = '{"hello":"world","server":"myproduct"}' ]
 ok "echo through nginx: $answer"
 
+check grep -q '"openapi":"3.1.0"' <(curl -sS --max-time 5 "$NGINX_URL/.well-known/openapi.json")
+ok "the OpenAPI document through nginx"
+
 check grep -q '<h1>myproduct</h1>' <(curl -sS --max-time 5 "$NGINX_URL/")
 ok "static public/index.html served by nginx"
 

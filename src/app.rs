@@ -28,6 +28,13 @@ impl http::App for Application {
     /// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
     /// the body's size after). A later check goes in its slot.
     fn route(&self, head: &RequestHead<'_>) -> Result<&'static Endpoint, Reply> {
+        // 200: the API description, `GET /.well-known/openapi.json` (no route is there).
+        if head.method == "GET" && is_openapi(head.target_text()) {
+            let document = self.registry.openapi_bytes();
+            if !document.is_empty() {
+                return Err(Reply::json(200, document));
+            }
+        }
         // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
         // only this; the method is checked in its own place below.)
         let endpoint = dispatch::route(self.registry, "POST", head.target_text())?;
@@ -69,6 +76,11 @@ impl http::App for Application {
             dispatch::call(self.registry, endpoint, &request)
         }
     }
+}
+
+/// Whether `target` asks for the OpenAPI document (a query string is ignored).
+fn is_openapi(target: &str) -> bool {
+    target.split('?').next() == Some(crate::openapi::PATH)
 }
 
 impl http::Reply for Reply {

@@ -17,6 +17,7 @@ pub mod dispatch;
 mod fd_limit;
 pub mod http;
 pub mod logging;
+pub mod openapi;
 pub mod plugin;
 pub mod product;
 pub mod server;

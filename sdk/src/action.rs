@@ -11,6 +11,7 @@ use crate::body::parse_object;
 use crate::error::{ApiError, Object};
 use crate::json::{self, Json, Valid};
 use crate::raw::{RawRequest, RawResponse};
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -36,6 +37,10 @@ pub enum Reply {
 pub trait IntoReply {
     /// Whether this type is a raw response (listed in the manifest as `raw_response`).
     const RAW_RESPONSE: bool = false;
+    /// The JSON Schema of the response, when the type tells (`Json<U>`).
+    fn response_schema() -> Option<Value> {
+        None
+    }
     /// Converts the return value.
     fn into_reply(self) -> Reply;
 }
@@ -68,7 +73,10 @@ impl IntoReply for Value {
     }
 }
 
-impl<U: Serialize> IntoReply for Json<U> {
+impl<U: Serialize + JsonSchema> IntoReply for Json<U> {
+    fn response_schema() -> Option<Value> {
+        Some(crate::json::schema::<U>())
+    }
     fn into_reply(self) -> Reply {
         crate::export::json_reply(&self.0)
     }
@@ -83,6 +91,9 @@ impl IntoReply for RawResponse {
 
 impl<T: IntoReply> IntoReply for Result<T, ApiError> {
     const RAW_RESPONSE: bool = T::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        T::response_schema()
+    }
     fn into_reply(self) -> Reply {
         match self {
             Ok(value) => value.into_reply(),
@@ -141,6 +152,12 @@ pub trait Handler<M>: Send + Sync + 'static {
     const RAW_REQUEST: bool;
     /// Whether the action answers a raw response.
     const RAW_RESPONSE: bool;
+    /// The JSON Schema of the request, when the type tells (`Json<T>`, `Valid<T>`).
+    fn request_schema() -> Option<Value> {
+        None
+    }
+    /// The JSON Schema of the response, when the type tells (`Json<U>`).
+    fn response_schema() -> Option<Value>;
     /// Runs the action.
     fn run(&self, input: Input<'_>) -> Reply;
 }
@@ -152,6 +169,9 @@ where
 {
     const RAW_REQUEST: bool = false;
     const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        R::response_schema()
+    }
     fn run(&self, input: Input<'_>) -> Reply {
         match parse_object(input.body()) {
             Ok(object) => self(object).into_reply(),
@@ -163,11 +183,17 @@ where
 impl<F, T, R> Handler<(TakesJson, T, R)> for F
 where
     F: Fn(Json<T>) -> R + Send + Sync + 'static,
-    T: DeserializeOwned,
+    T: DeserializeOwned + JsonSchema,
     R: IntoReply,
 {
     const RAW_REQUEST: bool = false;
+    fn request_schema() -> Option<Value> {
+        Some(json::schema::<T>())
+    }
     const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        R::response_schema()
+    }
     fn run(&self, input: Input<'_>) -> Reply {
         match json::from_body(input.body()) {
             Ok(value) => self(Json(value)).into_reply(),
@@ -179,11 +205,17 @@ where
 impl<F, T, R> Handler<(TakesValid, T, R)> for F
 where
     F: Fn(Valid<T>) -> R + Send + Sync + 'static,
-    T: DeserializeOwned + validator::Validate,
+    T: DeserializeOwned + validator::Validate + JsonSchema,
     R: IntoReply,
 {
     const RAW_REQUEST: bool = false;
+    fn request_schema() -> Option<Value> {
+        Some(json::schema::<T>())
+    }
     const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        R::response_schema()
+    }
     fn run(&self, input: Input<'_>) -> Reply {
         match json::from_body_valid(input.body()) {
             Ok(value) => self(Valid(value)).into_reply(),
@@ -199,6 +231,9 @@ where
 {
     const RAW_REQUEST: bool = true;
     const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        R::response_schema()
+    }
     fn run(&self, input: Input<'_>) -> Reply {
         match input {
             Input::Raw(raw) => self(raw).into_reply(),
@@ -241,8 +276,8 @@ pub fn action<M, H: Handler<M>>(handler: H) -> Action {
         blocking: false,
         asynchronous: false,
         doc: String::new(),
-        request_schema: None,
-        response_schema: None,
+        request_schema: H::request_schema(),
+        response_schema: H::response_schema(),
     }
 }
 
@@ -268,13 +303,14 @@ impl Action {
         self
     }
 
-    /// JSON Schema of the request object (documentation; not enforced).
+    /// JSON Schema of the request object, by hand (documentation; not enforced): for a
+    /// dynamic action (a typed one has its type's).
     pub fn request_schema(mut self, schema: Value) -> Self {
         self.request_schema = Some(schema);
         self
     }
 
-    /// JSON Schema of the response object (documentation; not enforced).
+    /// JSON Schema of the response object, by hand (documentation; not enforced).
     pub fn response_schema(mut self, schema: Value) -> Self {
         self.response_schema = Some(schema);
         self

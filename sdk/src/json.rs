@@ -22,9 +22,10 @@
 //!
 //! ```
 //! use apiphant_sdk::{ApiResult, Json};
+//! use schemars::JsonSchema;
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Deserialize)]
+//! #[derive(Deserialize, JsonSchema)]
 //! #[serde(deny_unknown_fields)]
 //! pub struct Greet {
 //!     name: String,
@@ -32,7 +33,7 @@
 //!     times: u8,
 //! }
 //!
-//! #[derive(Serialize)]
+//! #[derive(Serialize, JsonSchema)]
 //! pub struct Greeting {
 //!     text: String,
 //! }
@@ -62,10 +63,11 @@ pub struct Json<T>(pub T);
 ///
 /// ```
 /// use apiphant_sdk::{ApiResult, Json, Valid};
+/// use schemars::JsonSchema;
 /// use serde::{Deserialize, Serialize};
 /// use validator::Validate;
 ///
-/// #[derive(Deserialize, Validate)]
+/// #[derive(Deserialize, Validate, JsonSchema)]
 /// pub struct NewUser {
 ///     #[validate(length(min = 1, max = 40))]
 ///     name: String,
@@ -84,6 +86,12 @@ pub struct Json<T>(pub T);
 /// version is the SDK's (0.20).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Valid<T>(pub T);
+
+/// `T`'s JSON Schema (2020-12), shared types under `$defs`: the request or response
+/// schema of a typed action in the manifest, built once when the plugin loads.
+pub(crate) fn schema<T: schemars::JsonSchema>() -> Value {
+    schemars::schema_for!(T).to_value()
+}
 
 /// Why a body could not become a `T`.
 #[derive(Debug)]
@@ -209,10 +217,11 @@ fn quoted<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use schemars::JsonSchema;
     use serde::Deserialize;
     use serde_json::json;
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Post {
         title: String,
@@ -223,14 +232,14 @@ mod tests {
         kind: Kind,
     }
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, JsonSchema)]
     struct Author {
         name: String,
         #[serde(default)]
         age: Option<u8>,
     }
 
-    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[derive(Debug, Deserialize, PartialEq, Default, JsonSchema)]
     #[serde(rename_all = "lowercase")]
     enum Kind {
         #[default]

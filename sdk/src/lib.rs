@@ -51,6 +51,7 @@ pub use json::{Json, Valid};
 #[cfg(feature = "multipart")]
 pub use multipart::{Form, Part};
 pub use raw::{field_value, is_token_byte, RawRequest, RawResponse};
+pub use schemars;
 pub use serde_json::{self, json, Map, Value};
 pub use task::{
     cause_chain, cron, every, Failure, IntoTaskResult, OnError, Schedule, TaskError, TaskResult,

@@ -1,5 +1,5 @@
 //! The grammar of `apiphant`'s command line: its commands (`serve`, the default; `check`;
-//! `plugins`; `config`), their arguments, and the names reserved for later releases, which
+//! `plugins`; `config`; `openapi`), their arguments, and the names reserved for later releases, which
 //! are never read as a product folder.
 
 use crate::args::{PrintConfig, ProductArgs};
@@ -9,11 +9,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 /// Commands of later releases: `apiphant new` must not serve a folder named `new`.
-pub const RESERVED: &[&str] = &["new", "token", "openapi"];
+pub const RESERVED: &[&str] = &["new", "token"];
 
 /// This release's commands: never read as a product folder either (`apiphant --no-build
 /// check` is not the folder `check`).
-const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "help"];
+const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "openapi", "help"];
 
 /// The `apiphant` command line. Without a command it serves: `apiphant [PRODUCT]
 /// [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.
@@ -27,7 +27,7 @@ const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "help"];
     subcommand_value_name = "COMMAND",
     after_help = "Without a COMMAND, apiphant serves: `apiphant [PRODUCT] [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.\n\
                   A product folder named like a command is written with a path: ./config.\n\
-                  Reserved for later releases: new, token, openapi."
+                  Reserved for later releases: new, token."
 )]
 pub struct Cli {
     /// `serve`'s arguments, when no command is named.
@@ -48,6 +48,9 @@ pub enum Command {
     /// Load and check the plugins like `check`, then print their files, one a line, and
     /// exit: what an install copies into PREFIX/plugins/ (deploy/deploy.sh).
     Plugins(ProductArgs),
+    /// Load the plugins and print the OpenAPI 3.1 document of every route (what the server
+    /// serves at GET /.well-known/openapi.json), and exit.
+    Openapi(ProductArgs),
     /// Print the resolved configuration as JSON (apiphant.toml with every default filled
     /// and secrets masked), and exit. Reads no plugin.
     Config(ConfigArgs),
@@ -73,6 +76,9 @@ pub struct Serve {
     /// The same as `apiphant plugins`.
     #[arg(long, conflicts_with = "check")]
     pub list_plugins: bool,
+    /// The same as `apiphant openapi`.
+    #[arg(long, conflicts_with_all = ["check", "list_plugins"])]
+    pub openapi: bool,
     /// `--print-config`.
     #[command(flatten)]
     pub print_config: PrintConfig,
@@ -102,6 +108,8 @@ pub enum Plan {
     Plugins(ProductArgs),
     /// `config`.
     Config(ConfigArgs),
+    /// `openapi`.
+    Openapi(ProductArgs),
 }
 
 /// Why a command line is refused.
@@ -131,6 +139,7 @@ where
         Some(Command::Check(product)) => Plan::Check(product),
         Some(Command::Plugins(product)) => Plan::Plugins(product),
         Some(Command::Config(config)) => Plan::Config(config),
+        Some(Command::Openapi(product)) => Plan::Openapi(product),
     };
     not_a_command(plan.product().as_os_str())?;
     Ok(plan)
@@ -142,6 +151,7 @@ impl Plan {
         match self {
             Plan::Serve(serve) if serve.check => Plan::Check(serve.product),
             Plan::Serve(serve) if serve.list_plugins => Plan::Plugins(serve.product),
+            Plan::Serve(serve) if serve.openapi => Plan::Openapi(serve.product),
             Plan::Serve(serve) if serve.print_config.print_config => Plan::Config(ConfigArgs {
                 product: serve.product.product,
                 get: Vec::new(),
@@ -154,7 +164,9 @@ impl Plan {
     pub fn product(&self) -> &std::path::Path {
         match self {
             Plan::Serve(serve) => &serve.product.product,
-            Plan::Check(product) | Plan::Plugins(product) => &product.product,
+            Plan::Check(product) | Plan::Plugins(product) | Plan::Openapi(product) => {
+                &product.product
+            }
             Plan::Config(config) => &config.product,
         }
     }

@@ -56,6 +56,13 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Plan::Config(args) => run_config(&args).map(|()| ExitCode::SUCCESS),
+        Plan::Openapi(args) => {
+            let (product, files) = args.open()?;
+            let registry = Registry::load(&files, &product.config.plugin_configs())?;
+            let document = registry.openapi(&product.name());
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -84,7 +91,8 @@ fn run_config(args: &ConfigArgs) -> Result<(), Error> {
 /// period ended first (the server's last log line says how many were not).
 fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let (product, files) = serve.product.open()?;
-    let registry = Registry::load(&files, &product.config.plugin_configs())?;
+    let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
+    registry.build_openapi(&product.name());
     let settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
     let routes = registry.routes().len();
     let name = product.name();

@@ -210,6 +210,9 @@ pub struct Endpoint {
 #[derive(Debug, Default)]
 pub struct Registry {
     plugins: Vec<(PathBuf, ffi::Library)>,
+    manifests: Vec<Manifest>,
+    /// The OpenAPI document served at `/.well-known/openapi.json`, once built.
+    openapi: Vec<u8>,
     routes: HashMap<Box<str>, Endpoint, BuildHasherDefault<RouteHasher>>,
 }
 
@@ -324,7 +327,8 @@ fn check_tasks(
 }
 
 impl Registry {
-    /// Loads every plugin in `paths` with [`load_all`] and builds the route table.
+    /// Loads every plugin in `paths` with the one loader (`load_all`) and builds the route
+    /// table.
     pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<Registry, PluginError> {
         let mut registry = Registry::default();
         for loaded in load_all(paths, configs)? {
@@ -352,6 +356,22 @@ impl Registry {
             }
         }
         self.plugins.push((loaded.path, loaded.library));
+        self.manifests.push(loaded.manifest);
+    }
+
+    /// The OpenAPI 3.1 document of every route (`crate::openapi`), titled `title`.
+    pub fn openapi(&self, title: &str) -> serde_json::Value {
+        crate::openapi::document(title, &self.manifests)
+    }
+
+    /// Builds the document the server serves (once, at start-up).
+    pub fn build_openapi(&mut self, title: &str) {
+        self.openapi = self.openapi(title).to_string().into_bytes();
+    }
+
+    /// The served document's bytes (empty until [`Registry::build_openapi`]).
+    pub(crate) fn openapi_bytes(&self) -> &[u8] {
+        &self.openapi
     }
 
     /// Runs every plugin's shutdown hook, in load order (once: dropping the registry

@@ -32,7 +32,7 @@ pub struct TaskSet {
 }
 
 impl TaskSet {
-    /// Loads every plugin in `paths` with the server's loader ([`super::load_all`]: the
+    /// Loads every plugin in `paths` with the server's loader (`load_all`: the
     /// same checks, the same init hooks) and collects their tasks and `on_error` hooks.
     pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<TaskSet, PluginError> {
         let mut set = TaskSet::default();

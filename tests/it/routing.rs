@@ -40,7 +40,7 @@ fn nested_targets_and_two_versions_side_by_side() {
             "update",
             json!({"id": 1, "user": {"name": 5}}),
             400,
-            json!({"error": {"field": "user.name", "state": "invalid", "explain": "should be string"}}),
+            json!({"error": {"field": "user.name", "state": "invalid", "explain": "invalid type: integer `5`, expected a string"}}),
         )
         .expect("subfield path");
     client

@@ -354,11 +354,13 @@ fn list_plugins() {
         files.sort();
         files
     };
-    // Every cdylib under plugins/, the background (tasks-only) plugin and the blocking
-    // example (bench/run.sh --mixed) included.
+    // Every cdylib under plugins/, the background (tasks-only) plugin, the blocking
+    // example (bench/run.sh --mixed) and the typed examples included.
     let mut sorted = expected.clone();
     sorted.push(plugin("background"));
     sorted.push(plugin("slow"));
+    sorted.push(plugin("notes"));
+    sorted.push(plugin("typedecho"));
     sorted.sort();
     assert_eq!(list(&crate::util::root()), sorted);
     // An installed product: its plugins/*.so, nothing else.
