@@ -19,6 +19,7 @@ pub mod logging;
 pub mod plugin;
 pub mod product;
 pub mod server;
+pub mod store;
 pub mod testing;
 
 pub use config::{Config, ConfigError};
