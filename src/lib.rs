@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod plugin;
 pub mod product;
 pub mod server;
+pub mod store;
 pub mod testing;
 
 pub use config::{Config, ConfigError};

@@ -12,6 +12,7 @@ use crate::args::{PrintConfig, ProductArgs};
 use crate::config::{TimeZone, CONFIG_FILE};
 use crate::plugin::TaskSet;
 use crate::product::Product;
+use crate::store::{self, TickStore};
 use chrono::Utc;
 use clap::Parser;
 use std::process::ExitCode;
@@ -114,6 +115,25 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     })?;
     let lock_path = config.lock_file(&product.dir);
     let _lock = Lock::acquire(&lock_path, config.lock_file.is_none())?;
+    let ticks = match &product.config.database {
+        Some(database) => {
+            let deployment = store::deployment_id(&files);
+            let store = store::postgres::connect(
+                database,
+                &product.name(),
+                &deployment,
+                &store::worker_id(),
+            )
+            .map_err(|why| {
+                format!(
+                    "{why} (check [database] url in '{}' and that PostgreSQL accepts this host)",
+                    product.dir.join(CONFIG_FILE).display()
+                )
+            })?;
+            Some(Box::new(store) as Box<dyn TickStore>)
+        }
+        None => None,
+    };
     let (events, inbox) = mpsc::channel();
     worker::forward_signals(events.clone())?;
     log::info!(
@@ -126,6 +146,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             notifier.as_deref()
         )
     );
+    if let Some(store) = &ticks {
+        log::info!(
+            "Each run is claimed once across hosts through {}.",
+            store.describe()
+        );
+    }
     let tasks = Arc::new(tasks);
     let worker = Worker {
         runner: Arc::clone(&tasks),
@@ -133,6 +159,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         zone,
         notifier,
         grace,
+        ticks,
     };
     worker::run(worker, events, &inbox)?;
     shutdown(&tasks);

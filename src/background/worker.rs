@@ -6,12 +6,17 @@
 //! and signals: so a signal is seen at once even while a task (or a slow SMTP server) runs,
 //! and the running task gets the grace period to finish. Naps are capped at a minute, so a
 //! jump of the wall clock (a suspended machine) is noticed; nothing polls every second.
+//!
+//! With a tick store (`[database]`), the plan is aligned and each due run is claimed first:
+//! it runs here only if this worker won the claim, and the skipped runs it logs are those of
+//! the whole deployment (slots between the task's previous claimed slot and this one).
 
 use super::email::Notifier;
 use super::plan::{Due, Plan};
 use super::schedule::Schedule;
 use crate::logging::escape_lines;
 use crate::plugin::TaskSet;
+use crate::store::{Claim, Tick, TickStore};
 use chrono::{DateTime, FixedOffset, Utc};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -24,8 +29,9 @@ const MAX_NAP: Duration = Duration::from_secs(60);
 pub trait Runner: Send + Sync {
     /// The name of task `task`.
     fn name(&self, task: usize) -> &str;
-    /// Runs task `task`; `Err` is its traceback.
-    fn run(&self, task: usize) -> Result<(), String>;
+    /// Runs task `task` (for `slot`, seconds since the epoch, when the run was claimed for
+    /// one); `Err` is its traceback.
+    fn run(&self, task: usize, slot: Option<i64>) -> Result<(), String>;
     /// Runs every `on_error` hook: (hook's plugin file, result) each.
     fn run_hooks(&self, task: &str, traceback: &str) -> Vec<(String, Result<(), String>)>;
 }
@@ -37,9 +43,9 @@ impl Runner for TaskSet {
             .map_or("?", |entry| entry.name.as_str())
     }
 
-    fn run(&self, task: usize) -> Result<(), String> {
+    fn run(&self, task: usize, slot: Option<i64>) -> Result<(), String> {
         match self.tasks().get(task) {
-            Some(entry) => TaskSet::run(self, entry),
+            Some(entry) => TaskSet::run_slot(self, entry, slot),
             None => Err(format!("no task {task}")),
         }
     }
@@ -62,6 +68,8 @@ pub struct Worker<R> {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// How long the running task may finish after SIGTERM / SIGINT.
     pub grace: Duration,
+    /// Where runs are claimed (`[database]`); `None`: this worker runs every due run.
+    pub ticks: Option<Box<dyn TickStore>>,
 }
 
 /// What the main thread waits for.
@@ -80,24 +88,35 @@ pub fn run<R: Runner + 'static>(
     events: mpsc::Sender<Event>,
     inbox: &Receiver<Event>,
 ) -> std::io::Result<()> {
-    let (jobs, job_inbox) = mpsc::channel::<Due>();
+    let (jobs, job_inbox) = mpsc::channel::<(Due, Option<i64>)>();
     let runner = Arc::clone(&worker.runner);
     let notifier = worker.notifier.clone();
     std::thread::Builder::new()
         .name("task".to_owned())
         .spawn(move || {
-            for due in job_inbox {
-                run_due(runner.as_ref(), notifier.as_deref(), &due);
+            for (due, slot) in job_inbox {
+                run_due(runner.as_ref(), notifier.as_deref(), &due, slot);
                 if events.send(Event::Done).is_err() {
                     break;
                 }
             }
         })?;
-    let mut plan = Plan::new(worker.schedules, worker.zone, Utc::now());
+    let mut ticks = worker.ticks;
+    let mut plan = match ticks {
+        Some(_) => Plan::aligned(worker.schedules, worker.zone, Utc::now()),
+        None => Plan::new(worker.schedules, worker.zone, Utc::now()),
+    };
     loop {
         let batch = plan.take_due(Utc::now());
         for due in &batch {
-            if jobs.send(due.clone()).is_err() {
+            let run = match ticks.as_deref_mut() {
+                Some(store) => match claim(store, &plan, worker.runner.as_ref(), due) {
+                    Some(claimed) => claimed,
+                    None => continue,
+                },
+                None => (due.clone(), None),
+            };
+            if jobs.send(run).is_err() {
                 return Ok(());
             }
             match inbox.recv() {
@@ -120,6 +139,45 @@ pub fn run<R: Runner + 'static>(
             }
             Ok(Event::Done) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+/// Claims `due` in `store`: the run with the deployment's skipped count and its slot when
+/// this worker won, `None` when another worker did or the claim failed (logged).
+fn claim<R: Runner + ?Sized>(
+    store: &mut dyn TickStore,
+    plan: &Plan,
+    runner: &R,
+    due: &Due,
+) -> Option<(Due, Option<i64>)> {
+    let name = runner.name(due.task);
+    let tick = if due.at_start {
+        Tick::Start
+    } else {
+        Tick::Slot(due.planned)
+    };
+    match store.claim(name, tick) {
+        Ok(Claim::Won { previous }) => {
+            let skipped = previous.map_or(0, |previous| {
+                plan.slots_between(due.task, previous, due.planned)
+            });
+            let slot = (!due.at_start).then(|| due.planned.timestamp());
+            Some((
+                Due {
+                    skipped,
+                    ..due.clone()
+                },
+                slot,
+            ))
+        }
+        Ok(Claim::Lost) => {
+            log::debug!("Task {name}: claimed by another worker.");
+            None
+        }
+        Err(why) => {
+            log::error!("Task {name}: not run, its claim failed: {why}");
+            None
         }
     }
 }
@@ -176,8 +234,14 @@ fn stop(signal: i32, running: Option<&str>, inbox: &Receiver<Event>, grace: Dura
     }
 }
 
-/// Runs one due task and its `on_error` handlers, logging each result.
-pub fn run_due<R: Runner + ?Sized>(runner: &R, notifier: Option<&dyn Notifier>, due: &Due) {
+/// Runs one due task (for `slot`, when claimed for one) and its `on_error` handlers,
+/// logging each result.
+pub fn run_due<R: Runner + ?Sized>(
+    runner: &R,
+    notifier: Option<&dyn Notifier>,
+    due: &Due,
+    slot: Option<i64>,
+) {
     let name = runner.name(due.task);
     if due.skipped > 0 {
         log::warn!(
@@ -186,7 +250,7 @@ pub fn run_due<R: Runner + ?Sized>(runner: &R, notifier: Option<&dyn Notifier>, 
             due.planned.format("%Y-%m-%d %H:%M:%S UTC")
         );
     }
-    match runner.run(due.task) {
+    match runner.run(due.task, slot) {
         Ok(()) => log::info!("Task {name}: OK."),
         Err(traceback) => {
             log::error!("Task {name} failed:\n{}", escape_lines(&traceback, false));
@@ -255,7 +319,7 @@ mod tests {
         fn name(&self, task: usize) -> &str {
             ["fine", "broken"][task]
         }
-        fn run(&self, task: usize) -> Result<(), String> {
+        fn run(&self, task: usize, _slot: Option<i64>) -> Result<(), String> {
             if task == 0 {
                 Ok(())
             } else {
@@ -275,6 +339,7 @@ mod tests {
             task,
             planned: Utc::now(),
             skipped: 0,
+            at_start: false,
         }
     }
 
@@ -288,8 +353,8 @@ mod tests {
                 fail,
                 ..Recorder::default()
             };
-            run_due(&runner, Some(&recorder), &due(0));
-            run_due(&runner, Some(&recorder), &due(1));
+            run_due(&runner, Some(&recorder), &due(0), None);
+            run_due(&runner, Some(&recorder), &due(1), Some(0));
             let told = recorder.told.lock().map(|t| t.clone()).unwrap_or_default();
             assert_eq!(
                 told,

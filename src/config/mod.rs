@@ -6,6 +6,7 @@
 //! binaries read the file through [`Config::load`].
 
 mod background;
+mod database;
 mod email;
 mod expand;
 mod mask;
@@ -13,6 +14,7 @@ mod range;
 mod server;
 
 pub use background::{default_lock_file, BackgroundConfig, TimeZone, RUN_DIR};
+pub use database::{DatabaseConfig, DATABASE_PASSWORD_ENV};
 pub use email::{EmailConfig, Tls, PASSWORD_ENV};
 pub use mask::{mask_url_password, MASK};
 pub use server::ServerConfig;
@@ -41,6 +43,9 @@ pub struct Config {
     /// Error email settings (`apiphant-background`); no emails when absent.
     #[serde(default)]
     pub email: Option<EmailConfig>,
+    /// The database shared by the workers of several hosts; one host as before when absent.
+    #[serde(default)]
+    pub database: Option<DatabaseConfig>,
     /// `[plugins.<crate>]`: each plugin's own table, free-form, keyed by its crate name.
     #[serde(default, skip_serializing)]
     pub plugins: BTreeMap<String, toml::Table>,
@@ -109,7 +114,7 @@ fn is_crate_name(name: &str) -> bool {
 
 impl Config {
     /// Reads `path` (defaults when the file is absent), applies the process environment's
-    /// overrides ([`PASSWORD_ENV`]) and checks every range.
+    /// overrides ([`PASSWORD_ENV`], [`DATABASE_PASSWORD_ENV`]) and checks every range.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Config::parse(path, &text, |name| std::env::var(name).ok()),
@@ -154,6 +159,15 @@ impl Config {
             )
             .map_err(&invalid)?;
         }
+        if let Some(database) = config.database.as_mut() {
+            if let Some(problem) = database.url_problem() {
+                return Err(invalid(problem));
+            }
+            if let Some(password) = env(DATABASE_PASSWORD_ENV) {
+                database.password = Some(password);
+                config.from_env.push("database.password".to_owned());
+            }
+        }
         if let Some(limit) = range::first_out_of_range(config.limits()) {
             return Err(ConfigError::OutOfRange {
                 path: path.to_path_buf(),
@@ -170,6 +184,7 @@ impl Config {
         let mut limits = self.server.limits();
         limits.extend(self.background.limits());
         limits.extend(self.email.iter().flat_map(EmailConfig::limits));
+        limits.extend(self.database.iter().flat_map(DatabaseConfig::limits));
         limits
     }
 
@@ -202,6 +217,7 @@ impl Config {
             "server": self.server,
             "background": self.background,
             "email": self.email,
+            "database": self.database,
             "plugins": self.plugin_configs(),
         });
         value["background"]["lock_file"] =

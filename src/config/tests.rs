@@ -6,18 +6,19 @@ use super::*;
 const EMAIL: &str =
     "[email]\nhost = \"smtp.example.com\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n";
 
+const DATABASE: &str = "[database]\nurl = \"postgres://app@db.example.com/app\"\n";
+
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(Path::new("/p/apiphant.toml"), text, |_| None)
 }
 
-/// `key = value` in its section (the email section is completed).
+/// `key = value` in its section (the email and database sections are completed).
 fn with(key: &str, value: &str) -> String {
     let (section, name) = key.split_once('.').unwrap_or(("", key));
-    let base = if section == "email" { EMAIL } else { "" };
-    let header = if section == "email" {
-        String::new()
-    } else {
-        format!("[{section}]\n")
+    let (base, header) = match section {
+        "email" => (EMAIL, String::new()),
+        "database" => (DATABASE, String::new()),
+        _ => ("", format!("[{section}]\n")),
     };
     format!("{base}{header}{name} = {value}\n")
 }
@@ -38,7 +39,8 @@ fn every_range_at_each_bound() {
         server.blocking_threads         0     1    4096        4097
         background.shutdown_grace_secs  -1    0    3600        3600.1
         email.port                      0     1    65535       -
-        email.timeout_secs              0     0.1  600         601";
+        email.timeout_secs              0     0.1  600         601
+        database.connect_timeout_secs   0     0.1  600         601";
     let mut tested = 0;
     for case in cases.lines().filter(|line| !line.trim().is_empty()) {
         let [key, below, lowest, highest, above] = case.split_whitespace().collect::<Vec<_>>()[..]
@@ -72,7 +74,8 @@ fn every_range_at_each_bound() {
             }
         }
     }
-    assert_eq!(tested, parse(EMAIL).map(|c| c.limits().len()).unwrap_or(0));
+    let all = format!("{EMAIL}{DATABASE}");
+    assert_eq!(tested, parse(&all).map(|c| c.limits().len()).unwrap_or(0));
     // 0 is "automatic" for the stack: in range although below 64.
     assert!(parse(&with("server.stack_kib", "0")).is_ok());
 }
@@ -196,7 +199,7 @@ fn plugin_tables_are_free_form_and_reach_the_host_as_json() {
 #[test]
 fn the_readme_documents_every_range() {
     let readme = include_str!("../../README.md");
-    let config = parse(EMAIL).expect("valid");
+    let config = parse(&format!("{EMAIL}{DATABASE}")).expect("valid");
     for limit in config.limits() {
         let row = readme
             .lines()
@@ -209,4 +212,30 @@ fn the_readme_documents_every_range() {
             limit.range
         );
     }
+}
+
+#[test]
+fn the_database_password_comes_from_the_environment_and_is_never_printed() {
+    let text = "[database]\nurl = \"postgres://app:in-url@db/app\"\n";
+    let env = |name: &str| (name == DATABASE_PASSWORD_ENV).then(|| "from-env".to_owned());
+    let config = Config::parse(Path::new("/p/apiphant.toml"), text, env).expect("valid");
+    let database = config.database.as_ref().expect("database");
+    assert_eq!(database.password.as_deref(), Some("from-env"));
+    assert_eq!(config.from_env, ["database.password"]);
+    let resolved = config.resolved(Path::new("/p"));
+    assert_eq!(resolved["database"]["url"], "postgres://app:***@db/app");
+    assert_eq!(resolved["database"]["password"], MASK);
+    let printed = resolved.to_string();
+    assert!(
+        !printed.contains("from-env") && !printed.contains("in-url"),
+        "{printed}"
+    );
+    assert!(!format!("{config:?}").contains("in-url"));
+    // Not a PostgreSQL URL: refused at once, naming the key, the URL's password masked.
+    let bad = parse("[database]\nurl = \"mysql://u:secret@h/d\"\n");
+    let line = bad.map(|_| ()).expect_err("refused").to_string();
+    assert!(
+        line.contains("database.url") && !line.contains("secret"),
+        "{line}"
+    );
 }

@@ -73,8 +73,17 @@ impl TaskSet {
     /// Runs a task: `Err` carries the traceback (cause chain, or panic message, location
     /// and backtrace). Never unwinds.
     pub fn run(&self, task: &TaskEntry) -> Result<(), String> {
+        self.run_slot(task, None)
+    }
+
+    /// [`TaskSet::run`] for a claimed slot (seconds since the epoch): the request id ends
+    /// with `@<slot>` (`task-tick-7@1767225600`), so a task can key its work by slot.
+    pub fn run_slot(&self, task: &TaskEntry, slot: Option<i64>) -> Result<(), String> {
         let library = &self.plugins[task.plugin].1;
-        let id = self.request_id("task", &task.name);
+        let mut id = self.request_id("task", &task.name);
+        if let Some(slot) = slot {
+            id = format!("{id}@{slot}");
+        }
         let context = CallContext {
             request_id: id.as_bytes(),
             identity: b"",

@@ -1,0 +1,218 @@
+//! The PostgreSQL store: connects with `[database]` (reconnecting after a lost connection),
+//! applies the migrations at start, and claims ticks with one statement.
+//!
+//! The claim is `INSERT ... ON CONFLICT DO NOTHING` on the key (product, task, tick): the
+//! row that goes in is the claim, recorded with the worker that made it. It is refused when
+//! a later slot of the task is already claimed (a worker that fell behind does not run a
+//! stale slot). No session state is used, so it works behind PgBouncer's transaction
+//! pooling; the migrations' lock is a transaction-level advisory lock for the same reason.
+
+use super::{Claim, Tick, TickStore, MIGRATIONS};
+use crate::config::DatabaseConfig;
+use chrono::{DateTime, SecondsFormat, Utc};
+use postgres::{Client, NoTls};
+use std::time::Duration;
+
+/// The key of the advisory lock held while migrating (any constant: `apiphant` in ASCII).
+const MIGRATION_LOCK: i64 = 0x6170_6970_6861_6e74;
+
+/// A connection to `[database]` and who this worker is.
+pub struct PgStore {
+    config: postgres::Config,
+    client: Option<Client>,
+    url: String,
+    product: String,
+    deployment: String,
+    worker: String,
+}
+
+/// Connects to `database` and migrates it; the error is one line (the URL's password masked).
+pub fn connect(
+    database: &DatabaseConfig,
+    product: &str,
+    deployment: &str,
+    worker: &str,
+) -> Result<PgStore, String> {
+    let url = database.display_url();
+    let mut config: postgres::Config = database
+        .url
+        .parse()
+        .map_err(|error| format!("database.url \"{url}\": {error}"))?;
+    if let Some(password) = &database.password {
+        config.password(password);
+    }
+    config
+        .connect_timeout(Duration::from_secs_f64(database.connect_timeout_secs))
+        .application_name("apiphant");
+    let mut store = PgStore {
+        config,
+        client: None,
+        url,
+        product: product.to_owned(),
+        deployment: deployment.to_owned(),
+        worker: worker.to_owned(),
+    };
+    store.migrate()?;
+    Ok(store)
+}
+
+/// Shows the URL with its password masked, never the client's configuration.
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.url)
+            .field("connected", &self.client.is_some())
+            .field("product", &self.product)
+            .field("deployment", &self.deployment)
+            .field("worker", &self.worker)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// The connection, made again if it was lost.
+    fn client(&mut self) -> Result<&mut Client, String> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        match &mut self.client {
+            Some(client) => Ok(client),
+            slot @ None => {
+                let client = self
+                    .config
+                    .connect(NoTls)
+                    .map_err(|error| format!("cannot connect to {}: {error}", self.url))?;
+                Ok(slot.insert(client))
+            }
+        }
+    }
+
+    /// Forgets the connection after an error that lost it.
+    fn failed(&mut self, error: &postgres::Error) -> String {
+        if error.is_closed() || error.code().is_none() {
+            self.client = None;
+        }
+        format!("database {}: {error}", self.url)
+    }
+
+    /// Applies every migration the database lacks, in one transaction under an advisory
+    /// lock (workers starting together wait for the first); refuses a database migrated
+    /// by a newer apiphant.
+    pub fn migrate(&mut self) -> Result<Vec<i32>, String> {
+        let result = migrate(self.client()?);
+        result.map_err(|error| match error {
+            MigrateError::Database(error) => self.failed(&error),
+            MigrateError::Newer(version) => format!(
+                "database {} is at schema version {version}, newer than this apiphant's {} (install the newer apiphant on every host)",
+                self.url,
+                MIGRATIONS.len()
+            ),
+        })
+    }
+}
+
+enum MigrateError {
+    Database(postgres::Error),
+    Newer(i32),
+}
+
+impl From<postgres::Error> for MigrateError {
+    fn from(error: postgres::Error) -> Self {
+        MigrateError::Database(error)
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
+    let mut transaction = client.transaction()?;
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    // Created when absent (not `IF NOT EXISTS`, whose notice the client would log).
+    let exists: bool = transaction
+        .query_one("SELECT to_regclass('apiphant_migrations') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        transaction.batch_execute(
+            "CREATE TABLE apiphant_migrations (
+             version    integer     PRIMARY KEY,
+             name       text        NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+        )?;
+    }
+    let latest: i32 = transaction
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM apiphant_migrations",
+            &[],
+        )?
+        .get(0);
+    let known = MIGRATIONS.last().map_or(0, |migration| migration.version);
+    if latest > known {
+        return Err(MigrateError::Newer(latest));
+    }
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| m.version > latest) {
+        transaction.batch_execute(migration.sql)?;
+        transaction.execute(
+            "INSERT INTO apiphant_migrations (version, name) VALUES ($1, $2)",
+            &[&migration.version, &migration.name],
+        )?;
+        applied.push(migration.version);
+    }
+    transaction.commit()?;
+    for version in &applied {
+        log::info!("Database: schema migration {version} applied.");
+    }
+    Ok(applied)
+}
+
+/// One statement: the latest earlier slot, whether a later one is claimed, and the claim.
+const CLAIM: &str = "
+    WITH previous AS (
+        SELECT max(slot) AS slot FROM apiphant_ticks
+        WHERE product = $1 AND task = $2 AND NOT is_start AND slot < $4 AND NOT $5
+    ), later AS (
+        SELECT 1 FROM apiphant_ticks
+        WHERE product = $1 AND task = $2 AND NOT is_start AND slot > $4 AND NOT $5
+        LIMIT 1
+    ), claimed AS (
+        INSERT INTO apiphant_ticks (product, task, tick, is_start, slot, worker)
+        SELECT $1, $2, $3, $5, $4, $6 WHERE NOT EXISTS (SELECT 1 FROM later)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM claimed), (SELECT slot FROM previous)";
+
+impl TickStore for PgStore {
+    fn claim(&mut self, task: &str, tick: Tick) -> Result<Claim, String> {
+        let (key, slot, is_start) = match tick {
+            Tick::Start => (format!("start:{}", self.deployment), Utc::now(), true),
+            Tick::Slot(slot) => (
+                slot.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                slot,
+                false,
+            ),
+        };
+        let (product, worker) = (self.product.clone(), self.worker.clone());
+        let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+            [&product, &task, &key, &slot, &is_start, &worker];
+        let result = self.client()?.query_one(CLAIM, &params);
+        match result {
+            Ok(row) => {
+                let won: i64 = row.get(0);
+                let previous: Option<DateTime<Utc>> = row.get(1);
+                Ok(if won == 1 {
+                    Claim::Won { previous }
+                } else {
+                    Claim::Lost
+                })
+            }
+            Err(error) => Err(self.failed(&error)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "database {} (worker {}, deployment {})",
+            self.url, self.worker, self.deployment
+        )
+    }
+}
