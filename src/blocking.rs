@@ -75,7 +75,7 @@ impl Pool {
                 log::warn!(
                     "req={} blocking pool full: 503 for {}",
                     String::from_utf8_lossy(request.request_id),
-                    request.path
+                    crate::auth::loggable_target(request.path)
                 );
                 return Reply::json(503, &UNAVAILABLE);
             }

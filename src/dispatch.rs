@@ -145,7 +145,7 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
             "req={} 500 for {} {} ({}): {cause}",
             String::from_utf8_lossy(request.request_id),
             request.method,
-            request.path,
+            crate::auth::loggable_target(request.path),
             endpoint.label
         );
         Reply::json(500, &INTERNAL_ERROR)

@@ -8,11 +8,13 @@
 
 mod app;
 pub mod args;
+pub mod auth;
 pub mod background;
 mod blocking;
 pub mod cli;
 pub mod config;
 mod coroutine;
+pub mod cors;
 pub mod dispatch;
 pub mod http;
 pub mod logging;

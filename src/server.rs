@@ -7,7 +7,9 @@
 //! or when the grace period ends.
 
 use crate::app::Application;
+use crate::auth::Auth;
 use crate::config::ServerConfig;
+use crate::cors::Cors;
 use crate::http::{self, Limits};
 use crate::plugin::Registry;
 use std::io;
@@ -26,7 +28,7 @@ struct Server {
     connections: AtomicUsize,
 }
 
-/// Settings the server runs with, from `apiphant.toml` `[server]`.
+/// Settings the server runs with, from `apiphant.toml` `[server]` (and `[auth]`, `[cors]`).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Limits and timeouts of the connection loop.
@@ -39,6 +41,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Threads of the blocking pool.
     pub blocking_threads: usize,
+    /// `[auth]`, checked against the routes ([`Auth::new`]); every call is open when `None`.
+    pub auth: Option<&'static Auth>,
+    /// `[cors]`; no CORS headers when `None`.
+    pub cors: Option<&'static Cors>,
 }
 
 impl Settings {
@@ -63,6 +69,8 @@ impl Settings {
             stack_bytes: stack_kib(config.stack_kib, debug_plugins) * 1024,
             shutdown_grace: secs(config.shutdown_grace_secs),
             blocking_threads: config.blocking_threads.clamp(1, 4096),
+            auth: None,
+            cors: None,
         }
     }
 }
@@ -101,7 +109,7 @@ pub fn run(
     // any start-up error below; forgotten if requests are still running at the end.
     let stop_plugins = StopPlugins(registry);
     let server: &'static Server = Box::leak(Box::new(Server {
-        app: Application::new(registry, blocking),
+        app: Application::new(registry, blocking, settings.auth, settings.cors),
         http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));

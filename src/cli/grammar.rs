@@ -1,7 +1,8 @@
 //! The grammar of `apiphant`'s command line: its commands (`serve`, the default; `check`;
-//! `plugins`; `config`), their arguments, and the names reserved for later releases, which
+//! `plugins`; `config`; `token new`), their arguments, and the names reserved for later releases, which
 //! are never read as a product folder.
 
+use super::token::NewToken;
 use crate::args::{PrintConfig, ProductArgs};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -9,11 +10,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 /// Commands of later releases: `apiphant new` must not serve a folder named `new`.
-pub const RESERVED: &[&str] = &["new", "token", "openapi"];
+pub const RESERVED: &[&str] = &["new", "openapi"];
 
 /// This release's commands: never read as a product folder either (`apiphant --no-build
 /// check` is not the folder `check`).
-const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "help"];
+const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "token", "help"];
 
 /// The `apiphant` command line. Without a command it serves: `apiphant [PRODUCT]
 /// [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.
@@ -27,7 +28,7 @@ const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "help"];
     subcommand_value_name = "COMMAND",
     after_help = "Without a COMMAND, apiphant serves: `apiphant [PRODUCT] [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.\n\
                   A product folder named like a command is written with a path: ./config.\n\
-                  Reserved for later releases: new, token, openapi."
+                  Reserved for later releases: new, openapi."
 )]
 pub struct Cli {
     /// `serve`'s arguments, when no command is named.
@@ -51,6 +52,17 @@ pub enum Command {
     /// Print the resolved configuration as JSON (apiphant.toml with every default filled
     /// and secrets masked), and exit. Reads no plugin.
     Config(ConfigArgs),
+    /// Manage `[auth]` tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `apiphant token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token: print it (once) and the line to add under [auth.tokens] in
+    /// apiphant.toml, which keeps only its SHA-256. Writes no file.
+    New(NewToken),
 }
 
 /// `apiphant serve`, also the arguments of a bare `apiphant`.
@@ -102,6 +114,8 @@ pub enum Plan {
     Plugins(ProductArgs),
     /// `config`.
     Config(ConfigArgs),
+    /// `token new`.
+    Token(NewToken),
 }
 
 /// Why a command line is refused.
@@ -131,8 +145,11 @@ where
         Some(Command::Check(product)) => Plan::Check(product),
         Some(Command::Plugins(product)) => Plan::Plugins(product),
         Some(Command::Config(config)) => Plan::Config(config),
+        Some(Command::Token(TokenCommand::New(token))) => Plan::Token(token),
     };
-    not_a_command(plan.product().as_os_str())?;
+    if let Some(product) = plan.product() {
+        not_a_command(product.as_os_str())?;
+    }
     Ok(plan)
 }
 
@@ -150,12 +167,13 @@ impl Plan {
         }
     }
 
-    /// The product folder the command works on.
-    pub fn product(&self) -> &std::path::Path {
+    /// The product folder the command works on (`token new` works on none).
+    pub fn product(&self) -> Option<&std::path::Path> {
         match self {
-            Plan::Serve(serve) => &serve.product.product,
-            Plan::Check(product) | Plan::Plugins(product) => &product.product,
-            Plan::Config(config) => &config.product,
+            Plan::Serve(serve) => Some(&serve.product.product),
+            Plan::Check(product) | Plan::Plugins(product) => Some(&product.product),
+            Plan::Config(config) => Some(&config.product),
+            Plan::Token(_) => None,
         }
     }
 }

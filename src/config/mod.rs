@@ -1,16 +1,20 @@
 //! `apiphant.toml`, the one reader: every section typed (`server.rs`, `background.rs`,
-//! `email.rs`, and a free-form `[plugins.<crate>]` table per plugin), every number checked
+//! `email.rs`, `auth.rs`, `cors.rs`, and a free-form `[plugins.<crate>]` table per plugin), every number checked
 //! against its documented range (`range.rs`), the environment's overrides applied, and the
 //! resolved configuration printed as JSON with its secrets masked (`mask.rs`). Both
 //! binaries read the file through [`Config::load`].
 
+mod auth;
 mod background;
+mod cors;
 mod email;
 mod mask;
 mod range;
 mod server;
 
+pub use auth::{glob_error, is_token_name, AuthConfig, TokenConfig};
 pub use background::{default_lock_file, BackgroundConfig, TimeZone};
+pub use cors::CorsConfig;
 pub use email::{EmailConfig, Tls, PASSWORD_ENV};
 pub use mask::{mask_url_password, MASK};
 pub use server::ServerConfig;
@@ -39,6 +43,12 @@ pub struct Config {
     /// Error email settings (`apiphant-background`); no emails when absent.
     #[serde(default)]
     pub email: Option<EmailConfig>,
+    /// Who may call: tokens and their scopes; every call is open when absent.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// The browser origins that may call; no CORS headers when absent.
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
     /// `[plugins.<crate>]`: each plugin's own table, free-form, keyed by its crate name.
     #[serde(default, skip_serializing)]
     pub plugins: BTreeMap<String, toml::Table>,
@@ -70,6 +80,16 @@ pub enum ConfigError {
         /// The range: `1..=512`.
         range: String,
     },
+    /// A value of the right type that cannot be right (a hash of the wrong length, an
+    /// origin with a path, a scope that matches no route).
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key: `auth.tokens.alice.sha256`.
+        key: String,
+        /// What is wrong and the fix.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -91,6 +111,9 @@ impl fmt::Display for ConfigError {
                 "config '{}': {key} = {value} is out of range ({range})",
                 path.display()
             ),
+            ConfigError::BadValue { path, key, reason } => {
+                write!(f, "config '{}': {key}: {reason}", path.display())
+            }
         }
     }
 }
@@ -151,6 +174,15 @@ impl Config {
                 range: limit.range,
             });
         }
+        let mistake = (config.auth.as_ref().and_then(AuthConfig::mistake))
+            .or_else(|| config.cors.as_ref().and_then(CorsConfig::mistake));
+        if let Some((key, reason)) = mistake {
+            return Err(ConfigError::BadValue {
+                path: path.to_path_buf(),
+                key,
+                reason,
+            });
+        }
         Ok(config)
     }
 
@@ -159,6 +191,7 @@ impl Config {
         let mut limits = self.server.limits();
         limits.extend(self.background.limits());
         limits.extend(self.email.iter().flat_map(EmailConfig::limits));
+        limits.extend(self.cors.iter().flat_map(CorsConfig::limits));
         limits
     }
 
@@ -191,6 +224,8 @@ impl Config {
             "server": self.server,
             "background": self.background,
             "email": self.email,
+            "auth": self.auth,
+            "cors": self.cors,
             "plugins": self.plugin_configs(),
         });
         value["background"]["lock_file"] =

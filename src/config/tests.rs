@@ -38,7 +38,8 @@ fn every_range_at_each_bound() {
         server.blocking_threads         0     1    4096        4097
         background.shutdown_grace_secs  -1    0    3600        3600.1
         email.port                      0     1    65535       -
-        email.timeout_secs              0     0.1  600         601";
+        email.timeout_secs              0     0.1  600         601
+        cors.max_age_secs               -1    0    86400       86400.5";
     let mut tested = 0;
     for case in cases.lines().filter(|line| !line.trim().is_empty()) {
         let [key, below, lowest, highest, above] = case.split_whitespace().collect::<Vec<_>>()[..]
@@ -72,7 +73,11 @@ fn every_range_at_each_bound() {
             }
         }
     }
-    assert_eq!(tested, parse(EMAIL).map(|c| c.limits().len()).unwrap_or(0));
+    let every_section = format!("{EMAIL}[cors]\n");
+    assert_eq!(
+        tested,
+        parse(&every_section).map(|c| c.limits().len()).unwrap_or(0)
+    );
     // 0 is "automatic" for the stack: in range although below 64.
     assert!(parse(&with("server.stack_kib", "0")).is_ok());
 }
@@ -196,7 +201,7 @@ fn plugin_tables_are_free_form_and_reach_the_host_as_json() {
 #[test]
 fn the_readme_documents_every_range() {
     let readme = include_str!("../../README.md");
-    let config = parse(EMAIL).expect("valid");
+    let config = parse(&format!("{EMAIL}[cors]\n")).expect("valid");
     for limit in config.limits() {
         let row = readme
             .lines()

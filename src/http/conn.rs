@@ -366,7 +366,7 @@ impl<A: App> Conn<A> {
                 "{} \"{} {} HTTP/1.{}\" {} {} {:.6} req={} user={}",
                 self.peer,
                 head.method,
-                head.target_text(),
+                crate::auth::loggable_target(head.target_text()),
                 self.head.minor_version,
                 reply.status(),
                 reply.body().len(),

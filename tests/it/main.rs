@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 mod util;
 
+/// `[auth]`: tokens, scopes, 401 / 403 before the body, the caller's name in the log.
+mod auth;
 /// apiphant-background: tasks, tracebacks, signals, the lock, emails to a real SMTP server.
 mod background;
 /// Blocking actions run on the blocking pool and never stall other requests.
