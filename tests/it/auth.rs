@@ -44,6 +44,24 @@ pub fn product(config: &str) -> TempDir {
     dir
 }
 
+/// Serving a product whose `apiphant.toml` is `config` stops start-up (exit 2) with one
+/// `apiphant: config '<file>': <says>...` line.
+pub fn config_fails_with(config: &str, plugins: &[std::path::PathBuf], says: &str) {
+    let dir = product(config);
+    let file = dir.path().join("apiphant.toml");
+    let (code, stderr) = crate::util::start_failure(&mut command_in(dir.path(), plugins, &[]));
+    assert_eq!(code, Some(2), "{config}: {stderr}");
+    let expected = format!("apiphant: config '{}': {says}", file.display());
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("apiphant: "))
+        .collect();
+    assert!(
+        errors.len() == 1 && errors[0].starts_with(&expected),
+        "{config}:\n{stderr}"
+    );
+}
+
 fn exchange(server: &Server, request: &[u8]) -> crate::util::WireResponse {
     let mut conn = server.connect();
     conn.send(request);
@@ -259,20 +277,7 @@ fn auth_config_mistakes_stop_start_up_with_one_line() {
         ),
     ];
     for (config, says) in cases {
-        let dir = product(&config);
-        let file = dir.path().join("apiphant.toml");
-        let mut command = command_in(dir.path(), &plugins(), &[]);
-        let (code, stderr) = crate::util::start_failure(&mut command);
-        assert_eq!(code, Some(2), "{config}: {stderr}");
-        let expected = format!("apiphant: config '{}': {says}", file.display());
-        let errors: Vec<&str> = stderr
-            .lines()
-            .filter(|line| line.starts_with("apiphant: "))
-            .collect();
-        assert!(
-            errors.len() == 1 && errors[0].starts_with(&expected),
-            "{config}:\n{stderr}"
-        );
+        config_fails_with(&config, &plugins(), says);
     }
     // `apiphant check` finds the same mistake before a deploy.
     let dir = product("[auth]\npublic = [\"v0/ech/*\"]\n");

@@ -14,6 +14,8 @@ mod background;
 mod blocking;
 /// `apiphant config` / `--print-config`, the configuration's ranges, reserved command names.
 mod config;
+/// `[cors]`: preflights, CORS headers, and a real headless Chromium calling from a page.
+mod cors;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
