@@ -15,6 +15,8 @@ if [[ -z ${APIPHANT_SKIP_BROWSER_TEST:-} ]] && ! command -v chromium >/dev/null;
     echo "tests/it/cors.rs needs chromium (apt-get install chromium), or APIPHANT_SKIP_BROWSER_TEST=1"
     exit 1
 fi
+# The admin test checks /metrics with promtool (Debian's prometheus; .ci/run installs it).
+command -v promtool >/dev/null || { echo "tests/it/admin.rs needs promtool (apt-get install prometheus)"; exit 1; }
 
 cargo build --workspace --all-targets
 cargo test --workspace

@@ -8,6 +8,7 @@ use crate::blocking::Pool;
 use crate::cors::{self, Cors, Preflight};
 use crate::dispatch::{self, Reply};
 use crate::http::{self, Headers, RequestHead};
+use crate::metrics::Metrics;
 use crate::plugin::{Endpoint, PluginBuf, Registry};
 use apiphant_sdk::wire::{FORBIDDEN, NOT_IMPLEMENTED, UNAUTHORIZED};
 
@@ -18,6 +19,8 @@ pub(crate) struct Application {
     blocking: Pool,
     auth: Option<&'static Auth>,
     cors: Option<&'static Cors>,
+    /// Counted only when the admin listener serves them.
+    metrics: Option<&'static Metrics>,
 }
 
 /// What the route step lets through: the endpoint, the caller's identity (a token's name,
@@ -33,6 +36,8 @@ pub(crate) struct Grant {
 #[derive(Debug)]
 pub(crate) struct Answer {
     reply: Reply,
+    /// The endpoint it answers for (`None`: no such route).
+    endpoint: Option<&'static Endpoint>,
     identity: &'static str,
     /// Extra header lines: the origin's CORS lines, `WWW-Authenticate`.
     lines: [&'static [u8]; 2],
@@ -44,6 +49,7 @@ impl Answer {
     fn new(reply: Reply, identity: &'static str, lines: [&'static [u8]; 2]) -> Answer {
         Answer {
             reply,
+            endpoint: None,
             identity,
             lines,
             bare: false,
@@ -88,13 +94,23 @@ impl Application {
         blocking: Pool,
         auth: Option<&'static Auth>,
         cors: Option<&'static Cors>,
+        metrics: Option<&'static Metrics>,
     ) -> Self {
         Application {
             registry,
             blocking,
             auth,
             cors,
+            metrics,
         }
+    }
+
+    /// Counts an answer for `/metrics` (when the admin listener is on).
+    fn count(&self, answer: Answer) -> Answer {
+        if let Some(metrics) = self.metrics {
+            metrics.count(answer.endpoint, answer.reply.status);
+        }
+        answer
     }
 }
 
@@ -102,68 +118,9 @@ impl http::App for Application {
     type Route = Grant;
     type Reply = Answer;
 
-    /// The application's checks from the head, one a step, in the order of
-    /// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
-    /// the body's size after). A later check goes in its slot.
+    /// [`Application::checks`], each refusal counted.
     fn route(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
-        let seen = if self.auth.is_some() || self.cors.is_some() {
-            Seen::of(head.headers)
-        } else {
-            Seen::default()
-        };
-        // Every answer to an allowed origin carries its CORS lines, refusals included (a
-        // page reads a 401 as a 401, not as a CORS failure).
-        let origin = self
-            .cors
-            .zip(seen.origin)
-            .and_then(|(cors, origin)| cors.allowed(origin));
-        let cors_lines: &'static [u8] = origin.map_or(b"", |origin| &origin.actual);
-        // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
-        // only this; the method is checked in its own place below.)
-        let endpoint = dispatch::route(self.registry, "POST", head.target_text())
-            .map_err(|reply| Answer::new(reply, "", [cors_lines, b""]))?;
-        // 204 / 403: a CORS preflight from an allowed origin (never needs a token).
-        if let (Some(origin), Some(method), "OPTIONS") = (origin, seen.request_method, head.method)
-        {
-            return Err(match cors::preflight(method, seen.request_headers) {
-                Preflight::Granted => Answer {
-                    bare: true,
-                    ..Answer::new(Reply::json(204, b""), "", [&origin.preflight, b""])
-                },
-                Preflight::Refused => Answer::new(Reply::json(403, &FORBIDDEN), "", [b"", b""]),
-            });
-        }
-        // 501: a method other than POST.
-        if head.method != "POST" {
-            let reply = Reply::json(501, &NOT_IMPLEMENTED);
-            return Err(Answer::new(reply, "", [cors_lines, b""]));
-        }
-        // 401 / 403: the caller's token and its scopes.
-        let identity = match self.auth.map(|auth| {
-            let route = endpoint
-                .path
-                .strip_prefix("/api/")
-                .unwrap_or(&endpoint.path);
-            auth.decide(route, seen.authorizations, seen.authorization)
-        }) {
-            None => "",
-            Some(Decision::Allow(identity)) => identity,
-            Some(Decision::Unauthorized) => {
-                let reply = Reply::json(401, &UNAUTHORIZED);
-                let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
-                return Err(Answer::new(reply, "", [cors_lines, challenge]));
-            }
-            Some(Decision::Forbidden(identity)) => {
-                let reply = Reply::json(403, &FORBIDDEN);
-                return Err(Answer::new(reply, identity, [cors_lines, b""]));
-            }
-        };
-        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
-        Ok(Grant {
-            endpoint,
-            identity,
-            cors: cors_lines,
-        })
+        self.checks(head).map_err(|answer| self.count(answer))
     }
 
     fn call(&self, grant: Grant, request: &http::Request<'_>) -> Answer {
@@ -198,7 +155,84 @@ impl http::App for Application {
         } else {
             dispatch::call(self.registry, endpoint, &request)
         };
-        Answer::new(reply, identity, [cors, b""])
+        self.count(Answer {
+            endpoint: Some(endpoint),
+            ..Answer::new(reply, identity, [cors, b""])
+        })
+    }
+}
+
+impl Application {
+    /// The application's checks from the head, one a step, in the order of
+    /// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
+    /// the body's size after). A later check goes in its slot.
+    // The refusal is the answer itself, moved once to the loop (as `App::route` returns
+    // it): boxing it would allocate on every refused request.
+    #[allow(clippy::result_large_err)]
+    fn checks(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
+        let seen = if self.auth.is_some() || self.cors.is_some() {
+            Seen::of(head.headers)
+        } else {
+            Seen::default()
+        };
+        // Every answer to an allowed origin carries its CORS lines, refusals included (a
+        // page reads a 401 as a 401, not as a CORS failure).
+        let origin = self
+            .cors
+            .zip(seen.origin)
+            .and_then(|(cors, origin)| cors.allowed(origin));
+        let cors_lines: &'static [u8] = origin.map_or(b"", |origin| &origin.actual);
+        // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
+        // only this; the method is checked in its own place below.)
+        let endpoint = dispatch::route(self.registry, "POST", head.target_text())
+            .map_err(|reply| Answer::new(reply, "", [cors_lines, b""]))?;
+        // Later refusals answer for this endpoint (its counters).
+        let at = |answer: Answer| Answer {
+            endpoint: Some(endpoint),
+            ..answer
+        };
+        // 204 / 403: a CORS preflight from an allowed origin (never needs a token).
+        if let (Some(origin), Some(method), "OPTIONS") = (origin, seen.request_method, head.method)
+        {
+            return Err(at(match cors::preflight(method, seen.request_headers) {
+                Preflight::Granted => Answer {
+                    bare: true,
+                    ..Answer::new(Reply::json(204, b""), "", [&origin.preflight, b""])
+                },
+                Preflight::Refused => Answer::new(Reply::json(403, &FORBIDDEN), "", [b"", b""]),
+            }));
+        }
+        // 501: a method other than POST.
+        if head.method != "POST" {
+            let reply = Reply::json(501, &NOT_IMPLEMENTED);
+            return Err(at(Answer::new(reply, "", [cors_lines, b""])));
+        }
+        // 401 / 403: the caller's token and its scopes.
+        let identity = match self.auth.map(|auth| {
+            let route = endpoint
+                .path
+                .strip_prefix("/api/")
+                .unwrap_or(&endpoint.path);
+            auth.decide(route, seen.authorizations, seen.authorization)
+        }) {
+            None => "",
+            Some(Decision::Allow(identity)) => identity,
+            Some(Decision::Unauthorized) => {
+                let reply = Reply::json(401, &UNAUTHORIZED);
+                let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
+                return Err(at(Answer::new(reply, "", [cors_lines, challenge])));
+            }
+            Some(Decision::Forbidden(identity)) => {
+                let reply = Reply::json(403, &FORBIDDEN);
+                return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
+            }
+        };
+        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
+        Ok(Grant {
+            endpoint,
+            identity,
+            cors: cors_lines,
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! runs the plugins' background tasks (`background/`). See README.md and
 //! docs/protocol.md.
 
+mod admin;
 mod app;
 pub mod args;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod cors;
 pub mod dispatch;
 pub mod http;
 pub mod logging;
+mod metrics;
 pub mod plugin;
 pub mod product;
 pub mod server;

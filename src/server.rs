@@ -6,11 +6,13 @@
 //! request already read is answered (with `Connection: close`), then the process exits 0,
 //! or when the grace period ends.
 
+use crate::admin::Admin;
 use crate::app::Application;
 use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::cors::Cors;
 use crate::http::{self, Limits};
+use crate::metrics::Metrics;
 use crate::plugin::Registry;
 use std::io;
 use std::net::SocketAddr;
@@ -45,6 +47,8 @@ pub struct Settings {
     pub auth: Option<&'static Auth>,
     /// `[cors]`; no CORS headers when `None`.
     pub cors: Option<&'static Cors>,
+    /// The admin listener's address (`--admin`, `[admin] listen`); none when `None`.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -71,6 +75,7 @@ impl Settings {
             blocking_threads: config.blocking_threads.clamp(1, 4096),
             auth: None,
             cors: None,
+            admin: None,
         }
     }
 }
@@ -108,8 +113,11 @@ pub fn run(
     // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
     // any start-up error below; forgotten if requests are still running at the end.
     let stop_plugins = StopPlugins(registry);
+    let metrics: Option<&'static Metrics> = settings
+        .admin
+        .map(|_| &*Box::leak(Box::new(Metrics::new(registry))));
     let server: &'static Server = Box::leak(Box::new(Server {
-        app: Application::new(registry, blocking, settings.auth, settings.cors),
+        app: Application::new(registry, blocking, settings.auth, settings.cors, metrics),
         http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));
@@ -159,6 +167,15 @@ pub fn run(
         drop(listener);
         log::info!("listener closed");
     })?;
+    if let (Some(addr), Some(metrics)) = (settings.admin, metrics) {
+        let admin = Box::leak(Box::new(Admin {
+            metrics,
+            api: &server.http,
+            connections: &server.connections,
+        }));
+        let bound = serve_admin(admin, addr, &settings)?;
+        log::info!("admin listener at http://{bound} (/livez, /readyz, /metrics)");
+    }
     on_listening(bound);
     let mut signals = signals;
     let signal = signals.forever().next();
@@ -199,6 +216,38 @@ pub fn run(
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// Binds the admin listener and serves it on coroutines (the API's connection loop, its own
+/// limits and shutdown flag: it keeps answering, `/readyz` with 503, through the grace
+/// period); returns the bound address.
+fn serve_admin(
+    admin: &'static Admin,
+    addr: SocketAddr,
+    settings: &Settings,
+) -> io::Result<SocketAddr> {
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr).map_err(bind_error)?);
+    }
+    let listener = may::net::TcpListener::bind(addr).map_err(bind_error)?;
+    let bound = listener.local_addr()?;
+    let shared: &'static http::Shared =
+        Box::leak(Box::new(http::Shared::start(settings.limits.clone())?));
+    let stack = settings.stack_bytes;
+    crate::coroutine::spawn("admin", stack, move || {
+        for stream in listener.incoming() {
+            let spawned = stream.and_then(|stream| {
+                crate::coroutine::spawn("admin connection", stack, move || {
+                    http::serve(stream, admin, shared);
+                })
+            });
+            if let Err(error) = spawned {
+                log::warn!("admin listener: {error}");
+                may::coroutine::sleep(Duration::from_millis(10));
+            }
+        }
+    })?;
+    Ok(bound)
 }
 
 /// Runs the registry's shutdown hooks when dropped.

@@ -79,6 +79,9 @@ pub struct Serve {
         help = "Address to listen on; split at the last colon, so [::1]:8001 works. Port 0 picks a free port"
     )]
     pub addr: SocketAddr,
+    /// Serve /livez, /readyz and /metrics at this address (wins over `[admin] listen`).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_addr)]
+    pub admin: Option<SocketAddr>,
     /// The same as `apiphant check`.
     #[arg(long)]
     pub check: bool,

@@ -108,6 +108,7 @@ fn run_serve(serve: Serve) -> Result<(), Error> {
     let registry = Registry::load(&files, &product.config.plugin_configs())?;
     let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
     (settings.auth, settings.cors) = access(&product, &registry)?;
+    settings.admin = serve.admin.or(product.config.admin.listen);
     let routes = registry.routes().len();
     let name = product.name();
     let dir = product.dir.display().to_string();

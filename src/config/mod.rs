@@ -1,9 +1,10 @@
 //! `apiphant.toml`, the one reader: every section typed (`server.rs`, `background.rs`,
-//! `email.rs`, `auth.rs`, `cors.rs`, and a free-form `[plugins.<crate>]` table per plugin), every number checked
+//! `email.rs`, `auth.rs`, `cors.rs`, `admin.rs`, and a free-form `[plugins.<crate>]` table per plugin), every number checked
 //! against its documented range (`range.rs`), the environment's overrides applied, and the
 //! resolved configuration printed as JSON with its secrets masked (`mask.rs`). Both
 //! binaries read the file through [`Config::load`].
 
+mod admin;
 mod auth;
 mod background;
 mod cors;
@@ -12,6 +13,7 @@ mod mask;
 mod range;
 mod server;
 
+pub use admin::AdminConfig;
 pub use auth::{glob_error, is_token_name, AuthConfig, TokenConfig};
 pub use background::{default_lock_file, BackgroundConfig, TimeZone};
 pub use cors::CorsConfig;
@@ -49,6 +51,9 @@ pub struct Config {
     /// The browser origins that may call; no CORS headers when absent.
     #[serde(default)]
     pub cors: Option<CorsConfig>,
+    /// The admin listener (`/livez`, `/readyz`, `/metrics`); none when absent.
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// `[plugins.<crate>]`: each plugin's own table, free-form, keyed by its crate name.
     #[serde(default, skip_serializing)]
     pub plugins: BTreeMap<String, toml::Table>,
@@ -226,6 +231,7 @@ impl Config {
             "email": self.email,
             "auth": self.auth,
             "cors": self.cors,
+            "admin": self.admin,
             "plugins": self.plugin_configs(),
         });
         value["background"]["lock_file"] =

@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 mod util;
 
+/// The admin listener: /livez, /readyz, /metrics (checked by promtool).
+mod admin;
 /// `[auth]`: tokens, scopes, 401 / 403 before the body, the caller's name in the log.
 mod auth;
 /// apiphant-background: tasks, tracebacks, signals, the lock, emails to a real SMTP server.
