@@ -16,6 +16,13 @@ cd "$(dirname "$0")"
 openapi_validator="openapi-spec-validator==0.9.0"
 python3 -m pip show openapi-spec-validator 2>/dev/null | grep -qx "Version: ${openapi_validator#*==}" \
     || python3 -m pip install --quiet "$openapi_validator"
+# The CORS test drives a real headless Chromium (Debian's chromium; .ci/run installs it).
+if [[ -z ${APIPHANT_SKIP_BROWSER_TEST:-} ]] && ! command -v chromium >/dev/null; then
+    echo "tests/it/cors.rs needs chromium (apt-get install chromium), or APIPHANT_SKIP_BROWSER_TEST=1"
+    exit 1
+fi
+# The admin test checks /metrics with promtool (Debian's prometheus; .ci/run installs it).
+command -v promtool >/dev/null || { echo "tests/it/admin.rs needs promtool (apt-get install prometheus)"; exit 1; }
 
 cargo build --workspace --all-targets
 cargo test --workspace

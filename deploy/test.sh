@@ -151,6 +151,15 @@ ok "echo through nginx: $answer"
 
 check grep -q '"openapi":"3.1.0"' <(curl -sS --max-time 5 "$NGINX_URL/.well-known/openapi.json")
 ok "the OpenAPI document through nginx"
+# Request ids: the client's X-Request-Id through nginx to the API and back, else nginx's own.
+headers=$(curl -sS --max-time 5 -o /dev/null -D - -X POST "$url" -H 'X-Request-Id: deploy-check-1' -d '{}')
+check grep -qi '^x-request-id: deploy-check-1' <<<"$headers"
+headers=$(curl -sS --max-time 5 -o /dev/null -D - -X POST "$url" -d '{}')
+check grep -Eqi '^x-request-id: [0-9a-f]{32}' <<<"$headers"
+wait_until 10 "the request id in nginx's access log" \
+    grep -qs 'req=deploy-check-1$' "$LOG_DIR/nginx-access.log"
+check grep -qs 'req=deploy-check-1 user=-' "$LOG_DIR/$PRODUCT"-api-*.log
+ok "request ids: the client's kept through nginx, nginx's \$request_id otherwise, in both logs"
 
 check grep -q '<h1>myproduct</h1>' <(curl -sS --max-time 5 "$NGINX_URL/")
 ok "static public/index.html served by nginx"

@@ -146,7 +146,7 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
             "req={} 500 for {} {} ({}): {}",
             String::from_utf8_lossy(request.request_id),
             escape(request.method.as_bytes()),
-            escape(request.path.as_bytes()),
+            escape(crate::auth::loggable_target(request.path).as_bytes()),
             endpoint.label,
             escape_lines(cause, true)
         );

@@ -6,17 +6,21 @@
 //! runs the plugins' background tasks (`background/`). See README.md and
 //! docs/protocol.md.
 
+mod admin;
 mod app;
 pub mod args;
+pub mod auth;
 pub mod background;
 mod blocking;
 pub mod cli;
 pub mod config;
 mod coroutine;
+pub mod cors;
 pub mod dispatch;
 mod fd_limit;
 pub mod http;
 pub mod logging;
+mod metrics;
 pub mod openapi;
 pub mod plugin;
 pub mod product;

@@ -6,10 +6,14 @@
 //! request already read is answered (with `Connection: close`), then the process exits 0;
 //! when the grace period ends first, it exits 1 and says how many requests went unanswered.
 
+use crate::admin::Admin;
 use crate::app::Application;
+use crate::auth::Auth;
 use crate::config::ServerConfig;
+use crate::cors::Cors;
 use crate::fd_limit::FdLimit;
 use crate::http::{self, Limits};
+use crate::metrics::Metrics;
 use crate::plugin::Registry;
 use std::io;
 use std::net::SocketAddr;
@@ -27,7 +31,7 @@ struct Server {
     connections: AtomicUsize,
 }
 
-/// Settings the server runs with, from `apiphant.toml` `[server]`.
+/// Settings the server runs with, from `apiphant.toml` `[server]` (and `[auth]`, `[cors]`).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Limits and timeouts of the connection loop.
@@ -40,6 +44,12 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Threads of the blocking pool.
     pub blocking_threads: usize,
+    /// `[auth]`, checked against the routes ([`Auth::new`]); every call is open when `None`.
+    pub auth: Option<&'static Auth>,
+    /// `[cors]`; no CORS headers when `None`.
+    pub cors: Option<&'static Cors>,
+    /// The admin listener's address (`--admin`, `[admin] listen`); none when `None`.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -64,6 +74,9 @@ impl Settings {
             stack_bytes: stack_kib(config.stack_kib, debug_plugins) * 1024,
             shutdown_grace: secs(config.shutdown_grace_secs),
             blocking_threads: config.blocking_threads.clamp(1, 4096),
+            auth: None,
+            cors: None,
+            admin: None,
         }
     }
 }
@@ -111,8 +124,11 @@ pub fn run(
     // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
     // any start-up error below; forgotten if requests are still running at the end.
     let stop_plugins = StopPlugins(registry);
+    let metrics: Option<&'static Metrics> = settings
+        .admin
+        .map(|_| &*Box::leak(Box::new(Metrics::new(registry))));
     let server: &'static Server = Box::leak(Box::new(Server {
-        app: Application::new(registry, blocking),
+        app: Application::new(registry, blocking, settings.auth, settings.cors, metrics),
         http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));
@@ -170,6 +186,15 @@ pub fn run(
         drop(listener);
         log::info!("listener closed");
     })?;
+    if let (Some(addr), Some(metrics)) = (settings.admin, metrics) {
+        let admin = Box::leak(Box::new(Admin {
+            metrics,
+            api: &server.http,
+            connections: &server.connections,
+        }));
+        let bound = serve_admin(admin, addr, &settings)?;
+        log::info!("admin listener at http://{bound} (/livez, /readyz, /metrics)");
+    }
     on_listening(bound);
     let mut signals = signals;
     let signal = signals.forever().next();
@@ -211,6 +236,38 @@ pub fn run(
     drop(stop_plugins);
     log::info!("stopped");
     Ok(Stopped::Drained)
+}
+
+/// Binds the admin listener and serves it on coroutines (the API's connection loop, its own
+/// limits and shutdown flag: it keeps answering, `/readyz` with 503, through the grace
+/// period); returns the bound address.
+fn serve_admin(
+    admin: &'static Admin,
+    addr: SocketAddr,
+    settings: &Settings,
+) -> io::Result<SocketAddr> {
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr).map_err(bind_error)?);
+    }
+    let listener = may::net::TcpListener::bind(addr).map_err(bind_error)?;
+    let bound = listener.local_addr()?;
+    let shared: &'static http::Shared =
+        Box::leak(Box::new(http::Shared::start(settings.limits.clone())?));
+    let stack = settings.stack_bytes;
+    crate::coroutine::spawn("admin", stack, move || {
+        for stream in listener.incoming() {
+            let spawned = stream.and_then(|stream| {
+                crate::coroutine::spawn("admin connection", stack, move || {
+                    http::serve(stream, admin, shared);
+                })
+            });
+            if let Err(error) = spawned {
+                log::warn!("admin listener: {error}");
+                may::coroutine::sleep(Duration::from_millis(10));
+            }
+        }
+    })?;
+    Ok(bound)
 }
 
 /// Runs the registry's shutdown hooks when dropped.

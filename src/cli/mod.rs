@@ -3,11 +3,14 @@
 //! `apiphant: ...`, and exit 2.
 
 pub mod grammar;
+pub mod token;
 
 pub use grammar::{parse_addr, Plan, Refused};
 
 use crate::args::PrintConfig;
+use crate::auth::Auth;
 use crate::config::{self, CONFIG_FILE};
+use crate::cors::Cors;
 use crate::plugin::Registry;
 use crate::product::Product;
 use crate::server::{self, Settings};
@@ -42,7 +45,9 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
         Plan::Serve(serve) => run_serve(serve),
         Plan::Check(args) => {
             let (product, files) = args.open()?;
-            for route in Registry::load(&files, &product.config.plugin_configs())?.routes() {
+            let registry = Registry::load(&files, &product.config.plugin_configs())?;
+            access(&product, &registry)?;
+            for route in registry.routes() {
                 println!("POST {route}");
             }
             Ok(ExitCode::SUCCESS)
@@ -63,7 +68,26 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
             println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(ExitCode::SUCCESS)
         }
+        Plan::Token(args) => {
+            println!("{}", token::run_new(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `[auth]` checked against the loaded routes, and `[cors]`, for the life of the process.
+fn access(
+    product: &Product,
+    registry: &Registry,
+) -> Result<(Option<&'static Auth>, Option<&'static Cors>), Error> {
+    let file = product.dir.join(CONFIG_FILE);
+    let auth = match &product.config.auth {
+        Some(config) => Some(&*Box::leak(Box::new(Auth::new(config, registry, &file)?))),
+        None => None,
+    };
+    let cors =
+        (product.config.cors.as_ref()).map(|config| &*Box::leak(Box::new(Cors::new(config))));
+    Ok((auth, cors))
 }
 
 /// `apiphant config`: the whole resolved configuration, or the `--get` values.
@@ -93,7 +117,9 @@ fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let (product, files) = serve.product.open()?;
     let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
     registry.build_openapi(&product.name());
-    let settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
+    let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
+    (settings.auth, settings.cors) = access(&product, &registry)?;
+    settings.admin = serve.admin.or(product.config.admin.listen);
     let routes = registry.routes().len();
     let name = product.name();
     let dir = product.dir.display().to_string();

@@ -126,7 +126,7 @@ impl RequestId {
         RequestId::given_or_next(given)
     }
 
-    /// Whether a client's id is kept: 1 to [`MAX_LEN`] token characters (RFC 9110 `tchar`:
+    /// Whether a client's id is kept: 1 to 64 token characters (RFC 9110 `tchar`:
     /// letters, digits and ``!#$%&'*+-.^_`|~``): safe in a header, a log line and a URL.
     pub fn accepts(value: &[u8]) -> bool {
         !value.is_empty()

@@ -204,6 +204,8 @@ pub struct Endpoint {
     pub(crate) label: Box<str>,
     /// `/api/v0/echo/read`, the route's request path.
     pub(crate) path: Box<str>,
+    /// Its place in the registry, 0.. (per-endpoint counters are indexed by it).
+    pub(crate) index: usize,
 }
 
 /// The loaded plugins and the route table. Never dropped while serving.
@@ -351,6 +353,8 @@ impl Registry {
                     asynchronous: action.asynchronous,
                     label: format!("{} {}", target.route, action.name).into(),
                     path: key.as_str().into(),
+                    // Its place in the metrics' per-endpoint counters.
+                    index: self.routes.len(),
                 };
                 self.routes.insert(key.into(), endpoint);
             }
@@ -378,6 +382,11 @@ impl Registry {
     /// afterwards runs none again). Failures are logged.
     pub fn shutdown(&self) {
         shutdown(&self.plugins);
+    }
+
+    /// Every endpoint, in no order.
+    pub(crate) fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.routes.values()
     }
 
     /// The endpoint for a decoded request path such as `/api/v0/echo/read`.

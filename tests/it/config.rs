@@ -162,7 +162,7 @@ fn an_out_of_range_value_stops_start_up_with_one_line() {
 
 #[test]
 fn reserved_command_names_are_refused_not_served() {
-    for args in [&["new"][..], &["token", "new"], &["new", "."]] {
+    for args in [&["new"][..], &["new", "shop"], &["new", "."]] {
         let line = one_line(&mut apiphant(args));
         assert!(
             line.starts_with(&format!(

@@ -6,12 +6,18 @@
 #[allow(dead_code)]
 mod util;
 
+/// The admin listener: /livez, /readyz, /metrics (checked by promtool).
+mod admin;
+/// `[auth]`: tokens, scopes, 401 / 403 before the body, the caller's name in the log.
+mod auth;
 /// apiphant-background: tasks, tracebacks, signals, the lock, emails to a real SMTP server.
 mod background;
 /// Blocking actions run on the blocking pool and never stall other requests.
 mod blocking;
 /// `apiphant config` / `--print-config`, the configuration's ranges, reserved command names.
 mod config;
+/// `[cors]`: preflights, CORS headers, and a real headless Chromium calling from a page.
+mod cors;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
