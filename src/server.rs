@@ -40,6 +40,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Threads of the blocking pool.
     pub blocking_threads: usize,
+    /// Deadline of a blocking action without its own.
+    pub action_timeout: Duration,
 }
 
 impl Settings {
@@ -64,6 +66,7 @@ impl Settings {
             stack_bytes: stack_kib(config.stack_kib, debug_plugins) * 1024,
             shutdown_grace: secs(config.shutdown_grace_secs),
             blocking_threads: config.blocking_threads.clamp(1, 4096),
+            action_timeout: secs(config.action_timeout_secs),
         }
     }
 }
@@ -106,8 +109,11 @@ pub fn run(
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
     let registry: &'static Registry = Box::leak(Box::new(registry));
-    let blocking =
-        crate::blocking::Pool::new(settings.blocking_threads, settings.blocking_threads * 64)?;
+    let blocking = crate::blocking::Pool::new(
+        settings.blocking_threads,
+        settings.blocking_threads * 64,
+        settings.action_timeout,
+    )?;
     // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
     // any start-up error below; forgotten if requests are still running at the end.
     let stop_plugins = StopPlugins(registry);

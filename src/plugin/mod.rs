@@ -198,6 +198,8 @@ pub struct Endpoint {
     pub(crate) action: u32,
     pub(crate) raw_request: bool,
     pub(crate) blocking: bool,
+    /// Its own deadline (`.timeout(secs)`; else the server's `action_timeout_secs`).
+    pub(crate) timeout: Option<std::time::Duration>,
     /// May run asynchronously (manifest flag; carried, not acted on yet).
     pub(crate) asynchronous: bool,
     /// `v0/echo read`, for logs.
@@ -264,11 +266,28 @@ impl Registry {
                         second: path,
                     });
                 }
+                let timeout = match action.timeout_secs {
+                    None => None,
+                    Some(secs) if secs > 0.0 && secs <= 86_400.0 => {
+                        Some(std::time::Duration::from_secs_f64(secs))
+                    }
+                    Some(secs) => {
+                        return Err(PluginError::BadRoute {
+                            path,
+                            route: target.route.clone(),
+                            reason: format!(
+                            "action '{}' has timeout({secs}): give seconds above 0, at most 86400",
+                            action.name
+                        ),
+                        })
+                    }
+                };
                 let endpoint = Endpoint {
                     plugin,
                     action: action.index,
                     raw_request: action.raw_request,
                     blocking: action.blocking,
+                    timeout,
                     asynchronous: action.asynchronous,
                     label: format!("{} {}", target.route, action.name).into(),
                     path: key.as_str().into(),
