@@ -50,6 +50,8 @@ pub struct Settings {
     pub cors: Option<&'static Cors>,
     /// The admin listener's address (`--admin`, `[admin] listen`); none when `None`.
     pub admin: Option<SocketAddr>,
+    /// Deadline of a blocking action without its own.
+    pub action_timeout: Duration,
 }
 
 impl Settings {
@@ -77,6 +79,7 @@ impl Settings {
             auth: None,
             cors: None,
             admin: None,
+            action_timeout: secs(config.action_timeout_secs),
         }
     }
 }
@@ -119,8 +122,11 @@ pub fn run(
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
     let registry: &'static Registry = Box::leak(Box::new(registry));
-    let blocking =
-        crate::blocking::Pool::new(settings.blocking_threads, settings.blocking_threads * 64)?;
+    let blocking = crate::blocking::Pool::new(
+        settings.blocking_threads,
+        settings.blocking_threads * 64,
+        settings.action_timeout,
+    )?;
     // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
     // any start-up error below; forgotten if requests are still running at the end.
     let stop_plugins = StopPlugins(registry);

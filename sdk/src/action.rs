@@ -251,6 +251,7 @@ pub struct Action {
     pub(crate) raw_response: bool,
     pub(crate) blocking: bool,
     pub(crate) asynchronous: bool,
+    pub(crate) timeout_secs: Option<f64>,
     pub(crate) doc: String,
     pub(crate) request_schema: Option<Value>,
     pub(crate) response_schema: Option<Value>,
@@ -275,6 +276,7 @@ pub fn action<M, H: Handler<M>>(handler: H) -> Action {
         raw_response: H::RAW_RESPONSE,
         blocking: false,
         asynchronous: false,
+        timeout_secs: None,
         doc: String::new(),
         request_schema: H::request_schema(),
         response_schema: H::response_schema(),
@@ -292,6 +294,18 @@ impl Action {
     /// the server runs it on its blocking pool so it never stalls other requests.
     pub fn blocking(mut self) -> Self {
         self.blocking = true;
+        self
+    }
+
+    /// A deadline in seconds (instead of the server's `action_timeout_secs`): past it the
+    /// client gets 504 in JSON and the request's coroutine is freed, while the call runs
+    /// on to its end on its pool thread (counted and logged as stuck: a thread cannot be
+    /// killed). Only a call on the blocking pool can be cut off, so this implies
+    /// [`Action::blocking`]. The server refuses a value that is not above 0 and at most a
+    /// day at start-up.
+    pub fn timeout(mut self, secs: f64) -> Self {
+        self.blocking = true;
+        self.timeout_secs = Some(secs);
         self
     }
 

@@ -139,6 +139,7 @@ fn table() -> &'static Table {
                     raw_response: action.raw_response,
                     blocking: action.blocking,
                     asynchronous: action.asynchronous,
+                    timeout_secs: action.timeout_secs,
                     doc: action.doc.clone(),
                     request_schema: action.request_schema.clone(),
                     response_schema: action.response_schema.clone(),

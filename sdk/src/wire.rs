@@ -20,6 +20,8 @@ pub static UNAUTHORIZED: [u8; json_len(status_line(401))] = json_error(status_li
 pub static FORBIDDEN: [u8; json_len(status_line(403))] = json_error(status_line(403));
 /// `{"error":"503 Service Unavailable"}`: the blocking pool's queue is full.
 pub static UNAVAILABLE: [u8; json_len(status_line(503))] = json_error(status_line(503));
+/// `{"error":"504 Gateway Timeout"}`: a blocking action ran past its deadline.
+pub static GATEWAY_TIMEOUT: [u8; json_len(status_line(504))] = json_error(status_line(504));
 /// `{"error":"Request content should be JSON Object"}`: the body is not a JSON object.
 pub static BAD_BODY: [u8; json_len(BAD_BODY_MESSAGE)] = json_error(BAD_BODY_MESSAGE);
 

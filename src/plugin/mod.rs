@@ -198,6 +198,8 @@ pub struct Endpoint {
     pub(crate) action: u32,
     pub(crate) raw_request: bool,
     pub(crate) blocking: bool,
+    /// Its own deadline (`.timeout(secs)`; else the server's `action_timeout_secs`).
+    pub(crate) timeout: Option<std::time::Duration>,
     /// May run asynchronously (manifest flag; carried, not acted on yet).
     pub(crate) asynchronous: bool,
     /// `v0/echo read`, for logs.
@@ -291,6 +293,18 @@ fn check_routes(
                     reason: format!("'{}' is not an action name", action.name),
                 });
             }
+            if let Some(secs) = action.timeout_secs {
+                if !(secs > 0.0 && secs <= 86_400.0) {
+                    return Err(PluginError::BadRoute {
+                        path: path.to_path_buf(),
+                        route: target.route.clone(),
+                        reason: format!(
+                            "action '{}' has timeout({secs}): give seconds above 0, at most 86400",
+                            action.name
+                        ),
+                    });
+                }
+            }
             let key = format!("/api/{}/{}", target.route, action.name);
             if let Some(first) = seen.get(&key) {
                 return Err(PluginError::DuplicateRoute {
@@ -345,11 +359,14 @@ impl Registry {
         for target in &loaded.manifest.targets {
             for action in &target.actions {
                 let key = format!("/api/{}/{}", target.route, action.name);
+                // Checked by `check_routes`.
+                let timeout = action.timeout_secs.map(std::time::Duration::from_secs_f64);
                 let endpoint = Endpoint {
                     plugin,
                     action: action.index,
                     raw_request: action.raw_request,
                     blocking: action.blocking,
+                    timeout,
                     asynchronous: action.asynchronous,
                     label: format!("{} {}", target.route, action.name).into(),
                     path: key.as_str().into(),
