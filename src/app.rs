@@ -170,6 +170,13 @@ impl Application {
     // it): boxing it would allocate on every refused request.
     #[allow(clippy::result_large_err)]
     fn checks(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
+        // 200: the API description, `GET /.well-known/openapi.json` (no route is there).
+        if head.method == "GET" && is_openapi(head.target_text()) {
+            let document = self.registry.openapi_bytes();
+            if !document.is_empty() {
+                return Err(Answer::new(Reply::json(200, document), "", [b"", b""]));
+            }
+        }
         let seen = if self.auth.is_some() || self.cors.is_some() {
             Seen::of(head.headers)
         } else {
@@ -234,6 +241,11 @@ impl Application {
             cors: cors_lines,
         })
     }
+}
+
+/// Whether `target` asks for the OpenAPI document (a query string is ignored).
+fn is_openapi(target: &str) -> bool {
+    target.split('?').next() == Some(crate::openapi::PATH)
 }
 
 impl http::Reply for Answer {

@@ -75,7 +75,7 @@ impl Pool {
                 log::warn!(
                     "req={} blocking pool full: 503 for {}",
                     String::from_utf8_lossy(request.request_id),
-                    crate::auth::loggable_target(request.path)
+                    crate::logging::escape(crate::auth::loggable_target(request.path).as_bytes())
                 );
                 return Reply::json(503, &UNAVAILABLE);
             }

@@ -6,6 +6,7 @@
 //! (`apiphant_sdk::wire`). Each call carries its request id ([`RequestId`], decided by the
 //! connection loop) and the caller's identity to the plugin, and into every error line.
 
+use crate::logging::{escape, escape_lines};
 use crate::plugin::{header, CallContext, Endpoint, PluginBuf, Registry};
 use apiphant_sdk::abi;
 use apiphant_sdk::outcome::Outcome;
@@ -142,11 +143,12 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     );
     let fault = |cause: &str| {
         log::error!(
-            "req={} 500 for {} {} ({}): {cause}",
+            "req={} 500 for {} {} ({}): {}",
             String::from_utf8_lossy(request.request_id),
-            request.method,
-            crate::auth::loggable_target(request.path),
-            endpoint.label
+            escape(request.method.as_bytes()),
+            escape(crate::auth::loggable_target(request.path).as_bytes()),
+            endpoint.label,
+            escape_lines(cause, true)
         );
         Reply::json(500, &INTERNAL_ERROR)
     };

@@ -17,9 +17,11 @@ pub mod config;
 mod coroutine;
 pub mod cors;
 pub mod dispatch;
+mod fd_limit;
 pub mod http;
 pub mod logging;
 mod metrics;
+pub mod openapi;
 pub mod plugin;
 pub mod product;
 pub mod server;
@@ -28,3 +30,9 @@ pub mod testing;
 pub use config::{Config, ConfigError};
 pub use plugin::{PluginError, Registry};
 pub use product::{Product, ProductError};
+
+/// Every Rust example of the README, compiled and run by `cargo test --doc`, so that the
+/// plugin guide cannot drift from the SDK.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

@@ -1,5 +1,5 @@
 //! The grammar of `apiphant`'s command line: its commands (`serve`, the default; `check`;
-//! `plugins`; `config`; `token new`), their arguments, and the names reserved for later releases, which
+//! `plugins`; `config`; `openapi`; `token new`), their arguments, and the names reserved for later releases, which
 //! are never read as a product folder.
 
 use super::token::NewToken;
@@ -10,11 +10,13 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 /// Commands of later releases: `apiphant new` must not serve a folder named `new`.
-pub const RESERVED: &[&str] = &["new", "openapi"];
+pub const RESERVED: &[&str] = &["new"];
 
 /// This release's commands: never read as a product folder either (`apiphant --no-build
 /// check` is not the folder `check`).
-const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "token", "help"];
+const COMMANDS: &[&str] = &[
+    "serve", "check", "plugins", "config", "openapi", "token", "help",
+];
 
 /// The `apiphant` command line. Without a command it serves: `apiphant [PRODUCT]
 /// [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.
@@ -28,7 +30,7 @@ const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "token", "hel
     subcommand_value_name = "COMMAND",
     after_help = "Without a COMMAND, apiphant serves: `apiphant [PRODUCT] [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.\n\
                   A product folder named like a command is written with a path: ./config.\n\
-                  Reserved for later releases: new, openapi."
+                  Reserved for later releases: new."
 )]
 pub struct Cli {
     /// `serve`'s arguments, when no command is named.
@@ -49,6 +51,9 @@ pub enum Command {
     /// Load and check the plugins like `check`, then print their files, one a line, and
     /// exit: what an install copies into PREFIX/plugins/ (deploy/deploy.sh).
     Plugins(ProductArgs),
+    /// Load the plugins and print the OpenAPI 3.1 document of every route (what the server
+    /// serves at GET /.well-known/openapi.json), and exit.
+    Openapi(ProductArgs),
     /// Print the resolved configuration as JSON (apiphant.toml with every default filled
     /// and secrets masked), and exit. Reads no plugin.
     Config(ConfigArgs),
@@ -88,6 +93,9 @@ pub struct Serve {
     /// The same as `apiphant plugins`.
     #[arg(long, conflicts_with = "check")]
     pub list_plugins: bool,
+    /// The same as `apiphant openapi`.
+    #[arg(long, conflicts_with_all = ["check", "list_plugins"])]
+    pub openapi: bool,
     /// `--print-config`.
     #[command(flatten)]
     pub print_config: PrintConfig,
@@ -117,6 +125,8 @@ pub enum Plan {
     Plugins(ProductArgs),
     /// `config`.
     Config(ConfigArgs),
+    /// `openapi`.
+    Openapi(ProductArgs),
     /// `token new`.
     Token(NewToken),
 }
@@ -148,6 +158,7 @@ where
         Some(Command::Check(product)) => Plan::Check(product),
         Some(Command::Plugins(product)) => Plan::Plugins(product),
         Some(Command::Config(config)) => Plan::Config(config),
+        Some(Command::Openapi(product)) => Plan::Openapi(product),
         Some(Command::Token(TokenCommand::New(token))) => Plan::Token(token),
     };
     if let Some(product) = plan.product() {
@@ -162,6 +173,7 @@ impl Plan {
         match self {
             Plan::Serve(serve) if serve.check => Plan::Check(serve.product),
             Plan::Serve(serve) if serve.list_plugins => Plan::Plugins(serve.product),
+            Plan::Serve(serve) if serve.openapi => Plan::Openapi(serve.product),
             Plan::Serve(serve) if serve.print_config.print_config => Plan::Config(ConfigArgs {
                 product: serve.product.product,
                 get: Vec::new(),
@@ -174,7 +186,9 @@ impl Plan {
     pub fn product(&self) -> Option<&std::path::Path> {
         match self {
             Plan::Serve(serve) => Some(&serve.product.product),
-            Plan::Check(product) | Plan::Plugins(product) => Some(&product.product),
+            Plan::Check(product) | Plan::Plugins(product) | Plan::Openapi(product) => {
+                Some(&product.product)
+            }
             Plan::Config(config) => Some(&config.product),
             Plan::Token(_) => None,
         }

@@ -1,6 +1,7 @@
 //! `apiphant.toml`, the one reader: every section typed (`server.rs`, `background.rs`,
-//! `email.rs`, `auth.rs`, `cors.rs`, `admin.rs`, and a free-form `[plugins.<crate>]` table per plugin), every number checked
-//! against its documented range (`range.rs`), the environment's overrides applied, and the
+//! `email.rs`, `auth.rs`, `cors.rs`, `admin.rs`, and a free-form `[plugins.<crate>]` table
+//! per plugin, its `${ENV}` expanded by `expand.rs`), every number checked against its
+//! documented range (`range.rs`), the environment's overrides applied, and the
 //! resolved configuration printed as JSON with its secrets masked (`mask.rs`). Both
 //! binaries read the file through [`Config::load`].
 
@@ -9,13 +10,14 @@ mod auth;
 mod background;
 mod cors;
 mod email;
+mod expand;
 mod mask;
 mod range;
 mod server;
 
 pub use admin::AdminConfig;
 pub use auth::{glob_error, is_token_name, AuthConfig, TokenConfig};
-pub use background::{default_lock_file, BackgroundConfig, TimeZone};
+pub use background::{default_lock_file, BackgroundConfig, TimeZone, RUN_DIR};
 pub use cors::CorsConfig;
 pub use email::{EmailConfig, Tls, PASSWORD_ENV};
 pub use mask::{mask_url_password, MASK};
@@ -59,7 +61,7 @@ pub struct Config {
     pub plugins: BTreeMap<String, toml::Table>,
     /// The dotted keys whose value came from an environment variable.
     #[serde(skip)]
-    pub from_env: Vec<&'static str>,
+    pub from_env: Vec<String>,
 }
 
 /// Why `apiphant.toml` was refused; each is one line naming the file.
@@ -169,7 +171,16 @@ impl Config {
         }
         if let (Some(email), Some(password)) = (config.email.as_mut(), env(PASSWORD_ENV)) {
             email.password = Some(password);
-            config.from_env.push("email.password");
+            config.from_env.push("email.password".to_owned());
+        }
+        for (name, table) in &mut config.plugins {
+            expand::expand_table(
+                table,
+                &format!("plugins.{name}"),
+                &env,
+                &mut config.from_env,
+            )
+            .map_err(&invalid)?;
         }
         if let Some(limit) = range::first_out_of_range(config.limits()) {
             return Err(ConfigError::OutOfRange {
@@ -235,7 +246,7 @@ impl Config {
             "plugins": self.plugin_configs(),
         });
         value["background"]["lock_file"] =
-            json!(self.background.lock_file(&name, dir).display().to_string());
+            json!(self.background.lock_file(dir).display().to_string());
         if let Some(email) = &self.email {
             value["email"]["port"] = json!(email.port());
             value["email"]["subject_prefix"] = json!(email

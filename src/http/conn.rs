@@ -12,6 +12,7 @@ use super::chunked::{ChunkError, Chunked};
 use super::deadline::Registration;
 use super::head::{self, Framing, Head};
 use super::{response, RequestId, Shared};
+use crate::logging::escape;
 use may::net::TcpStream;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -156,9 +157,13 @@ impl<A: App> Conn<A> {
         if self.start == self.filled {
             return Ok(Next::NeedMore);
         }
-        // 1. Framing, from the head (400, 431, 501 for a coding, 505).
+        // 1. Framing, from the head (400, 431, 505).
         if let Err(next) = self.parse_head() {
             return Ok(next);
+        }
+        // `OPTIONS *` asks about the server, not a route: what it allows (RFC 9110 §9.3.7).
+        if self.head.asterisk {
+            return Ok(self.refuse(&ServerOptions));
         }
         // 2. The application's route step, from the head alone (404, 501 for a method, and
         //    the slots later issues fill): refused here, the body is never read.
@@ -224,7 +229,7 @@ impl<A: App> Conn<A> {
 
     /// Answers a request the route step refused, without reading its body. The connection
     /// stays open only if the whole body is already here to skip.
-    fn refuse(&mut self, reply: &A::Reply) -> Next {
+    fn refuse(&mut self, reply: &impl Reply) -> Next {
         let body_start = self.start + self.head.len;
         let close = match self.head.framing {
             Some(Framing::Length(n))
@@ -337,7 +342,7 @@ impl<A: App> Conn<A> {
     }
 
     /// Encodes a reply for the current head: what to do next (close or go on).
-    fn respond(&mut self, reply: &A::Reply, close: bool) -> Next {
+    fn respond(&mut self, reply: &impl Reply, close: bool) -> Next {
         // Shutting down: answer every request already in the buffer, close after the last.
         let close = close || (self.shared.is_shutting_down() && self.start == self.filled);
         let head_only = &self.buf[self.head.method.clone()] == b"HEAD";
@@ -365,8 +370,8 @@ impl<A: App> Conn<A> {
                 target: "apiphant::access",
                 "{} \"{} {} HTTP/1.{}\" {} {} {:.6} req={} user={}",
                 self.peer,
-                head.method,
-                crate::auth::loggable_target(head.target_text()),
+                escape(head.method.as_bytes()),
+                escape(crate::auth::loggable_target(head.target_text()).as_bytes()),
                 self.head.minor_version,
                 reply.status(),
                 reply.body().len(),
@@ -467,10 +472,22 @@ impl<A: App> Conn<A> {
     /// the header timeout since its first byte (for a fresh connection, since it was
     /// accepted); an idle keep-alive connection by the idle timeout. Both wake at least
     /// every [`SHUTDOWN_POLL`]: once a shutdown started, a connection with no complete
-    /// request (nothing was read to answer) closes.
+    /// request (nothing was read to answer) closes. An idle one also closes when shed at
+    /// the open-file limit (`Deadlines::shed_idle`).
     fn fill_head(&mut self) -> io::Result<Option<Stall>> {
-        let limits = &self.shared.limits;
         let idle = self.start == self.filled && self.served > 0;
+        if !idle {
+            return self.wait_head(false);
+        }
+        self.watch.set_idle(true);
+        let stall = self.wait_head(true);
+        self.watch.set_idle(false);
+        stall
+    }
+
+    /// [`Conn::fill_head`]'s waits; `idle`: for the next request of a kept-alive connection.
+    fn wait_head(&mut self, idle: bool) -> io::Result<Option<Stall>> {
+        let limits = &self.shared.limits;
         if idle {
             // The first wait needs no clock read (hot path: every keep-alive request
             // passes here); the idle deadline is counted from when it ends empty.
@@ -478,7 +495,7 @@ impl<A: App> Conn<A> {
             match self.read_some(first, self.filled + 1)? {
                 None => return Ok(None),
                 Some(Stall::Eof) => return Ok(Some(Stall::Eof)),
-                Some(Stall::Timeout) if self.shared.is_shutting_down() => {
+                Some(Stall::Timeout) if self.shared.is_shutting_down() || self.watch.is_shed() => {
                     return Ok(Some(Stall::Eof))
                 }
                 Some(Stall::Timeout) => {}
@@ -497,7 +514,7 @@ impl<A: App> Conn<A> {
                 return Ok(Some(Stall::Timeout));
             }
             match self.read_some(slice, self.filled + 1)? {
-                Some(Stall::Timeout) if self.shared.is_shutting_down() => {
+                Some(Stall::Timeout) if self.shared.is_shutting_down() || self.watch.is_shed() => {
                     return Ok(Some(Stall::Eof))
                 }
                 Some(Stall::Timeout) => now = Instant::now(),
@@ -582,4 +599,21 @@ impl<A: App> Conn<A> {
 /// clock once less.
 fn access_log() -> bool {
     log::log_enabled!(target: "apiphant::access", log::Level::Info)
+}
+
+/// The answer to `OPTIONS *`: 200, `Allow: POST` (every route takes POST only), `{}`.
+struct ServerOptions;
+
+impl Reply for ServerOptions {
+    fn status(&self) -> u16 {
+        200
+    }
+
+    fn header_lines(&self) -> Option<&[u8]> {
+        Some(b"Content-Type: application/json\r\nAllow: POST\r\n")
+    }
+
+    fn body(&self) -> &[u8] {
+        b"{}"
+    }
 }

@@ -6,7 +6,8 @@
 //! come from `apiphant_sdk::abi`, the single definition shared with the plugin glue.
 #![allow(unsafe_code)]
 
-use super::{elf, PluginError};
+use super::{elf, trust, PluginError};
+use crate::logging::escape;
 use apiphant_sdk::abi::{
     self, Bytes, CallIn, CallOut, Context, Header, HostV2, OwnedBuf, PluginV2,
 };
@@ -82,19 +83,20 @@ pub(crate) struct CallContext<'a> {
 }
 
 impl Library {
-    /// Checks the file's symbol table, loads the plugin at `path` (made absolute), checks
-    /// its ABI version, and returns the absolute path, the library and its manifest JSON.
-    /// Runs none of the plugin's code unless its entry symbol is this ABI's.
+    /// Checks the file may be trusted (`trust.rs`) and its symbol table, loads the plugin
+    /// at `path` (made absolute), checks its ABI version, and returns the absolute path,
+    /// the library and its manifest JSON. Runs none of the plugin's code unless the file
+    /// passed the trust checks and its entry symbol is this ABI's.
     pub(crate) fn open(path: &Path) -> Result<(PathBuf, Library, String), PluginError> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        if !path.is_file() {
-            return Err(PluginError::Missing { path });
-        }
-        check_entry_symbol(&path)?;
-        // SAFETY: loading runs the library's initialisers. Its symbol table names this
-        // ABI's entry (checked above), so it is an apiphant plugin built with this SDK, a
-        // Rust cdylib whose initialisers do nothing unusual; loading an arbitrary library
-        // is the operator's choice, as with any plugin host.
+        let file = trust::open_trusted(&path)?;
+        check_entry_symbol(&path, &file)?;
+        drop(file);
+        // SAFETY: loading runs the library's initialisers. The file is trusted (owner and
+        // modes checked above) and its symbol table names this ABI's entry, so it is an
+        // apiphant plugin built with this SDK, a Rust cdylib whose initialisers do nothing
+        // unusual; loading an arbitrary library is the operator's choice, as with any
+        // plugin host.
         let library = unsafe { libloading::Library::new(&path) }.map_err(|error| {
             PluginError::NotALibrary {
                 path: path.clone(),
@@ -219,15 +221,18 @@ impl Library {
 impl Drop for Library {
     fn drop(&mut self) {
         if let Err(message) = self.shutdown() {
-            log::error!("plugin shutdown hook failed: {message}");
+            log::error!(
+                "plugin shutdown hook failed: {}",
+                escape(message.as_bytes())
+            );
         }
     }
 }
 
 /// Reads the file's dynamic symbol table: this ABI's entry symbol, or the refusal naming
 /// the ABI the file was built for, or "not a plugin" (no entry symbol at all).
-fn check_entry_symbol(path: &Path) -> Result<(), PluginError> {
-    let entries = elf::defined_symbols(path, |name| abi::entry_version(name).is_some()).map_err(
+fn check_entry_symbol(path: &Path, file: &std::fs::File) -> Result<(), PluginError> {
+    let entries = elf::defined_symbols(file, |name| abi::entry_version(name).is_some()).map_err(
         |reason| PluginError::NotALibrary {
             path: path.to_path_buf(),
             reason,
@@ -251,6 +256,13 @@ fn check_entry_symbol(path: &Path) -> Result<(), PluginError> {
             path: path.to_path_buf(),
         }),
     }
+}
+
+/// The process's effective user id: who owns what it creates, and whose files it may
+/// trust (plugins, the worker's lock).
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }
 
 /// A hook's or task's outcome: OK, or its message (error text or cause chain, or the
@@ -315,8 +327,8 @@ extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {
             .args(format_args!(
                 "{}[{}] {}",
                 RequestTag(id),
-                String::from_utf8_lossy(target),
-                String::from_utf8_lossy(message)
+                escape(target),
+                crate::logging::escape_lines(&String::from_utf8_lossy(message), true)
             ))
             .build(),
     );

@@ -26,6 +26,8 @@ mod faults;
 mod hostile;
 /// ABI 2 with a real plugin: init and shutdown hooks, the request context.
 mod lifecycle;
+/// The API description: OpenAPI 3.1, printed and served, checked by openapi-spec-validator.
+mod openapi;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
 /// and structurally in body.
 mod original;
@@ -37,3 +39,5 @@ mod request_ids;
 mod routing;
 /// Bad plugins at start-up: one clear line, exit code 2, no backtrace.
 mod startup;
+/// Typed actions, typed plugin settings, `${ENV}` in plugin tables, one loader.
+mod typed;
