@@ -175,6 +175,13 @@ impl Application {
     // it): boxing it would allocate on every refused request.
     #[allow(clippy::result_large_err)]
     fn checks(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
+        // 200: the API description, `GET /.well-known/openapi.json` (no route is there).
+        if head.method == "GET" && is_openapi(head.target_text()) {
+            let document = self.registry.openapi_bytes();
+            if !document.is_empty() {
+                return Err(Answer::new(Reply::json(200, document), "", [b"", b""]));
+            }
+        }
         let seen = if self.auth.is_some() || self.cors.is_some() {
             Seen::of(head.headers)
         } else {

@@ -56,7 +56,8 @@ impl Metrics {
         }
     }
 
-    /// Counts one answer: to `endpoint`, or to no route (a 404).
+    /// Counts one answer: to `endpoint`, or to no route (a 404; other answers outside the
+    /// routes are not counted).
     pub(crate) fn count(&self, endpoint: Option<&Endpoint>, status: u16) {
         let counter = match endpoint.and_then(|endpoint| self.routes.get(endpoint.index)) {
             Some((_, _, counts)) => {
@@ -66,7 +67,9 @@ impl Metrics {
                     .unwrap_or(STATUSES.len());
                 &counts[slot]
             }
-            None => &self.unrouted,
+            None if status == 404 => &self.unrouted,
+            // An answer that is no route's (the OpenAPI document): not counted.
+            None => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

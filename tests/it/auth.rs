@@ -143,7 +143,7 @@ fn who_may_call_what() {
         post("/api/v0/hooks/read", b"{}", "Authorization: Bearer\r\n"),
         post("/api/v0/hooks/read", b"{}", "Authorization: Bearer a b\r\n"),
         [
-            &b"POST /api/v0/hooks/read HTTP/1.1\r\nAuthorization: Bearer \xff\xfe\r\n"[..],
+            &b"POST /api/v0/hooks/read HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \xff\xfe\r\n"[..],
             b"Content-Length: 2\r\n\r\n{}",
         ]
         .concat(),
@@ -178,12 +178,15 @@ fn who_may_call_what() {
         exchange(&server, &post("/api/v0/none/read", b"{}", "")).status,
         404
     );
-    let get = exchange(&server, b"GET /api/v0/hooks/read HTTP/1.1\r\n\r\n");
+    let get = exchange(
+        &server,
+        b"GET /api/v0/hooks/read HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
     assert_eq!(get.status, 501);
     // 401 is decided before the body is read: a head announcing a body that never comes is
     // answered at once.
     let mut conn = server.connect();
-    conn.send(b"POST /api/v0/hooks/read HTTP/1.1\r\nContent-Length: 100000\r\n\r\n");
+    conn.send(b"POST /api/v0/hooks/read HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
     let early = conn
         .response(Duration::from_secs(2))
         .expect("answered before the body");

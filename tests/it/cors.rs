@@ -22,13 +22,13 @@ fn exchange(server: &Server, request: &str) -> WireResponse {
 
 fn preflight(origin: &str, method: &str, headers: &str) -> String {
     format!(
-        "OPTIONS {ECHO} HTTP/1.1\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: {method}\r\nAccess-Control-Request-Headers: {headers}\r\n\r\n"
+        "OPTIONS {ECHO} HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: {method}\r\nAccess-Control-Request-Headers: {headers}\r\n\r\n"
     )
 }
 
 fn actual(origin: &str, authorization: &str) -> String {
     format!(
-        "POST {ECHO} HTTP/1.1\r\nOrigin: {origin}\r\n{authorization}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        "POST {ECHO} HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\n{authorization}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
     )
 }
 
