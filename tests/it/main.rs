@@ -10,6 +10,8 @@ mod util;
 mod background;
 /// Blocking actions run on the blocking pool and never stall other requests.
 mod blocking;
+/// Scheduled tasks on three "hosts" sharing a real PostgreSQL: every slot once, SIGKILL too.
+mod cluster;
 /// `apiphant config` / `--print-config`, the configuration's ranges, reserved command names.
 mod config;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
@@ -23,6 +25,8 @@ mod lifecycle;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
 /// and structurally in body.
 mod original;
+/// A PostgreSQL of the tests' own (Debian's postgresql package), started and stopped by PID.
+mod postgres;
 /// Raw mode: a real multipart upload, a non-JSON response.
 mod raw;
 /// Routing: nested targets, versions side by side, 404 / 501 / 400 rules, path forms.
