@@ -6,6 +6,9 @@
 //!
 //! The run lasts `APIPHANT_CLUSTER_SECS` seconds (default 20, CI's; the 60 s run
 //! is `APIPHANT_CLUSTER_SECS=60`).
+//!
+//! And a database that cannot be reached stops the worker at start with one line, its
+//! passwords masked (no PostgreSQL needed for that one).
 
 use crate::postgres::{Postgres, PASSWORD};
 use crate::util::{worker_command, worker_product, TempDir};
@@ -181,4 +184,27 @@ fn three_hosts_run_every_slot_once_even_when_one_is_killed() {
         .values()
         .flatten()
         .all(|pid| { hosts.iter().any(|host| host.child.id() == *pid) }));
+}
+
+#[test]
+fn an_unreachable_database_stops_start_up_with_one_line_and_no_password() {
+    // A port nobody listens on: the connection is refused at once. No PostgreSQL needed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("port");
+    let product = worker_product(&format!(
+        "[database]\nurl = \"postgres://app:in-url-secret@127.0.0.1:{port}/app\"\n"
+    ));
+    let (code, stderr) = crate::util::start_failure(
+        worker_command(product.path(), &[]).env("APIPHANT_DATABASE_PASSWORD", "env-secret"),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let expected =
+        format!("apiphant-background: cannot connect to postgres://app:***@127.0.0.1:{port}/app: ");
+    assert!(lines[0].starts_with(&expected), "{stderr}");
+    assert!(lines[0].contains("apiphant.toml"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
 }
