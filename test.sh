@@ -5,10 +5,24 @@
 #  3. the original apiphant test.sh, made reliable: start the server on a free port, wait
 #     until it serves, run the functional tests (examples/functional.rs) against it, stop it
 #     by its PID, show the tails of server.log and client.log; non-zero exit on any failure;
+#     then the typed targets' functional tests (examples/typed.rs) against the same server;
 #  4. the deploy, for real (deploy/test.sh): nginx + supervisord + logrotate from the deploy's
 #     templates, in a temporary sandbox on free loopback ports, torn down by PID.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# The served OpenAPI document is checked by openapi-spec-validator (tests/it/openapi.rs),
+# pinned; installed here when that version is not there yet.
+openapi_validator="openapi-spec-validator==0.9.0"
+python3 -m pip show openapi-spec-validator 2>/dev/null | grep -qx "Version: ${openapi_validator#*==}" \
+    || python3 -m pip install --quiet "$openapi_validator"
+# The CORS test drives a real headless Chromium (Debian's chromium; .ci/run installs it).
+if [[ -z ${APIPHANT_SKIP_BROWSER_TEST:-} ]] && ! command -v chromium >/dev/null; then
+    echo "tests/it/cors.rs needs chromium (apt-get install chromium), or APIPHANT_SKIP_BROWSER_TEST=1"
+    exit 1
+fi
+# The admin test checks /metrics with promtool (Debian's prometheus; .ci/run installs it).
+command -v promtool >/dev/null || { echo "tests/it/admin.rs needs promtool (apt-get install prometheus)"; exit 1; }
 
 cargo build --workspace --all-targets
 cargo test --workspace
@@ -46,7 +60,10 @@ done
 
 APIPHANT_TEST_PORT="$port" target/debug/examples/functional >"$client_log" 2>&1
 echo "functional tests passed against 127.0.0.1:$port"
+# The typed targets (plugins/users, plugins/notes, plugins/typedecho).
+APIPHANT_TEST_PORT="$port" target/debug/examples/typed >>"$client_log" 2>&1
+echo "typed functional tests passed against 127.0.0.1:$port"
 
 # The deploy test fails without nginx / supervisor / logrotate (APIPHANT_SKIP_DEPLOY_TEST=1
 # skips it knowingly); bounded: its own waits are, and this is its overall limit.
-timeout --kill-after=20 300 deploy/test.sh
+timeout --kill-after=20 480 deploy/test.sh

@@ -1,47 +1,134 @@
-//! The application behind the HTTP loop's seam ([`http::App`]): the plugins' routes
-//! ([`dispatch::route`]) and their calls ([`dispatch::call`], on the blocking pool for an
-//! action marked `blocking`).
+//! The application behind the HTTP loop's seam ([`http::App`]): the ordered checks of a
+//! request head (route, CORS preflight, method, token and scopes), then the plugins' calls
+//! ([`dispatch::call`], on the blocking pool for an action marked `blocking`), each answer
+//! carrying the lines its request adds (CORS, `WWW-Authenticate`) and its caller's identity.
 
+use crate::auth::{Auth, Decision};
 use crate::blocking::Pool;
+use crate::cors::{self, Cors, Preflight};
 use crate::dispatch::{self, Reply};
-use crate::http::{self, RequestHead};
+use crate::http::{self, Headers, RequestHead};
+use crate::metrics::Metrics;
 use crate::plugin::{Endpoint, PluginBuf, Registry};
+use apiphant_sdk::wire::{FORBIDDEN, NOT_IMPLEMENTED, UNAUTHORIZED};
 
-/// The loaded plugins and the pool their blocking actions run on.
+/// The loaded plugins, the pool their blocking actions run on, and who may call them.
 #[derive(Debug)]
 pub(crate) struct Application {
     registry: &'static Registry,
     blocking: Pool,
+    auth: Option<&'static Auth>,
+    cors: Option<&'static Cors>,
+    /// Counted only when the admin listener serves them.
+    metrics: Option<&'static Metrics>,
+}
+
+/// What the route step lets through: the endpoint, the caller's identity (a token's name,
+/// or empty) and the CORS lines of the request's origin (empty if none is allowed).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grant {
+    endpoint: &'static Endpoint,
+    identity: &'static str,
+    cors: &'static [u8],
+}
+
+/// A reply, and what its request adds to it.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    reply: Reply,
+    /// The endpoint it answers for (`None`: no such route).
+    endpoint: Option<&'static Endpoint>,
+    identity: &'static str,
+    /// Extra header lines: the origin's CORS lines, `WWW-Authenticate`.
+    lines: [&'static [u8]; 2],
+    /// No `Content-Type` (a 204 preflight: no body).
+    bare: bool,
+}
+
+impl Answer {
+    fn new(reply: Reply, identity: &'static str, lines: [&'static [u8]; 2]) -> Answer {
+        Answer {
+            reply,
+            endpoint: None,
+            identity,
+            lines,
+            bare: false,
+        }
+    }
+}
+
+/// The request headers the route step reads, found in one pass (only when `[auth]` or
+/// `[cors]` is on).
+#[derive(Debug, Default)]
+struct Seen<'a> {
+    authorizations: usize,
+    authorization: Option<&'a [u8]>,
+    origin: Option<&'a [u8]>,
+    request_method: Option<&'a [u8]>,
+    request_headers: Option<&'a [u8]>,
+}
+
+impl<'a> Seen<'a> {
+    fn of(headers: Headers<'a>) -> Seen<'a> {
+        let mut seen = Seen::default();
+        for (name, value) in headers.iter() {
+            let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+            if is("authorization") {
+                seen.authorizations += 1;
+                seen.authorization.get_or_insert(value);
+            } else if is("origin") {
+                seen.origin.get_or_insert(value);
+            } else if is("access-control-request-method") {
+                seen.request_method.get_or_insert(value);
+            } else if is("access-control-request-headers") {
+                seen.request_headers.get_or_insert(value);
+            }
+        }
+        seen
+    }
 }
 
 impl Application {
-    pub(crate) fn new(registry: &'static Registry, blocking: Pool) -> Self {
-        Application { registry, blocking }
+    pub(crate) fn new(
+        registry: &'static Registry,
+        blocking: Pool,
+        auth: Option<&'static Auth>,
+        cors: Option<&'static Cors>,
+        metrics: Option<&'static Metrics>,
+    ) -> Self {
+        Application {
+            registry,
+            blocking,
+            auth,
+            cors,
+            metrics,
+        }
+    }
+
+    /// Counts an answer for `/metrics` (when the admin listener is on).
+    fn count(&self, answer: Answer) -> Answer {
+        if let Some(metrics) = self.metrics {
+            metrics.count(answer.endpoint, answer.reply.status);
+        }
+        answer
     }
 }
 
 impl http::App for Application {
-    type Route = &'static Endpoint;
-    type Reply = Reply;
+    type Route = Grant;
+    type Reply = Answer;
 
-    /// The application's checks from the head, one a step, in the order of
-    /// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
-    /// the body's size after). A later check goes in its slot.
-    fn route(&self, head: &RequestHead<'_>) -> Result<&'static Endpoint, Reply> {
-        // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
-        // only this; the method is checked in its own place below.)
-        let endpoint = dispatch::route(self.registry, "POST", head.target_text())?;
-        // (Reserved, issue 12: a CORS preflight is answered here.)
-        // 501: a method other than POST.
-        if head.method != "POST" {
-            return Err(Reply::json(501, &apiphant_sdk::wire::NOT_IMPLEMENTED));
-        }
-        // (Reserved, issue 12: 401 / 403, the caller's token and its scopes.)
-        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
-        Ok(endpoint)
+    /// [`Application::checks`], each refusal counted.
+    fn route(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
+        self.checks(head).map_err(|answer| self.count(answer))
     }
 
-    fn call(&self, endpoint: &'static Endpoint, request: &http::Request<'_>) -> Reply {
+    fn call(&self, grant: Grant, request: &http::Request<'_>) -> Answer {
+        let Grant {
+            endpoint,
+            identity,
+            cors,
+        } = grant;
         let head = &request.head;
         // The usual target is exactly the route's path (no query, no percent signs): borrow
         // the route's text, no second UTF-8 check.
@@ -59,26 +146,133 @@ impl http::App for Application {
             method: head.method,
             path,
             headers: &headers,
+            request_id: head.request_id.as_bytes(),
+            identity: identity.as_bytes(),
             body: request.body,
         };
-        if endpoint.blocking {
+        let reply = if endpoint.blocking {
             self.blocking.call(self.registry, endpoint, &request)
         } else {
             dispatch::call(self.registry, endpoint, &request)
-        }
+        };
+        self.count(Answer {
+            endpoint: Some(endpoint),
+            ..Answer::new(reply, identity, [cors, b""])
+        })
     }
 }
 
-impl http::Reply for Reply {
+/// Whether `target` asks for the OpenAPI document (a query string is ignored).
+fn is_openapi(target: &str) -> bool {
+    target.split('?').next() == Some(crate::openapi::PATH)
+}
+
+impl Application {
+    /// The application's checks from the head, one a step, in the order of
+    /// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
+    /// the body's size after). A later check goes in its slot.
+    // The refusal is the answer itself, moved once to the loop (as `App::route` returns
+    // it): boxing it would allocate on every refused request.
+    #[allow(clippy::result_large_err)]
+    fn checks(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
+        let seen = if self.auth.is_some() || self.cors.is_some() {
+            Seen::of(head.headers)
+        } else {
+            Seen::default()
+        };
+        // Every answer to an allowed origin carries its CORS lines, refusals included (a
+        // page reads a 401 as a 401, not as a CORS failure).
+        let origin = self
+            .cors
+            .zip(seen.origin)
+            .and_then(|(cors, origin)| cors.allowed(origin));
+        let cors_lines: &'static [u8] = origin.map_or(b"", |origin| &origin.actual);
+        // 200: the API description, `GET /.well-known/openapi.json` (no route is there).
+        if head.method == "GET" && is_openapi(head.target_text()) {
+            let document = self.registry.openapi_bytes();
+            if !document.is_empty() {
+                return Err(Answer::new(
+                    Reply::json(200, document),
+                    "",
+                    [cors_lines, b""],
+                ));
+            }
+        }
+        // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
+        // only this; the method is checked in its own place below.)
+        let endpoint = dispatch::route(self.registry, "POST", head.target_text())
+            .map_err(|reply| Answer::new(reply, "", [cors_lines, b""]))?;
+        // Later refusals answer for this endpoint (its counters).
+        let at = |answer: Answer| Answer {
+            endpoint: Some(endpoint),
+            ..answer
+        };
+        // 204 / 403: a CORS preflight from an allowed origin (never needs a token).
+        if let (Some(origin), Some(method), "OPTIONS") = (origin, seen.request_method, head.method)
+        {
+            return Err(at(match cors::preflight(method, seen.request_headers) {
+                Preflight::Granted => Answer {
+                    bare: true,
+                    ..Answer::new(Reply::json(204, b""), "", [&origin.preflight, b""])
+                },
+                Preflight::Refused => Answer::new(Reply::json(403, &FORBIDDEN), "", [b"", b""]),
+            }));
+        }
+        // 501: a method other than POST.
+        if head.method != "POST" {
+            let reply = Reply::json(501, &NOT_IMPLEMENTED);
+            return Err(at(Answer::new(reply, "", [cors_lines, b""])));
+        }
+        // 401 / 403: the caller's token and its scopes.
+        let identity = match self.auth.map(|auth| {
+            let route = endpoint
+                .path
+                .strip_prefix("/api/")
+                .unwrap_or(&endpoint.path);
+            auth.decide(route, seen.authorizations, seen.authorization)
+        }) {
+            None => "",
+            Some(Decision::Allow(identity)) => identity,
+            Some(Decision::Unauthorized) => {
+                let reply = Reply::json(401, &UNAUTHORIZED);
+                let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
+                return Err(at(Answer::new(reply, "", [cors_lines, challenge])));
+            }
+            Some(Decision::Forbidden(identity)) => {
+                let reply = Reply::json(403, &FORBIDDEN);
+                return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
+            }
+        };
+        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
+        Ok(Grant {
+            endpoint,
+            identity,
+            cors: cors_lines,
+        })
+    }
+}
+
+impl http::Reply for Answer {
     fn status(&self) -> u16 {
-        self.status
+        self.reply.status
     }
 
     fn header_lines(&self) -> Option<&[u8]> {
-        self.raw_headers.as_ref().map(PluginBuf::as_slice)
+        if self.bare {
+            return Some(b"");
+        }
+        self.reply.raw_headers.as_ref().map(PluginBuf::as_slice)
     }
 
     fn body(&self) -> &[u8] {
-        Reply::body(self)
+        self.reply.body()
+    }
+
+    fn extra_header_lines(&self) -> [&[u8]; 2] {
+        self.lines
+    }
+
+    fn identity(&self) -> &str {
+        self.identity
     }
 }

@@ -6,12 +6,21 @@
 //! The request is copied for the hand-off (blocking actions are slow by nature; the copy is
 //! small next to them). When every thread is busy and the queue is full, the request is
 //! answered 503 rather than queued without bound.
+//!
+//! Each call has a deadline (the action's `.timeout(secs)`, else `action_timeout_secs`),
+//! counted from when it is queued: past it the client gets 504 and the coroutine goes on
+//! to the next request, while the call runs to its end on its thread (a thread cannot be
+//! killed safely). Such a call is counted and logged as stuck, and again when it ends.
+//! The pool stays usable as long as some threads are free; with every thread stuck, new
+//! calls wait in the queue and get 504 at their own deadline, never a hang.
 
 use crate::dispatch::{self, Reply, Request};
 use crate::plugin::{Endpoint, Registry};
-use apiphant_sdk::wire::{INTERNAL_ERROR, UNAVAILABLE};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use apiphant_sdk::wire::{GATEWAY_TIMEOUT, INTERNAL_ERROR, UNAVAILABLE};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -19,11 +28,16 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Debug)]
 pub(crate) struct Pool {
     jobs: SyncSender<Job>,
+    /// Deadline of a call whose action has none of its own.
+    timeout: Duration,
+    /// Calls past their deadline still running on a pool thread.
+    stuck: Arc<AtomicUsize>,
 }
 
 impl Pool {
-    /// Starts `threads` threads; at most `queue` jobs wait.
-    pub(crate) fn new(threads: usize, queue: usize) -> std::io::Result<Pool> {
+    /// Starts `threads` threads; at most `queue` jobs wait; a call without a deadline of
+    /// its own gets `timeout`.
+    pub(crate) fn new(threads: usize, queue: usize, timeout: Duration) -> std::io::Result<Pool> {
         let (jobs, receiver) = sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..threads.max(1) {
@@ -32,7 +46,11 @@ impl Pool {
                 .name(format!("blocking-{index}"))
                 .spawn(move || work(&receiver))?;
         }
-        Ok(Pool { jobs })
+        Ok(Pool {
+            jobs,
+            timeout,
+            stuck: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     /// Runs the action on the pool; the calling coroutine waits without holding its thread.
@@ -51,7 +69,13 @@ impl Pool {
             .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
             .collect();
         let body = request.body.to_vec();
+        let request_id = request.request_id.to_vec();
+        let identity = request.identity.to_vec();
         let (done, result) = may::sync::mpsc::channel();
+        let stuck = Arc::clone(&self.stuck);
+        let label = endpoint.label.clone();
+        let given_up = endpoint.label.clone();
+        let timeout = endpoint.timeout.unwrap_or(self.timeout);
         let job: Job = Box::new(move || {
             let headers: Vec<(&str, &[u8])> = headers
                 .iter()
@@ -61,21 +85,45 @@ impl Pool {
                 method: &method,
                 path: &path,
                 headers: &headers,
+                request_id: &request_id,
+                identity: &identity,
                 body: &body,
             };
-            let _ = done.send(dispatch::call(registry, &endpoint, &request));
+            let reply = dispatch::call(registry, &endpoint, &request);
+            if done.send(reply).is_err() {
+                // Answered 504 already: the call was stuck until now.
+                let left = stuck.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+                log::warn!("action {label} ended after its deadline ({left} call(s) still stuck)");
+            }
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                log::warn!("blocking pool full: 503 for {}", request.path);
+                log::warn!(
+                    "req={} blocking pool full: 503 for {}",
+                    String::from_utf8_lossy(request.request_id),
+                    crate::logging::escape(crate::auth::loggable_target(request.path).as_bytes())
+                );
                 return Reply::json(503, &UNAVAILABLE);
             }
             Err(TrySendError::Disconnected(_)) => return Reply::json(500, &INTERNAL_ERROR),
         }
-        result
-            .recv()
-            .unwrap_or_else(|_| Reply::json(500, &INTERNAL_ERROR))
+        match result.recv_timeout(timeout) {
+            Ok(reply) => reply,
+            Err(RecvTimeoutError::Timeout) => {
+                // Dropping the receiver tells the job it was given up on.
+                drop(result);
+                let stuck = self.stuck.fetch_add(1, Ordering::SeqCst) + 1;
+                log::error!(
+                    "504 for {} ({}): no answer within {:.1} s; the call runs on, stuck, on its pool thread ({stuck} stuck)",
+                    crate::logging::escape(request.path.as_bytes()),
+                    given_up,
+                    timeout.as_secs_f64()
+                );
+                Reply::json(504, &GATEWAY_TIMEOUT)
+            }
+            Err(RecvTimeoutError::Disconnected) => Reply::json(500, &INTERNAL_ERROR),
+        }
     }
 }
 

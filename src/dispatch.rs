@@ -3,15 +3,17 @@
 //! head is parsed (404 is answered without reading the body, like the original), then
 //! [`call`] with the whole body.
 //! See docs/protocol.md for every status and body; the error bodies are the SDK's
-//! (`apiphant_sdk::wire`). Each call gets a request id ([`RequestId`]).
+//! (`apiphant_sdk::wire`). Each call carries its request id ([`RequestId`], decided by the
+//! connection loop) and the caller's identity to the plugin, and into every error line.
 
+use crate::logging::{escape, escape_lines};
 use crate::plugin::{header, CallContext, Endpoint, PluginBuf, Registry};
 use apiphant_sdk::abi;
 use apiphant_sdk::outcome::Outcome;
 use apiphant_sdk::wire::{BAD_BODY, INTERNAL_ERROR, NOT_FOUND, NOT_IMPLEMENTED};
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+
+pub use crate::http::RequestId;
 
 /// A request as the HTTP layer hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +24,10 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// Headers as received (only read for raw-request actions).
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// The request id (ASCII).
+    pub request_id: &'a [u8],
+    /// The caller's identity: the name of its token; empty without authentication.
+    pub identity: &'a [u8],
     /// The whole body.
     pub body: &'a [u8],
 }
@@ -123,10 +129,9 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     } else {
         Vec::new()
     };
-    let id = RequestId::next();
     let context = CallContext {
-        request_id: id.as_bytes(),
-        identity: b"",
+        request_id: request.request_id,
+        identity: request.identity,
     };
     let outcome = registry.call(
         endpoint,
@@ -138,10 +143,12 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     );
     let fault = |cause: &str| {
         log::error!(
-            "500 for {} {} ({}): {cause}",
-            request.method,
-            request.path,
-            endpoint.label
+            "req={} 500 for {} {} ({}): {}",
+            String::from_utf8_lossy(request.request_id),
+            escape(request.method.as_bytes()),
+            escape(crate::auth::loggable_target(request.path).as_bytes()),
+            endpoint.label,
+            escape_lines(cause, true)
         );
         Reply::json(500, &INTERNAL_ERROR)
     };
@@ -190,95 +197,6 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     }
 }
 
-/// A request id: a per-process prefix (from the process id and the start time) and a
-/// counter of 12 hex digits, `5f3a9c21-00000000002a`, made on the stack: no allocation, no
-/// system call, and no cache line all workers write per request (each thread takes its
-/// counters in blocks, and counts up the text of its last id in place).
-/// Issue 12 will take it from `X-Request-Id` when the client sends one.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestId {
-    bytes: [u8; ID_BYTES],
-}
-
-/// 8 hex digits of prefix, `-`, 12 of counter.
-const ID_BYTES: usize = 21;
-/// Counters a thread takes from [`NEXT_BLOCK`] at a time.
-const BLOCK: u64 = 4096;
-
-static PREFIX: OnceLock<[u8; 9]> = OnceLock::new();
-static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's last id and how many ids are left in its block.
-    static LAST: std::cell::RefCell<([u8; ID_BYTES], u64)> =
-        const { std::cell::RefCell::new(([0; ID_BYTES], 0)) };
-}
-
-impl RequestId {
-    /// The next id of this process.
-    pub fn next() -> RequestId {
-        LAST.try_with(|last| {
-            let mut last = last.borrow_mut();
-            let (bytes, left) = &mut *last;
-            if *left == 0 {
-                *bytes = RequestId::first_of_block();
-                *left = BLOCK - 1;
-            } else {
-                // Count up in place: the last hex digit, carrying into the ones before.
-                for digit in bytes[9..].iter_mut().rev() {
-                    let (next, carry) = match *digit {
-                        b'9' => (b'a', false),
-                        b'f' => (b'0', true),
-                        other => (other + 1, false),
-                    };
-                    *digit = next;
-                    if !carry {
-                        break;
-                    }
-                }
-                *left -= 1;
-            }
-            RequestId { bytes: *bytes }
-        })
-        .unwrap_or_else(|_| RequestId {
-            bytes: RequestId::first_of_block(),
-        })
-    }
-
-    /// The first id of a fresh block of counters.
-    fn first_of_block() -> [u8; ID_BYTES] {
-        let prefix = PREFIX.get_or_init(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos());
-            // FNV-1a over the pid and the clock: distinct per process, not a secret.
-            let mut hash: u32 = 0x811c_9dc5;
-            for byte in (u128::from(std::process::id()) << 64 ^ nanos).to_le_bytes() {
-                hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
-            }
-            let mut prefix = [b'-'; 9];
-            for (n, digit) in prefix[..8].iter_mut().enumerate() {
-                *digit = HEX[(hash >> (28 - 4 * n) & 0xf) as usize];
-            }
-            prefix
-        });
-        let count = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) * BLOCK + 1;
-        let mut bytes = [0; ID_BYTES];
-        bytes[..9].copy_from_slice(prefix);
-        for (n, digit) in bytes[9..].iter_mut().rev().enumerate() {
-            *digit = HEX[(count >> (4 * n) & 0xf) as usize];
-        }
-        bytes
-    }
-
-    /// The id's bytes (ASCII).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// A cheap framing check of what the SDK serialized: a UTF-8 text from `{` to `}`.
 /// (A full re-parse would double the JSON work of every request; the SDK's serializer
 /// is trusted for the inside, and this catches a plugin that bypasses it.)
@@ -313,25 +231,5 @@ mod tests {
         assert!(valid_header_lines(b"Content-Type: text/csv\r\nX-A: b\r\n"));
         assert!(!valid_header_lines(b"Content-Type text/csv\r\n"));
         assert!(!valid_header_lines(b"A: b\rc\r\n"));
-    }
-
-    #[test]
-    fn request_ids_share_a_prefix_and_count() {
-        let first = RequestId::next();
-        let second = RequestId::next();
-        let text = |id: &RequestId| String::from_utf8_lossy(id.as_bytes()).into_owned();
-        let (a, b) = (text(&first), text(&second));
-        assert_eq!(a.len(), 21, "{a}");
-        assert_eq!(a[..9], b[..9], "{a} {b}");
-        assert_eq!(&a[8..9], "-");
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'), "{a}");
-        let count = |id: &str| u64::from_str_radix(&id[9..], 16).unwrap_or(0);
-        assert_eq!(count(&b), count(&a) + 1, "{a} {b}");
-        // Counting up in place carries across digits, 9 to a and f to 10.
-        let ids: Vec<String> = (0..300).map(|_| text(&RequestId::next())).collect();
-        for pair in ids.windows(2) {
-            let (x, y) = (count(&pair[0]), count(&pair[1]));
-            assert!(y == x + 1 || y % BLOCK == 1, "{} {}", pair[0], pair[1]);
-        }
     }
 }

@@ -6,16 +6,22 @@
 //! runs the plugins' background tasks (`background/`). See README.md and
 //! docs/protocol.md.
 
+mod admin;
 mod app;
 pub mod args;
+pub mod auth;
 pub mod background;
 mod blocking;
 pub mod cli;
 pub mod config;
 mod coroutine;
+pub mod cors;
 pub mod dispatch;
+mod fd_limit;
 pub mod http;
 pub mod logging;
+mod metrics;
+pub mod openapi;
 pub mod plugin;
 pub mod product;
 pub mod server;
@@ -25,3 +31,9 @@ pub mod testing;
 pub use config::{Config, ConfigError};
 pub use plugin::{PluginError, Registry};
 pub use product::{Product, ProductError};
+
+/// Every Rust example of the README, compiled and run by `cargo test --doc`, so that the
+/// plugin guide cannot drift from the SDK.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

@@ -136,26 +136,11 @@ impl Product {
         }
         let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
             .map_err(|error| build_error(format!("cargo metadata output: {error}")))?;
-        let plugins_dir = self.dir.join("plugins");
-        let mut names = Vec::new();
-        for package in metadata["packages"].as_array().into_iter().flatten() {
-            let manifest_path = Path::new(package["manifest_path"].as_str().unwrap_or(""));
-            if !manifest_path.starts_with(&plugins_dir) {
-                continue;
-            }
-            let cdylib = package["targets"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|target| {
-                    target["crate_types"]
-                        .as_array()
-                        .is_some_and(|types| types.iter().any(|t| t == "cdylib"))
-                });
-            if let (Some(package_name), Some(target)) = (package["name"].as_str(), cdylib) {
-                let lib_name = target["name"].as_str().unwrap_or(package_name);
-                names.push((package_name.to_owned(), lib_name.replace('-', "_")));
-            }
+        let (names, not_plugins) = plugin_crates(&metadata, &self.dir.join("plugins"));
+        for (name, manifest_path) in &not_plugins {
+            log::warn!(
+                "crate '{name}' ({manifest_path}) is under plugins/ but is not a plugin: its library is not a cdylib, so it is not loaded and its routes are not served (add crate-type = [\"cdylib\", \"rlib\"] under [lib] in its Cargo.toml, or move it out of plugins/)"
+            );
         }
         if build && !names.is_empty() {
             let mut command = Command::new(cargo());
@@ -183,6 +168,73 @@ impl Product {
     }
 }
 
+/// Two names of one crate: (package name, library file stem) or (package name, manifest).
+type NamePair = (String, String);
+
+/// The crates under `plugins_dir` in `cargo metadata`'s output: the plugins (package
+/// name, library file stem) and, apart, those whose library is not a `cdylib` (name,
+/// manifest path). Not an error: a product may keep a shared helper library there.
+fn plugin_crates(
+    metadata: &serde_json::Value,
+    plugins_dir: &Path,
+) -> (Vec<NamePair>, Vec<NamePair>) {
+    let mut plugins = Vec::new();
+    let mut others = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let manifest = package["manifest_path"].as_str().unwrap_or("");
+        if !Path::new(manifest).starts_with(plugins_dir) {
+            continue;
+        }
+        let Some(package_name) = package["name"].as_str() else {
+            continue;
+        };
+        let cdylib = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|target| {
+                target["crate_types"]
+                    .as_array()
+                    .is_some_and(|types| types.iter().any(|t| t == "cdylib"))
+            });
+        match cdylib {
+            Some(target) => {
+                let lib_name = target["name"].as_str().unwrap_or(package_name);
+                plugins.push((package_name.to_owned(), lib_name.replace('-', "_")));
+            }
+            None => others.push((package_name.to_owned(), manifest.to_owned())),
+        }
+    }
+    (plugins, others)
+}
+
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_crate_under_plugins_that_is_not_a_cdylib_is_named() {
+        let metadata = json!({"packages": [
+            {"name": "echo", "manifest_path": "/p/plugins/echo/Cargo.toml",
+             "targets": [{"name": "echo", "crate_types": ["cdylib", "rlib"]}]},
+            {"name": "helper", "manifest_path": "/p/plugins/helper/Cargo.toml",
+             "targets": [{"name": "helper", "crate_types": ["lib"]}]},
+            {"name": "my-app", "manifest_path": "/p/Cargo.toml",
+             "targets": [{"name": "my-app", "crate_types": ["bin"]}]},
+        ]});
+        let (plugins, others) = plugin_crates(&metadata, Path::new("/p/plugins"));
+        assert_eq!(plugins, [("echo".to_owned(), "echo".to_owned())]);
+        assert_eq!(
+            others,
+            [(
+                "helper".to_owned(),
+                "/p/plugins/helper/Cargo.toml".to_owned()
+            )]
+        );
+    }
 }

@@ -3,12 +3,17 @@
 //! `may` runs one worker thread per core (configurable); each connection is a coroutine
 //! with an explicit stack (README, "Limits and timeouts": plugin calls run on it). On
 //! SIGTERM / SIGINT the listener closes, idle connections close within a second, every
-//! request already read is answered (with `Connection: close`), then the process exits 0,
-//! or when the grace period ends.
+//! request already read is answered (with `Connection: close`), then the process exits 0;
+//! when the grace period ends first, it exits 1 and says how many requests went unanswered.
 
+use crate::admin::Admin;
 use crate::app::Application;
+use crate::auth::Auth;
 use crate::config::ServerConfig;
+use crate::cors::Cors;
+use crate::fd_limit::FdLimit;
 use crate::http::{self, Limits};
+use crate::metrics::Metrics;
 use crate::plugin::Registry;
 use std::io;
 use std::net::SocketAddr;
@@ -26,7 +31,7 @@ struct Server {
     connections: AtomicUsize,
 }
 
-/// Settings the server runs with, from `apiphant.toml` `[server]`.
+/// Settings the server runs with, from `apiphant.toml` `[server]` (and `[auth]`, `[cors]`).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Limits and timeouts of the connection loop.
@@ -39,6 +44,14 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Threads of the blocking pool.
     pub blocking_threads: usize,
+    /// `[auth]`, checked against the routes ([`Auth::new`]); every call is open when `None`.
+    pub auth: Option<&'static Auth>,
+    /// `[cors]`; no CORS headers when `None`.
+    pub cors: Option<&'static Cors>,
+    /// The admin listener's address (`--admin`, `[admin] listen`); none when `None`.
+    pub admin: Option<SocketAddr>,
+    /// Deadline of a blocking action without its own.
+    pub action_timeout: Duration,
 }
 
 impl Settings {
@@ -63,6 +76,10 @@ impl Settings {
             stack_bytes: stack_kib(config.stack_kib, debug_plugins) * 1024,
             shutdown_grace: secs(config.shutdown_grace_secs),
             blocking_threads: config.blocking_threads.clamp(1, 4096),
+            auth: None,
+            cors: None,
+            admin: None,
+            action_timeout: secs(config.action_timeout_secs),
         }
     }
 }
@@ -78,13 +95,23 @@ fn stack_kib(configured: usize, debug_plugins: bool) -> usize {
     }
 }
 
-/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns.
+/// How a server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Stopped {
+    /// Every request read was answered.
+    Drained,
+    /// The grace period ended with this many requests read and not answered.
+    Unanswered(usize),
+}
+
+/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns how it stopped.
 pub fn run(
     registry: Registry,
     settings: Settings,
     addr: SocketAddr,
     on_listening: impl FnOnce(SocketAddr),
-) -> io::Result<()> {
+) -> io::Result<Stopped> {
     // Each connection is an fd: raise the soft limit to the hard one (a 1024 soft limit
     // would refuse the 1025th client). README, "Limits and timeouts".
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -95,13 +122,19 @@ pub fn run(
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
     let registry: &'static Registry = Box::leak(Box::new(registry));
-    let blocking =
-        crate::blocking::Pool::new(settings.blocking_threads, settings.blocking_threads * 64)?;
+    let blocking = crate::blocking::Pool::new(
+        settings.blocking_threads,
+        settings.blocking_threads * 64,
+        settings.action_timeout,
+    )?;
     // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
     // any start-up error below; forgotten if requests are still running at the end.
     let stop_plugins = StopPlugins(registry);
+    let metrics: Option<&'static Metrics> = settings
+        .admin
+        .map(|_| &*Box::leak(Box::new(Metrics::new(registry))));
     let server: &'static Server = Box::leak(Box::new(Server {
-        app: Application::new(registry, blocking),
+        app: Application::new(registry, blocking, settings.auth, settings.cors, metrics),
         http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));
@@ -120,10 +153,13 @@ pub fn run(
     // The address of the connection that wakes the accept loop on shutdown (None: the
     // wake-up connect failed). Connections queued before it are still served.
     let wake: &'static OnceLock<Option<SocketAddr>> = Box::leak(Box::new(OnceLock::new()));
+    // Its reserve descriptor is open before the server says it serves.
+    let mut fd_limit = FdLimit::new();
     crate::coroutine::spawn("accept", stack, move || {
         for stream in listener.incoming() {
             match stream {
                 Ok(stream) => {
+                    fd_limit.accepted();
                     let peer = stream.peer_addr().ok();
                     server.connections.fetch_add(1, Ordering::Relaxed);
                     let spawned = crate::coroutine::spawn("connection", stack, move || {
@@ -143,14 +179,28 @@ pub fn run(
                     if server.http.is_shutting_down() && is_wake_up(wake, None) {
                         break;
                     }
-                    log::warn!("accept failed: {error}");
-                    may::coroutine::sleep(Duration::from_millis(10));
+                    let pause = if FdLimit::is_limit(&error) {
+                        fd_limit.at_limit(&error, listener.inner(), || server.http.shed_idle())
+                    } else {
+                        log::warn!("accept failed: {error}");
+                        Duration::from_millis(10)
+                    };
+                    may::coroutine::sleep(pause);
                 }
             }
         }
         drop(listener);
         log::info!("listener closed");
     })?;
+    if let (Some(addr), Some(metrics)) = (settings.admin, metrics) {
+        let admin = Box::leak(Box::new(Admin {
+            metrics,
+            api: &server.http,
+            connections: &server.connections,
+        }));
+        let bound = serve_admin(admin, addr, &settings)?;
+        log::info!("admin listener at http://{bound} (/livez, /readyz, /metrics)");
+    }
     on_listening(bound);
     let mut signals = signals;
     let signal = signals.forever().next();
@@ -182,15 +232,48 @@ pub fn run(
     }
     let busy = server.http.in_flight();
     if busy > 0 {
-        log::warn!(
-            "grace period over with {busy} request(s) unanswered: plugin shutdown hooks not run"
+        log::error!(
+            "grace period of {:.1} s over with {busy} request(s) unanswered: stopping anyway, exit status 1 (plugin shutdown hooks not run)",
+            settings.shutdown_grace.as_secs_f64()
         );
         std::mem::forget(stop_plugins);
-    } else {
-        drop(stop_plugins);
+        return Ok(Stopped::Unanswered(busy));
     }
+    drop(stop_plugins);
     log::info!("stopped");
-    Ok(())
+    Ok(Stopped::Drained)
+}
+
+/// Binds the admin listener and serves it on coroutines (the API's connection loop, its own
+/// limits and shutdown flag: it keeps answering, `/readyz` with 503, through the grace
+/// period); returns the bound address.
+fn serve_admin(
+    admin: &'static Admin,
+    addr: SocketAddr,
+    settings: &Settings,
+) -> io::Result<SocketAddr> {
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr).map_err(bind_error)?);
+    }
+    let listener = may::net::TcpListener::bind(addr).map_err(bind_error)?;
+    let bound = listener.local_addr()?;
+    let shared: &'static http::Shared =
+        Box::leak(Box::new(http::Shared::start(settings.limits.clone())?));
+    let stack = settings.stack_bytes;
+    crate::coroutine::spawn("admin", stack, move || {
+        for stream in listener.incoming() {
+            let spawned = stream.and_then(|stream| {
+                crate::coroutine::spawn("admin connection", stack, move || {
+                    http::serve(stream, admin, shared);
+                })
+            });
+            if let Err(error) = spawned {
+                log::warn!("admin listener: {error}");
+                may::coroutine::sleep(Duration::from_millis(10));
+            }
+        }
+    })?;
+    Ok(bound)
 }
 
 /// Runs the registry's shutdown hooks when dropped.

@@ -48,6 +48,19 @@ pub struct Failure {
     pub differences: Vec<String>,
 }
 
+/// Prints each failure (stderr) and `N failed` (stdout); the exit code of a suite.
+pub fn summary(failures: &[Failure]) -> std::process::ExitCode {
+    for failure in failures {
+        eprint!("{failure}");
+    }
+    println!("{} failed", failures.len());
+    if failures.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "FAILED {}", self.request)?;

@@ -1,13 +1,19 @@
 //! Action shapes: which plain functions can be exported, and what they may return.
 //!
-//! An action takes the request object (`fn read(request: Object) -> ...`) or, in raw mode,
-//! the raw request (`fn create(request: RawRequest<'_>) -> ...`). It returns an object
-//! (`ApiResult`), nothing (`()` / `Result<(), ApiError>`: answered `{}`), any JSON value
-//! (a non-object is a 500), or a [`RawResponse`]. [`action`] attaches metadata that travels
+//! An action takes the request object (`fn read(request: Object) -> ...`), a typed request
+//! (`fn read(Json(query): Json<Query>)`, or `Valid<Query>` to check its rules too) or, in
+//! raw mode, the raw request (`fn create(request: RawRequest<'_>) -> ...`). It returns an
+//! object (`ApiResult`), a typed object (`Json<U>`), nothing (`()` / `Result<(), ApiError>`:
+//! answered `{}`), any JSON value (a non-object is a 500), or a [`RawResponse`]. [`action`] attaches metadata that travels
 //! in the plugin manifest: doc text, `blocking`, `asynchronous`, JSON Schemas.
 
+use crate::body::parse_object;
 use crate::error::{ApiError, Object};
+use crate::json::{self, Json, Valid};
 use crate::raw::{RawRequest, RawResponse};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 /// What the glue gets back from an action.
@@ -15,6 +21,10 @@ use serde_json::Value;
 pub enum Reply {
     /// A JSON object, answered 200.
     Object(Object),
+    /// A JSON object already serialized (from `Json<U>`), answered 200.
+    Json(Vec<u8>),
+    /// The request body is not a JSON object (the 400 every action answers).
+    BadBody,
     /// An error, answered with its status.
     Error(ApiError),
     /// A value that is not an object (a 500); the text describes it for the server log.
@@ -27,6 +37,10 @@ pub enum Reply {
 pub trait IntoReply {
     /// Whether this type is a raw response (listed in the manifest as `raw_response`).
     const RAW_RESPONSE: bool = false;
+    /// The JSON Schema of the response, when the type tells (`Json<U>`).
+    fn response_schema() -> Option<Value> {
+        None
+    }
     /// Converts the return value.
     fn into_reply(self) -> Reply;
 }
@@ -59,6 +73,15 @@ impl IntoReply for Value {
     }
 }
 
+impl<U: Serialize + JsonSchema> IntoReply for Json<U> {
+    fn response_schema() -> Option<Value> {
+        Some(crate::json::schema::<U>())
+    }
+    fn into_reply(self) -> Reply {
+        crate::export::json_reply(&self.0)
+    }
+}
+
 impl IntoReply for RawResponse {
     const RAW_RESPONSE: bool = true;
     fn into_reply(self) -> Reply {
@@ -68,6 +91,9 @@ impl IntoReply for RawResponse {
 
 impl<T: IntoReply> IntoReply for Result<T, ApiError> {
     const RAW_RESPONSE: bool = T::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        T::response_schema()
+    }
     fn into_reply(self) -> Reply {
         match self {
             Ok(value) => value.into_reply(),
@@ -76,7 +102,7 @@ impl<T: IntoReply> IntoReply for Result<T, ApiError> {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -90,15 +116,32 @@ fn kind(value: &Value) -> &'static str {
 /// The input an action receives from the glue.
 #[derive(Debug)]
 pub enum Input<'a> {
-    /// The parsed request object.
-    Object(Object),
+    /// The request body of a JSON action, parsed by the action's own shape (an object, a
+    /// `T`).
+    Body(&'a [u8]),
     /// The raw request.
     Raw(RawRequest<'a>),
+}
+
+impl<'a> Input<'a> {
+    /// The body bytes.
+    fn body(&self) -> &'a [u8] {
+        match self {
+            Input::Body(body) => body,
+            Input::Raw(raw) => raw.body,
+        }
+    }
 }
 
 /// Marker: the action takes an [`Object`].
 #[derive(Debug)]
 pub struct TakesObject;
+/// Marker: the action takes a [`Json<T>`].
+#[derive(Debug)]
+pub struct TakesJson;
+/// Marker: the action takes a [`Valid<T>`].
+#[derive(Debug)]
+pub struct TakesValid;
 /// Marker: the action takes a [`RawRequest`].
 #[derive(Debug)]
 pub struct TakesRaw;
@@ -109,6 +152,12 @@ pub trait Handler<M>: Send + Sync + 'static {
     const RAW_REQUEST: bool;
     /// Whether the action answers a raw response.
     const RAW_RESPONSE: bool;
+    /// The JSON Schema of the request, when the type tells (`Json<T>`, `Valid<T>`).
+    fn request_schema() -> Option<Value> {
+        None
+    }
+    /// The JSON Schema of the response, when the type tells (`Json<U>`).
+    fn response_schema() -> Option<Value>;
     /// Runs the action.
     fn run(&self, input: Input<'_>) -> Reply;
 }
@@ -120,13 +169,57 @@ where
 {
     const RAW_REQUEST: bool = false;
     const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        R::response_schema()
+    }
     fn run(&self, input: Input<'_>) -> Reply {
-        match input {
-            Input::Object(object) => self(object).into_reply(),
-            Input::Raw(raw) => match raw.json() {
-                Ok(object) => self(object).into_reply(),
-                Err(error) => Reply::Error(error),
-            },
+        match parse_object(input.body()) {
+            Ok(object) => self(object).into_reply(),
+            Err(_) => Reply::BadBody,
+        }
+    }
+}
+
+impl<F, T, R> Handler<(TakesJson, T, R)> for F
+where
+    F: Fn(Json<T>) -> R + Send + Sync + 'static,
+    T: DeserializeOwned + JsonSchema,
+    R: IntoReply,
+{
+    const RAW_REQUEST: bool = false;
+    fn request_schema() -> Option<Value> {
+        Some(json::schema::<T>())
+    }
+    const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        R::response_schema()
+    }
+    fn run(&self, input: Input<'_>) -> Reply {
+        match json::from_body(input.body()) {
+            Ok(value) => self(Json(value)).into_reply(),
+            Err(error) => error.into(),
+        }
+    }
+}
+
+impl<F, T, R> Handler<(TakesValid, T, R)> for F
+where
+    F: Fn(Valid<T>) -> R + Send + Sync + 'static,
+    T: DeserializeOwned + validator::Validate + JsonSchema,
+    R: IntoReply,
+{
+    const RAW_REQUEST: bool = false;
+    fn request_schema() -> Option<Value> {
+        Some(json::schema::<T>())
+    }
+    const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        R::response_schema()
+    }
+    fn run(&self, input: Input<'_>) -> Reply {
+        match json::from_body_valid(input.body()) {
+            Ok(value) => self(Valid(value)).into_reply(),
+            Err(error) => error.into(),
         }
     }
 }
@@ -138,12 +231,13 @@ where
 {
     const RAW_REQUEST: bool = true;
     const RAW_RESPONSE: bool = R::RAW_RESPONSE;
+    fn response_schema() -> Option<Value> {
+        R::response_schema()
+    }
     fn run(&self, input: Input<'_>) -> Reply {
         match input {
             Input::Raw(raw) => self(raw).into_reply(),
-            Input::Object(_) => {
-                Reply::NotObject("raw action called without its raw request".into())
-            }
+            Input::Body(_) => Reply::NotObject("raw action called without its raw request".into()),
         }
     }
 }
@@ -157,6 +251,7 @@ pub struct Action {
     pub(crate) raw_response: bool,
     pub(crate) blocking: bool,
     pub(crate) asynchronous: bool,
+    pub(crate) timeout_secs: Option<f64>,
     pub(crate) doc: String,
     pub(crate) request_schema: Option<Value>,
     pub(crate) response_schema: Option<Value>,
@@ -181,9 +276,10 @@ pub fn action<M, H: Handler<M>>(handler: H) -> Action {
         raw_response: H::RAW_RESPONSE,
         blocking: false,
         asynchronous: false,
+        timeout_secs: None,
         doc: String::new(),
-        request_schema: None,
-        response_schema: None,
+        request_schema: H::request_schema(),
+        response_schema: H::response_schema(),
     }
 }
 
@@ -201,6 +297,18 @@ impl Action {
         self
     }
 
+    /// A deadline in seconds (instead of the server's `action_timeout_secs`): past it the
+    /// client gets 504 in JSON and the request's coroutine is freed, while the call runs
+    /// on to its end on its pool thread (counted and logged as stuck: a thread cannot be
+    /// killed). Only a call on the blocking pool can be cut off, so this implies
+    /// [`Action::blocking`]. The server refuses a value that is not above 0 and at most a
+    /// day at start-up.
+    pub fn timeout(mut self, secs: f64) -> Self {
+        self.blocking = true;
+        self.timeout_secs = Some(secs);
+        self
+    }
+
     /// Marks the action as asynchronous: it may be run in the background, the client
     /// getting a job to poll. Carried in the manifest; the server does not act on it yet
     /// (docs/protocol.md, "Start-up").
@@ -209,13 +317,14 @@ impl Action {
         self
     }
 
-    /// JSON Schema of the request object (documentation; not enforced).
+    /// JSON Schema of the request object, by hand (documentation; not enforced): for a
+    /// dynamic action (a typed one has its type's).
     pub fn request_schema(mut self, schema: Value) -> Self {
         self.request_schema = Some(schema);
         self
     }
 
-    /// JSON Schema of the response object (documentation; not enforced).
+    /// JSON Schema of the response object, by hand (documentation; not enforced).
     pub fn response_schema(mut self, schema: Value) -> Self {
         self.response_schema = Some(schema);
         self

@@ -12,6 +12,7 @@
 #![allow(unsafe_code)]
 
 use crate::abi::{self, Bytes, CallIn, CallOut, HostV2, OwnedBuf, PluginV2};
+use crate::action::kind;
 use crate::action::{Action, Input, Reply};
 use crate::body::parse_object;
 use crate::call;
@@ -138,6 +139,7 @@ fn table() -> &'static Table {
                     raw_response: action.raw_response,
                     blocking: action.blocking,
                     asynchronous: action.asynchronous,
+                    timeout_secs: action.timeout_secs,
                     doc: action.doc.clone(),
                     request_schema: action.request_schema.clone(),
                     response_schema: action.response_schema.clone(),
@@ -311,10 +313,7 @@ fn run(input: &CallIn) -> Outcome<Vec<u8>> {
         };
         (action.run)(Input::Raw(raw))
     } else {
-        match parse_object(body) {
-            Ok(object) => (action.run)(Input::Object(object)),
-            Err(_) => return Outcome::BadBody,
-        }
+        (action.run)(Input::Body(body))
     };
     match reply {
         Reply::Object(object) => match write_json(&object) {
@@ -323,6 +322,8 @@ fn run(input: &CallIn) -> Outcome<Vec<u8>> {
                 format!("response could not be serialized: {error}").into_bytes(),
             ),
         },
+        Reply::Json(bytes) => Outcome::Ok(bytes),
+        Reply::BadBody => Outcome::BadBody,
         Reply::Error(error) => Outcome::Error {
             status: error.status_code(),
             body: error.body().to_string().into_bytes(),
@@ -336,8 +337,32 @@ fn run(input: &CallIn) -> Outcome<Vec<u8>> {
     }
 }
 
-/// Serializes a response object into a recycled buffer.
-fn write_json(object: &Object) -> Result<Vec<u8>, serde_json::Error> {
+/// A typed response serialized into a recycled buffer: an object, or `null` (answered
+/// `{}`, as an action returning nothing); anything else is the 500 of a non-object.
+pub(crate) fn json_reply<T: serde::Serialize + ?Sized>(value: &T) -> Reply {
+    let bytes = match write_json(value) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            return Reply::NotObject(format!("response could not be serialized: {error}"))
+        }
+    };
+    match bytes.first() {
+        Some(b'{') => Reply::Json(bytes),
+        _ => {
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            recycle(bytes);
+            match value {
+                serde_json::Value::Null => Reply::Object(Object::new()),
+                other => {
+                    Reply::NotObject(format!("action returned a non-object: {}", kind(&other)))
+                }
+            }
+        }
+    }
+}
+
+/// Serializes a response into a recycled buffer.
+fn write_json<T: serde::Serialize + ?Sized>(object: &T) -> Result<Vec<u8>, serde_json::Error> {
     let mut bytes = response_buffer();
     match serde_json::to_writer(&mut bytes, object) {
         Ok(()) => Ok(bytes),

@@ -28,6 +28,7 @@ mod call;
 mod error;
 mod export;
 mod hooks;
+mod json;
 mod log_bridge;
 mod macros;
 pub mod manifest;
@@ -37,6 +38,7 @@ pub mod outcome;
 mod panic;
 mod raw;
 pub mod route;
+mod rules;
 mod task;
 mod validation;
 pub mod wire;
@@ -44,21 +46,28 @@ pub mod wire;
 pub use action::{action, Action, Handler, IntoAction, IntoReply};
 pub use call::{context, RequestContext};
 pub use error::{status_line, ApiError, ApiResult, FieldState, Object};
+pub use hooks::{settings, InitHook};
+pub use json::{Json, Valid};
 #[cfg(feature = "multipart")]
 pub use multipart::{Form, Part};
 pub use raw::{field_value, is_token_byte, RawRequest, RawResponse};
+pub use schemars;
 pub use serde_json::{self, json, Map, Value};
 pub use task::{
     cause_chain, cron, every, Failure, IntoTaskResult, OnError, Schedule, TaskError, TaskResult,
 };
-pub use validation::{field, Field, JsonType, Scope};
+pub use validation::{
+    field, Defaulted, Field, JsonType, Length, Optional, Presence, Required, Scope,
+};
+pub use validator;
 
 pub use wire::BAD_BODY_MESSAGE;
 
 /// Everything a target module usually needs.
 pub mod prelude {
     pub use crate::{
-        action, field, json, ApiError, ApiResult, JsonType, Object, RawRequest, RawResponse, Value,
+        action, field, json, ApiError, ApiResult, Json, JsonType, Object, RawRequest, RawResponse,
+        Valid, Value,
     };
 }
 

@@ -29,8 +29,16 @@
 /// apiphant_sdk::export! { "v0/echo" => { list = read } }
 /// ```
 ///
-/// Background tasks (run by `apiphant-background`) come in a leading `tasks { ... }` block,
-/// then an optional `on_error = hook`, then optional `targets { ... }` (the grammar above):
+/// The same action twice in one route (or the same route and action in two blocks) fails
+/// to compile too:
+///
+/// ```compile_fail
+/// pub fn read(request: apiphant_sdk::Object) -> apiphant_sdk::ApiResult { Ok(request) }
+/// apiphant_sdk::export! { "v0/echo" => { read, read = read } }
+/// ```
+///
+/// Background tasks (run by `apiphant-background`) come in a `tasks { ... }` block, with an
+/// optional `on_error = hook`; targets may also be wrapped in `targets { ... }`:
 ///
 /// ```
 /// use apiphant_sdk::{every, cron, Failure, TaskResult};
@@ -43,10 +51,10 @@
 /// }
 /// ```
 ///
-/// Lifecycle hooks, optional, come first: `init = f` runs once when the host loads the
-/// plugin, with the product's `[plugins.<crate name>]` table as a JSON object (`{}` when
-/// there is none), and may refuse to start; `shutdown = g` runs once before the host lets
-/// the plugin go. Both return `()` or `Result<(), E>` for any error `E`:
+/// Lifecycle hooks, optional: `init = f` runs once when the host loads the plugin, with the
+/// product's `[plugins.<crate name>]` table as a JSON object (`{}` when there is none), and
+/// may refuse to start; `shutdown = g` runs once before the host lets the plugin go. Both
+/// return `()` or `Result<(), E>` for any error `E`:
 ///
 /// ```
 /// use apiphant_sdk::{ApiResult, Object, TaskResult};
@@ -60,32 +68,83 @@
 /// pub fn read(request: Object) -> ApiResult { Ok(request) }
 /// apiphant_sdk::export! { init = setup, shutdown = goodbye, "v0/echo" => { read } }
 /// ```
+///
+/// The items (`init = ..`, `shutdown = ..`, `tasks { .. }`, `on_error = ..`,
+/// `targets { .. }` and `"route" => { .. }`) come in any order, separated by commas; each
+/// hook at most once:
+///
+/// ```
+/// use apiphant_sdk::{every, ApiResult, Object, TaskResult};
+/// pub fn read(request: Object) -> ApiResult { Ok(request) }
+/// pub fn tick() {}
+/// pub fn setup(_config: &Object) -> TaskResult { Ok(()) }
+/// apiphant_sdk::export! {
+///     "v0/echo" => { read },
+///     tasks { tick: every(60) },
+///     init = setup,
+///     targets { "v1/echo" => { read } },
+/// }
+/// ```
+///
+/// ```compile_fail
+/// pub fn setup(_config: &apiphant_sdk::Object) {}
+/// apiphant_sdk::export! { init = setup, init = setup }
+/// ```
 #[macro_export]
 macro_rules! export {
-    ($($input:tt)*) => { $crate::__export_hooks! { [] [] $($input)* } };
+    ($($input:tt)*) => { $crate::__export_items! { [] [] [] [] [] $($input)* } };
 }
 
-/// Collects the optional `init = ...` and `shutdown = ...`, then the tasks and targets.
+/// Collects `export!`'s items in any order: `[init] [shutdown] [tasks] [on_error]
+/// [targets]`, then emits the plugin.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __export_hooks {
-    ([] [$($shutdown:expr)?] init = $init:expr $(, $($rest:tt)*)?) => {
-        $crate::__export_hooks! { [$init] [$($shutdown)?] $($($rest)*)? }
-    };
-    ([$($init:expr)?] [] shutdown = $shutdown:expr $(, $($rest:tt)*)?) => {
-        $crate::__export_hooks! { [$($init)?] [$shutdown] $($($rest)*)? }
-    };
-    ([$($init:expr)?] [$($shutdown:expr)?]
-     tasks { $($task:ident : $schedule:expr),* $(,)? }
-     $(, on_error = $hook:expr)? $(, targets { $($targets:tt)* })? $(,)?) => {
+macro_rules! __export_items {
+    // Done.
+    ([$($init:expr)?] [$($shutdown:expr)?] [$($tasks:tt)*] [$($hook:expr)?] [$($targets:tt)*] $(,)?) => {
         $crate::__export_plugin! {
-            [$($init)?] [$($shutdown)?]
-            [$($crate::__private::Task::new(::std::stringify!($task), $task, $schedule)),*]
-            [$($hook)?] $($($targets)*)?
+            [$($init)?] [$($shutdown)?] [$($tasks)*] [$($hook)?] $($targets)*
         }
     };
-    ([$($init:expr)?] [$($shutdown:expr)?] $($targets:tt)*) => {
-        $crate::__export_plugin! { [$($init)?] [$($shutdown)?] [] [] $($targets)* }
+    // Each item once.
+    ([$i:tt] $s:tt $t:tt $h:tt $r:tt $(,)? init = $($rest:tt)*) => {
+        ::std::compile_error!("export!: `init = ...` is given twice (one init hook per plugin)");
+    };
+    ($i:tt [$s:tt] $t:tt $h:tt $r:tt $(,)? shutdown = $($rest:tt)*) => {
+        ::std::compile_error!("export!: `shutdown = ...` is given twice (one shutdown hook per plugin)");
+    };
+    ($i:tt $s:tt $t:tt [$h:tt] $r:tt $(,)? on_error = $($rest:tt)*) => {
+        ::std::compile_error!("export!: `on_error = ...` is given twice (one on_error hook per plugin)");
+    };
+    ($i:tt $s:tt [$($t:tt)+] $h:tt $r:tt $(,)? tasks { $($rest:tt)* } $($more:tt)*) => {
+        ::std::compile_error!("export!: `tasks { ... }` is given twice (list every task in one block)");
+    };
+    ([] $s:tt $t:tt $h:tt $r:tt $(,)? init = $init:expr $(, $($rest:tt)*)?) => {
+        $crate::__export_items! { [$init] $s $t $h $r $($($rest)*)? }
+    };
+    ($i:tt [] $t:tt $h:tt $r:tt $(,)? shutdown = $shutdown:expr $(, $($rest:tt)*)?) => {
+        $crate::__export_items! { $i [$shutdown] $t $h $r $($($rest)*)? }
+    };
+    ($i:tt $s:tt $t:tt [] $r:tt $(,)? on_error = $hook:expr $(, $($rest:tt)*)?) => {
+        $crate::__export_items! { $i $s $t [$hook] $r $($($rest)*)? }
+    };
+    ($i:tt $s:tt [] $h:tt $r:tt $(,)? tasks { $($task:ident : $schedule:expr),* $(,)? } $($rest:tt)*) => {
+        $crate::__export_items! {
+            $i $s [$(($task, $schedule))*] $h $r $($rest)*
+        }
+    };
+    ($i:tt $s:tt $t:tt $h:tt [$($r:tt)*] $(,)? targets { $($targets:tt)* } $($rest:tt)*) => {
+        $crate::__export_items! { $i $s $t $h [$($r)* $($targets)* ,] $($rest)* }
+    };
+    ($i:tt $s:tt $t:tt $h:tt [$($r:tt)*] $(,)? $route:literal => { $($actions:tt)* } $($rest:tt)*) => {
+        $crate::__export_items! { $i $s $t $h [$($r)* $route => { $($actions)* } ,] $($rest)* }
+    };
+    ($i:tt $s:tt $t:tt $h:tt $r:tt $(,)? $other:tt $($rest:tt)*) => {
+        ::std::compile_error!(::std::concat!(
+            "export!: unexpected `", ::std::stringify!($other),
+            "`: expected `init = f`, `shutdown = f`, `tasks { name: every(60), .. }`, `on_error = f`, ",
+            "`targets { .. }` or `\"v0/route\" => { read, .. }`, in any order, separated by commas"
+        ));
     };
 }
 
@@ -93,7 +152,7 @@ macro_rules! __export_hooks {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_plugin {
-    ([$($init:expr)?] [$($shutdown:expr)?] [$($task:expr),*] [$($hook:expr)?]
+    ([$($init:expr)?] [$($shutdown:expr)?] [$(($task:ident, $schedule:expr))*] [$($hook:expr)?]
      $($route:literal => { $($name:ident $(= $handler:expr)?),* $(,)? }),* $(,)?) => {
         // Build-time checks of the route grammar (`apiphant_sdk::route`).
         $(
@@ -112,6 +171,10 @@ macro_rules! __export_plugin {
                 );
             )*
         )*
+        const _: () = ::std::assert!(
+            $crate::route::all_distinct(&[$($(::std::concat!($route, " ", ::std::stringify!($name))),*),*]),
+            "export!: an action is listed twice for one route (each route lists each of create, read, update, delete at most once)"
+        );
         // `#[no_mangle]` counts as `unsafe_code`: this is the ABI's one entry symbol
         // (`apiphant_sdk::abi::ENTRY_SYMBOL`; the name carries the ABI version).
         #[allow(unsafe_code)]
@@ -128,7 +191,9 @@ macro_rules! __export_plugin {
                             ),
                         )),*])
                     ),*],
-                    tasks: ::std::vec![$($task),*],
+                    tasks: ::std::vec![$(
+                        $crate::__private::Task::new(::std::stringify!($task), $task, $schedule)
+                    ),*],
                     on_error: ::std::option::Option::None
                         $(.or(::std::option::Option::Some($hook as $crate::OnError)))?,
                     init: ::std::option::Option::None

@@ -55,6 +55,9 @@ pub struct ActionEntry {
     /// version only read and carry the flag.
     #[serde(default)]
     pub asynchronous: bool,
+    /// Its own deadline in seconds (`.timeout(secs)`), else the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
     /// Doc text.
     #[serde(default)]
     pub doc: String,
@@ -116,6 +119,7 @@ mod tests {
                     raw_response: false,
                     blocking: true,
                     asynchronous: true,
+                    timeout_secs: Some(2.5),
                     doc: "Echoes.".into(),
                     request_schema: Some(json!({"type": "object"})),
                     response_schema: None,

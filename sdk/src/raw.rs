@@ -31,6 +31,11 @@ impl<'a> RawRequest<'a> {
         crate::body::parse_object(self.body)
             .map_err(|_| ApiError::bad_request(crate::wire::BAD_BODY_MESSAGE))
     }
+
+    /// The body parsed as a `T`, with the same 400s as a `Json<T>` action gets.
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        crate::json::from_body(self.body).map_err(crate::json::BodyError::into_api_error)
+    }
 }
 
 /// A response sent as given, for actions returning `RawResponse`.

@@ -106,6 +106,23 @@ impl RouteError {
     }
 }
 
+/// Whether no two of `names` are equal (`export!`'s check that a route lists each action
+/// once).
+pub const fn all_distinct(names: &[&str]) -> bool {
+    let mut a = 0;
+    while a < names.len() {
+        let mut b = a + 1;
+        while b < names.len() {
+            if bytes_eq(names[a].as_bytes(), names[b].as_bytes()) {
+                return false;
+            }
+            b += 1;
+        }
+        a += 1;
+    }
+    true
+}
+
 const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -161,6 +178,8 @@ mod tests {
         for name in ACTIONS {
             assert!(is_action(name));
         }
+        assert!(all_distinct(&["v0/a read", "v0/a create", "v0/b read"]));
+        assert!(!all_distinct(&["v0/a read", "v0/b read", "v0/a read"]));
         for bad in ["", "Read", "list", "reads", "creat"] {
             assert!(!is_action(bad), "{bad}");
         }

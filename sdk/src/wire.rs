@@ -14,8 +14,14 @@ pub static NOT_FOUND: [u8; json_len(status_line(404))] = json_error(status_line(
 pub static NOT_IMPLEMENTED: [u8; json_len(status_line(501))] = json_error(status_line(501));
 /// `{"error":"500 Internal Server Error"}`: anything unexpected; details only in the log.
 pub static INTERNAL_ERROR: [u8; json_len(status_line(500))] = json_error(status_line(500));
+/// `{"error":"401 Unauthorized"}`: `[auth]` is on and the request has no valid token.
+pub static UNAUTHORIZED: [u8; json_len(status_line(401))] = json_error(status_line(401));
+/// `{"error":"403 Forbidden"}`: a valid token outside its scopes, or a refused CORS preflight.
+pub static FORBIDDEN: [u8; json_len(status_line(403))] = json_error(status_line(403));
 /// `{"error":"503 Service Unavailable"}`: the blocking pool's queue is full.
 pub static UNAVAILABLE: [u8; json_len(status_line(503))] = json_error(status_line(503));
+/// `{"error":"504 Gateway Timeout"}`: a blocking action ran past its deadline.
+pub static GATEWAY_TIMEOUT: [u8; json_len(status_line(504))] = json_error(status_line(504));
 /// `{"error":"Request content should be JSON Object"}`: the body is not a JSON object.
 pub static BAD_BODY: [u8; json_len(BAD_BODY_MESSAGE)] = json_error(BAD_BODY_MESSAGE);
 

@@ -14,6 +14,7 @@
 use super::email::Notifier;
 use super::plan::{Due, Plan};
 use super::schedule::Schedule;
+use crate::logging::escape_lines;
 use crate::plugin::TaskSet;
 use crate::store::{Claim, Tick, TickStore};
 use chrono::{DateTime, FixedOffset, Utc};
@@ -252,7 +253,7 @@ pub fn run_due<R: Runner + ?Sized>(
     match runner.run(due.task, slot) {
         Ok(()) => log::info!("Task {name}: OK."),
         Err(traceback) => {
-            log::error!("Task {name} failed:\n{traceback}");
+            log::error!("Task {name} failed:\n{}", escape_lines(&traceback, false));
             on_error(runner, notifier, name, &traceback);
         }
     }
@@ -273,7 +274,10 @@ fn on_error<R: Runner + ?Sized>(
     for (plugin, result) in runner.run_hooks(task, traceback) {
         match result {
             Ok(()) => log::info!("on_error: OK. Hook of {plugin}."),
-            Err(reason) => log::error!("on_error failed: hook of {plugin}:\n{reason}"),
+            Err(reason) => log::error!(
+                "on_error failed: hook of {plugin}:\n{}",
+                escape_lines(&reason, false)
+            ),
         }
     }
 }

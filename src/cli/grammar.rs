@@ -1,7 +1,8 @@
 //! The grammar of `apiphant`'s command line: its commands (`serve`, the default; `check`;
-//! `plugins`; `config`), their arguments, and the names reserved for later releases, which
+//! `plugins`; `config`; `openapi`; `token new`), their arguments, and the names reserved for later releases, which
 //! are never read as a product folder.
 
+use super::token::NewToken;
 use crate::args::{PrintConfig, ProductArgs};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -9,11 +10,13 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 /// Commands of later releases: `apiphant new` must not serve a folder named `new`.
-pub const RESERVED: &[&str] = &["new", "token", "openapi"];
+pub const RESERVED: &[&str] = &["new"];
 
 /// This release's commands: never read as a product folder either (`apiphant --no-build
 /// check` is not the folder `check`).
-const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "help"];
+const COMMANDS: &[&str] = &[
+    "serve", "check", "plugins", "config", "openapi", "token", "help",
+];
 
 /// The `apiphant` command line. Without a command it serves: `apiphant [PRODUCT]
 /// [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.
@@ -27,7 +30,7 @@ const COMMANDS: &[&str] = &["serve", "check", "plugins", "config", "help"];
     subcommand_value_name = "COMMAND",
     after_help = "Without a COMMAND, apiphant serves: `apiphant [PRODUCT] [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.\n\
                   A product folder named like a command is written with a path: ./config.\n\
-                  Reserved for later releases: new, token, openapi."
+                  Reserved for later releases: new."
 )]
 pub struct Cli {
     /// `serve`'s arguments, when no command is named.
@@ -48,9 +51,23 @@ pub enum Command {
     /// Load and check the plugins like `check`, then print their files, one a line, and
     /// exit: what an install copies into PREFIX/plugins/ (deploy/deploy.sh).
     Plugins(ProductArgs),
+    /// Load the plugins and print the OpenAPI 3.1 document of every route (what the server
+    /// serves at GET /.well-known/openapi.json), and exit.
+    Openapi(ProductArgs),
     /// Print the resolved configuration as JSON (apiphant.toml with every default filled
     /// and secrets masked), and exit. Reads no plugin.
     Config(ConfigArgs),
+    /// Manage `[auth]` tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `apiphant token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token: print it (once) and the line to add under [auth.tokens] in
+    /// apiphant.toml, which keeps only its SHA-256. Writes no file.
+    New(NewToken),
 }
 
 /// `apiphant serve`, also the arguments of a bare `apiphant`.
@@ -67,12 +84,18 @@ pub struct Serve {
         help = "Address to listen on; split at the last colon, so [::1]:8001 works. Port 0 picks a free port"
     )]
     pub addr: SocketAddr,
+    /// Serve /livez, /readyz and /metrics at this address (wins over `[admin] listen`).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_addr)]
+    pub admin: Option<SocketAddr>,
     /// The same as `apiphant check`.
     #[arg(long)]
     pub check: bool,
     /// The same as `apiphant plugins`.
     #[arg(long, conflicts_with = "check")]
     pub list_plugins: bool,
+    /// The same as `apiphant openapi`.
+    #[arg(long, conflicts_with_all = ["check", "list_plugins"])]
+    pub openapi: bool,
     /// `--print-config`.
     #[command(flatten)]
     pub print_config: PrintConfig,
@@ -102,6 +125,10 @@ pub enum Plan {
     Plugins(ProductArgs),
     /// `config`.
     Config(ConfigArgs),
+    /// `openapi`.
+    Openapi(ProductArgs),
+    /// `token new`.
+    Token(NewToken),
 }
 
 /// Why a command line is refused.
@@ -131,8 +158,12 @@ where
         Some(Command::Check(product)) => Plan::Check(product),
         Some(Command::Plugins(product)) => Plan::Plugins(product),
         Some(Command::Config(config)) => Plan::Config(config),
+        Some(Command::Openapi(product)) => Plan::Openapi(product),
+        Some(Command::Token(TokenCommand::New(token))) => Plan::Token(token),
     };
-    not_a_command(plan.product().as_os_str())?;
+    if let Some(product) = plan.product() {
+        not_a_command(product.as_os_str())?;
+    }
     Ok(plan)
 }
 
@@ -142,6 +173,7 @@ impl Plan {
         match self {
             Plan::Serve(serve) if serve.check => Plan::Check(serve.product),
             Plan::Serve(serve) if serve.list_plugins => Plan::Plugins(serve.product),
+            Plan::Serve(serve) if serve.openapi => Plan::Openapi(serve.product),
             Plan::Serve(serve) if serve.print_config.print_config => Plan::Config(ConfigArgs {
                 product: serve.product.product,
                 get: Vec::new(),
@@ -150,12 +182,15 @@ impl Plan {
         }
     }
 
-    /// The product folder the command works on.
-    pub fn product(&self) -> &std::path::Path {
+    /// The product folder the command works on (`token new` works on none).
+    pub fn product(&self) -> Option<&std::path::Path> {
         match self {
-            Plan::Serve(serve) => &serve.product.product,
-            Plan::Check(product) | Plan::Plugins(product) => &product.product,
-            Plan::Config(config) => &config.product,
+            Plan::Serve(serve) => Some(&serve.product.product),
+            Plan::Check(product) | Plan::Plugins(product) | Plan::Openapi(product) => {
+                Some(&product.product)
+            }
+            Plan::Config(config) => Some(&config.product),
+            Plan::Token(_) => None,
         }
     }
 }

@@ -3,11 +3,14 @@
 //! `apiphant: ...`, and exit 2.
 
 pub mod grammar;
+pub mod token;
 
 pub use grammar::{parse_addr, Plan, Refused};
 
 use crate::args::PrintConfig;
+use crate::auth::Auth;
 use crate::config::{self, CONFIG_FILE};
+use crate::cors::Cors;
 use crate::plugin::Registry;
 use crate::product::Product;
 use crate::server::{self, Settings};
@@ -16,7 +19,8 @@ use std::process::ExitCode;
 
 type Error = Box<dyn std::error::Error>;
 
-/// Runs the server command; the exit code follows the README (0 ok, 2 start-up error).
+/// Runs the server command; the exit code follows the README (0 ok, 1 requests left
+/// unanswered at the end of the shutdown grace period, 2 start-up error).
 pub fn main() -> ExitCode {
     crate::logging::init();
     let plan = match grammar::parse(std::env::args_os()) {
@@ -28,7 +32,7 @@ pub fn main() -> ExitCode {
         }
     };
     match run(plan) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("apiphant: {error}");
             ExitCode::from(2)
@@ -36,15 +40,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(plan: Plan) -> Result<(), Error> {
+fn run(plan: Plan) -> Result<ExitCode, Error> {
     match plan {
         Plan::Serve(serve) => run_serve(serve),
         Plan::Check(args) => {
             let (product, files) = args.open()?;
-            for route in Registry::load(&files, &product.config.plugin_configs())?.routes() {
+            let registry = Registry::load(&files, &product.config.plugin_configs())?;
+            access(&product, &registry)?;
+            for route in registry.routes() {
                 println!("POST {route}");
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Plan::Plugins(args) => {
             let (product, files) = args.open()?;
@@ -52,10 +58,36 @@ fn run(plan: Plan) -> Result<(), Error> {
             for file in &files {
                 println!("{}", file.display());
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Plan::Config(args) => run_config(&args),
+        Plan::Config(args) => run_config(&args).map(|()| ExitCode::SUCCESS),
+        Plan::Openapi(args) => {
+            let (product, files) = args.open()?;
+            let registry = Registry::load(&files, &product.config.plugin_configs())?;
+            let document = registry.openapi(&product.name());
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Plan::Token(args) => {
+            println!("{}", token::run_new(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `[auth]` checked against the loaded routes, and `[cors]`, for the life of the process.
+fn access(
+    product: &Product,
+    registry: &Registry,
+) -> Result<(Option<&'static Auth>, Option<&'static Cors>), Error> {
+    let file = product.dir.join(CONFIG_FILE);
+    let auth = match &product.config.auth {
+        Some(config) => Some(&*Box::leak(Box::new(Auth::new(config, registry, &file)?))),
+        None => None,
+    };
+    let cors =
+        (product.config.cors.as_ref()).map(|config| &*Box::leak(Box::new(Cors::new(config))));
+    Ok((auth, cors))
 }
 
 /// `apiphant config`: the whole resolved configuration, or the `--get` values.
@@ -79,14 +111,19 @@ fn run_config(args: &ConfigArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_serve(serve: Serve) -> Result<(), Error> {
+/// Serves until stopped: exit 0 when every request read was answered, 1 when the grace
+/// period ended first (the server's last log line says how many were not).
+fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let (product, files) = serve.product.open()?;
-    let registry = Registry::load(&files, &product.config.plugin_configs())?;
-    let settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
+    let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
+    registry.build_openapi(&product.name());
+    let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
+    (settings.auth, settings.cors) = access(&product, &registry)?;
+    settings.admin = serve.admin.or(product.config.admin.listen);
     let routes = registry.routes().len();
     let name = product.name();
     let dir = product.dir.display().to_string();
-    server::run(registry, settings.clone(), serve.addr, |bound| {
+    let stopped = server::run(registry, settings.clone(), serve.addr, |bound| {
         log::info!(
             "Apiphant is serving {dir} ({name}: {routes} routes) at http://{bound}/api ({} workers, {} KiB coroutine stacks)",
             settings.workers,
@@ -94,5 +131,8 @@ fn run_serve(serve: Serve) -> Result<(), Error> {
         );
     })
     .map_err(|error| format!("cannot serve at {}: {error}", serve.addr))?;
-    Ok(())
+    Ok(match stopped {
+        server::Stopped::Drained => ExitCode::SUCCESS,
+        server::Stopped::Unanswered(_) => ExitCode::FAILURE,
+    })
 }

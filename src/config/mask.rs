@@ -41,11 +41,14 @@ pub fn mask_url_password(text: &str) -> Option<String> {
 
 /// Masks, in place: the values at `paths` (dotted: `email.password`) that are present,
 /// every string under a secret-looking key, and the password of every URL string.
-pub(crate) fn mask(value: &mut Value, paths: &[&str]) {
+pub(crate) fn mask(value: &mut Value, paths: &[impl AsRef<str>]) {
     for path in paths {
         let mut at = Some(&mut *value);
-        for part in path.split('.') {
-            at = at.and_then(|value| value.get_mut(part));
+        for part in path.as_ref().split('.') {
+            at = at.and_then(|value| match value {
+                Value::Array(items) => part.parse::<usize>().ok().and_then(|n| items.get_mut(n)),
+                other => other.get_mut(part),
+            });
         }
         if let Some(found) = at.filter(|found| !found.is_null()) {
             *found = Value::from(MASK);

@@ -1,17 +1,25 @@
 //! `apiphant.toml`, the one reader: every section typed (`server.rs`, `background.rs`,
-//! `email.rs`, and a free-form `[plugins.<crate>]` table per plugin), every number checked
-//! against its documented range (`range.rs`), the environment's overrides applied, and the
+//! `email.rs`, `auth.rs`, `cors.rs`, `admin.rs`, `database.rs`, and a free-form
+//! `[plugins.<crate>]` table per plugin, its `${ENV}` expanded by `expand.rs`), every number
+//! checked against its documented range (`range.rs`), the environment's overrides applied, and the
 //! resolved configuration printed as JSON with its secrets masked (`mask.rs`). Both
 //! binaries read the file through [`Config::load`].
 
+mod admin;
+mod auth;
 mod background;
+mod cors;
 mod database;
 mod email;
+mod expand;
 mod mask;
 mod range;
 mod server;
 
-pub use background::{default_lock_file, BackgroundConfig, TimeZone};
+pub use admin::AdminConfig;
+pub use auth::{glob_error, is_token_name, AuthConfig, TokenConfig};
+pub use background::{default_lock_file, BackgroundConfig, TimeZone, RUN_DIR};
+pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, DATABASE_PASSWORD_ENV};
 pub use email::{EmailConfig, Tls, PASSWORD_ENV};
 pub use mask::{mask_url_password, MASK};
@@ -44,12 +52,21 @@ pub struct Config {
     /// The database shared by the workers of several hosts; one host as before when absent.
     #[serde(default)]
     pub database: Option<DatabaseConfig>,
+    /// Who may call: tokens and their scopes; every call is open when absent.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// The browser origins that may call; no CORS headers when absent.
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
+    /// The admin listener (`/livez`, `/readyz`, `/metrics`); none when absent.
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// `[plugins.<crate>]`: each plugin's own table, free-form, keyed by its crate name.
     #[serde(default, skip_serializing)]
     pub plugins: BTreeMap<String, toml::Table>,
     /// The dotted keys whose value came from an environment variable.
     #[serde(skip)]
-    pub from_env: Vec<&'static str>,
+    pub from_env: Vec<String>,
 }
 
 /// Why `apiphant.toml` was refused; each is one line naming the file.
@@ -75,6 +92,16 @@ pub enum ConfigError {
         /// The range: `1..=512`.
         range: String,
     },
+    /// A value of the right type that cannot be right (a hash of the wrong length, an
+    /// origin with a path, a scope that matches no route).
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key: `auth.tokens.alice.sha256`.
+        key: String,
+        /// What is wrong and the fix.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -96,6 +123,9 @@ impl fmt::Display for ConfigError {
                 "config '{}': {key} = {value} is out of range ({range})",
                 path.display()
             ),
+            ConfigError::BadValue { path, key, reason } => {
+                write!(f, "config '{}': {key}: {reason}", path.display())
+            }
         }
     }
 }
@@ -146,7 +176,16 @@ impl Config {
         }
         if let (Some(email), Some(password)) = (config.email.as_mut(), env(PASSWORD_ENV)) {
             email.password = Some(password);
-            config.from_env.push("email.password");
+            config.from_env.push("email.password".to_owned());
+        }
+        for (name, table) in &mut config.plugins {
+            expand::expand_table(
+                table,
+                &format!("plugins.{name}"),
+                &env,
+                &mut config.from_env,
+            )
+            .map_err(&invalid)?;
         }
         if let Some(database) = config.database.as_mut() {
             if let Some(problem) = database.url_problem() {
@@ -154,7 +193,7 @@ impl Config {
             }
             if let Some(password) = env(DATABASE_PASSWORD_ENV) {
                 database.password = Some(password);
-                config.from_env.push("database.password");
+                config.from_env.push("database.password".to_owned());
             }
         }
         if let Some(limit) = range::first_out_of_range(config.limits()) {
@@ -163,6 +202,15 @@ impl Config {
                 key: limit.key.to_owned(),
                 value: limit.value,
                 range: limit.range,
+            });
+        }
+        let mistake = (config.auth.as_ref().and_then(AuthConfig::mistake))
+            .or_else(|| config.cors.as_ref().and_then(CorsConfig::mistake));
+        if let Some((key, reason)) = mistake {
+            return Err(ConfigError::BadValue {
+                path: path.to_path_buf(),
+                key,
+                reason,
             });
         }
         Ok(config)
@@ -174,6 +222,7 @@ impl Config {
         limits.extend(self.background.limits());
         limits.extend(self.email.iter().flat_map(EmailConfig::limits));
         limits.extend(self.database.iter().flat_map(DatabaseConfig::limits));
+        limits.extend(self.cors.iter().flat_map(CorsConfig::limits));
         limits
     }
 
@@ -207,10 +256,13 @@ impl Config {
             "background": self.background,
             "email": self.email,
             "database": self.database,
+            "auth": self.auth,
+            "cors": self.cors,
+            "admin": self.admin,
             "plugins": self.plugin_configs(),
         });
         value["background"]["lock_file"] =
-            json!(self.background.lock_file(&name, dir).display().to_string());
+            json!(self.background.lock_file(dir).display().to_string());
         if let Some(email) = &self.email {
             value["email"]["port"] = json!(email.port());
             value["email"]["subject_prefix"] = json!(email

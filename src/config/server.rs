@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub stack_kib: usize,
     /// Threads running actions marked `blocking`.
     pub blocking_threads: usize,
+    /// Seconds a `blocking` action may take (its own `.timeout(secs)` first): 504 beyond.
+    pub action_timeout_secs: f64,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +46,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10.0,
             stack_kib: 0,
             blocking_threads: 16,
+            action_timeout_secs: 60.0,
         }
     }
 }
@@ -68,6 +71,7 @@ impl ServerConfig {
             GRACE.limit("server.shutdown_grace_secs", self.shutdown_grace_secs),
             Range::or_zero(64, 64 * 1024).limit("server.stack_kib", self.stack_kib),
             Range::new(1, 4096).limit("server.blocking_threads", self.blocking_threads),
+            Range::new(0.1, 86_400.0).limit("server.action_timeout_secs", self.action_timeout_secs),
         ]
     }
 }

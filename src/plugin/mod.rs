@@ -12,10 +12,12 @@
 mod elf;
 mod ffi;
 mod tasks;
+mod trust;
 
 pub use ffi::PluginBuf;
-pub(crate) use ffi::{header, CallContext};
+pub(crate) use ffi::{effective_uid, header, CallContext};
 pub use tasks::{TaskEntry, TaskSet};
+pub use trust::allow_foreign_plugins;
 
 use apiphant_sdk::abi;
 use apiphant_sdk::manifest::Manifest;
@@ -39,6 +41,14 @@ pub enum PluginError {
     Missing {
         /// The plugin path.
         path: PathBuf,
+    },
+    /// The file may not be loaded: not a regular file, unreadable, writable by other users
+    /// (or its folder is), or owned by another user.
+    Untrusted {
+        /// The plugin path.
+        path: PathBuf,
+        /// The cause and its fix.
+        reason: String,
     },
     /// The file is not a loadable shared library.
     NotALibrary {
@@ -112,6 +122,9 @@ impl fmt::Display for PluginError {
                 "plugin '{}' does not exist (build it with `cargo build`, or fix the path)",
                 path.display()
             ),
+            PluginError::Untrusted { path, reason } => {
+                write!(f, "plugin '{}' is refused: {reason}", path.display())
+            }
             PluginError::NotALibrary { path, reason } => write!(
                 f,
                 "plugin '{}' is not a loadable shared library: {reason} (build the target crate with crate-type = [\"cdylib\"])",
@@ -185,18 +198,25 @@ pub struct Endpoint {
     pub(crate) action: u32,
     pub(crate) raw_request: bool,
     pub(crate) blocking: bool,
+    /// Its own deadline (`.timeout(secs)`; else the server's `action_timeout_secs`).
+    pub(crate) timeout: Option<std::time::Duration>,
     /// May run asynchronously (manifest flag; carried, not acted on yet).
     pub(crate) asynchronous: bool,
     /// `v0/echo read`, for logs.
     pub(crate) label: Box<str>,
     /// `/api/v0/echo/read`, the route's request path.
     pub(crate) path: Box<str>,
+    /// Its place in the registry, 0.. (per-endpoint counters are indexed by it).
+    pub(crate) index: usize,
 }
 
 /// The loaded plugins and the route table. Never dropped while serving.
 #[derive(Debug, Default)]
 pub struct Registry {
     plugins: Vec<(PathBuf, ffi::Library)>,
+    manifests: Vec<Manifest>,
+    /// The OpenAPI document served at `/.well-known/openapi.json`, once built.
+    openapi: Vec<u8>,
     routes: HashMap<Box<str>, Endpoint, BuildHasherDefault<RouteHasher>>,
 }
 
@@ -207,79 +227,183 @@ impl Endpoint {
     }
 }
 
-impl Registry {
-    /// Loads every plugin in `paths`, in order, checks their routes, then runs each one's
-    /// init hook with its entry of `configs` (by crate name; `{}` when absent).
-    pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<Registry, PluginError> {
-        let mut registry = Registry::default();
-        let mut names = Vec::new();
-        for path in paths {
-            names.push(registry.add(path, configs)?);
-        }
-        check_claimed(configs, &names)?;
-        Ok(registry)
-    }
+/// One plugin, loaded and checked by [`load_all`], its init hook run.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) path: PathBuf,
+    pub(crate) library: ffi::Library,
+    pub(crate) manifest: Manifest,
+}
 
-    /// Loads one plugin; returns its crate name.
-    fn add(&mut self, path: &Path, configs: &PluginConfigs) -> Result<String, PluginError> {
+/// The one loader of both binaries (the server's [`Registry`] and the worker's
+/// [`TaskSet`] are views of what it loads), so the worker refuses exactly what the server
+/// refuses: each plugin in `paths` is opened, its routes checked (grammar, action names, no
+/// route claimed twice), its tasks checked (no name declared twice), then its init hook run
+/// with its entry of `configs` (by crate name; `{}` when absent); last, every
+/// `[plugins.<crate>]` table must name a loaded plugin.
+pub(crate) fn load_all(
+    paths: &[PathBuf],
+    configs: &PluginConfigs,
+) -> Result<Vec<Loaded>, PluginError> {
+    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut routes: HashMap<String, PathBuf> = HashMap::new();
+    let mut tasks: HashMap<String, PathBuf> = HashMap::new();
+    for path in paths {
         let (path, library, manifest) = open(path)?;
-        let plugin = self.plugins.len();
-        let mut routes = Vec::new();
-        for target in &manifest.targets {
-            route::check_route(&target.route).map_err(|error| PluginError::BadRoute {
-                path: path.clone(),
-                route: target.route.clone(),
-                reason: error.message(&target.route),
-            })?;
-            for action in &target.actions {
-                if !route::is_action(&action.name) {
-                    return Err(PluginError::BadRoute {
-                        path,
-                        route: target.route.clone(),
-                        reason: format!("'{}' is not an action name", action.name),
-                    });
-                }
-                let key = format!("/api/{}/{}", target.route, action.name);
-                let first = match self.routes.get(key.as_str()) {
-                    Some(existing) => Some(self.plugins[existing.plugin].0.clone()),
-                    None => routes.iter().any(|(k, _)| *k == key).then(|| path.clone()),
-                };
-                if let Some(first) = first {
-                    return Err(PluginError::DuplicateRoute {
-                        route: key,
-                        first,
-                        second: path,
-                    });
-                }
-                let endpoint = Endpoint {
-                    plugin,
-                    action: action.index,
-                    raw_request: action.raw_request,
-                    blocking: action.blocking,
-                    asynchronous: action.asynchronous,
-                    label: format!("{} {}", target.route, action.name).into(),
-                    path: key.as_str().into(),
-                };
-                routes.push((key, endpoint));
-            }
-        }
+        check_routes(&path, &manifest, &mut routes)?;
+        check_tasks(&path, &manifest, &mut tasks)?;
         start(&path, &library, &manifest, configs)?;
-        for (key, endpoint) in routes {
-            self.routes.insert(key.into(), endpoint);
-        }
         log::debug!(
             "loaded plugin {} (apiphant-sdk {})",
             path.display(),
             library.sdk_version()
         );
-        self.plugins.push((path, library));
-        Ok(manifest.crate_name)
+        loaded.push(Loaded {
+            path,
+            library,
+            manifest,
+        });
+    }
+    let names: Vec<String> = loaded
+        .iter()
+        .map(|plugin| plugin.manifest.crate_name.clone())
+        .collect();
+    check_claimed(configs, &names)?;
+    Ok(loaded)
+}
+
+/// Checks a plugin's routes and action names, and that none is claimed twice (`seen`:
+/// `/api/v0/echo/read` to the file that claimed it first).
+fn check_routes(
+    path: &Path,
+    manifest: &Manifest,
+    seen: &mut HashMap<String, PathBuf>,
+) -> Result<(), PluginError> {
+    for target in &manifest.targets {
+        route::check_route(&target.route).map_err(|error| PluginError::BadRoute {
+            path: path.to_path_buf(),
+            route: target.route.clone(),
+            reason: error.message(&target.route),
+        })?;
+        for action in &target.actions {
+            if !route::is_action(&action.name) {
+                return Err(PluginError::BadRoute {
+                    path: path.to_path_buf(),
+                    route: target.route.clone(),
+                    reason: format!("'{}' is not an action name", action.name),
+                });
+            }
+            if let Some(secs) = action.timeout_secs {
+                if !(secs > 0.0 && secs <= 86_400.0) {
+                    return Err(PluginError::BadRoute {
+                        path: path.to_path_buf(),
+                        route: target.route.clone(),
+                        reason: format!(
+                            "action '{}' has timeout({secs}): give seconds above 0, at most 86400",
+                            action.name
+                        ),
+                    });
+                }
+            }
+            let key = format!("/api/{}/{}", target.route, action.name);
+            if let Some(first) = seen.get(&key) {
+                return Err(PluginError::DuplicateRoute {
+                    route: key,
+                    first: first.clone(),
+                    second: path.to_path_buf(),
+                });
+            }
+            seen.insert(key, path.to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+/// Checks that no task name is declared twice (`seen`: name to the file that declared it
+/// first): the name is how `--run` and the log refer to a task.
+fn check_tasks(
+    path: &Path,
+    manifest: &Manifest,
+    seen: &mut HashMap<String, PathBuf>,
+) -> Result<(), PluginError> {
+    for task in &manifest.tasks {
+        if let Some(first) = seen.get(&task.name) {
+            return Err(PluginError::BadManifest {
+                reason: format!(
+                    "task '{}' is also declared by '{}' (rename one of them)",
+                    task.name,
+                    first.display()
+                ),
+                path: path.to_path_buf(),
+            });
+        }
+        seen.insert(task.name.clone(), path.to_path_buf());
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Loads every plugin in `paths` with the one loader (`load_all`) and builds the route
+    /// table.
+    pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<Registry, PluginError> {
+        let mut registry = Registry::default();
+        for loaded in load_all(paths, configs)? {
+            registry.add(loaded);
+        }
+        Ok(registry)
+    }
+
+    /// Adds one loaded plugin's routes (checked by [`load_all`]).
+    fn add(&mut self, loaded: Loaded) {
+        let plugin = self.plugins.len();
+        for target in &loaded.manifest.targets {
+            for action in &target.actions {
+                let key = format!("/api/{}/{}", target.route, action.name);
+                // Checked by `check_routes`.
+                let timeout = action.timeout_secs.map(std::time::Duration::from_secs_f64);
+                let endpoint = Endpoint {
+                    plugin,
+                    action: action.index,
+                    raw_request: action.raw_request,
+                    blocking: action.blocking,
+                    timeout,
+                    asynchronous: action.asynchronous,
+                    label: format!("{} {}", target.route, action.name).into(),
+                    path: key.as_str().into(),
+                    // Its place in the metrics' per-endpoint counters.
+                    index: self.routes.len(),
+                };
+                self.routes.insert(key.into(), endpoint);
+            }
+        }
+        self.plugins.push((loaded.path, loaded.library));
+        self.manifests.push(loaded.manifest);
+    }
+
+    /// The OpenAPI 3.1 document of every route (`crate::openapi`), titled `title`.
+    pub fn openapi(&self, title: &str) -> serde_json::Value {
+        crate::openapi::document(title, &self.manifests)
+    }
+
+    /// Builds the document the server serves (once, at start-up).
+    pub fn build_openapi(&mut self, title: &str) {
+        self.openapi = self.openapi(title).to_string().into_bytes();
+    }
+
+    /// The served document's bytes (empty until [`Registry::build_openapi`]).
+    pub(crate) fn openapi_bytes(&self) -> &[u8] {
+        &self.openapi
     }
 
     /// Runs every plugin's shutdown hook, in load order (once: dropping the registry
     /// afterwards runs none again). Failures are logged.
     pub fn shutdown(&self) {
         shutdown(&self.plugins);
+    }
+
+    /// Every endpoint, in no order.
+    pub(crate) fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.routes.values()
     }
 
     /// The endpoint for a decoded request path such as `/api/v0/echo/read`.
@@ -397,7 +521,7 @@ fn shutdown(plugins: &[(PathBuf, ffi::Library)]) {
 }
 
 /// A hook's message on one line: a cause chain's lines joined; a panic report without
-/// its backtrace.
+/// its backtrace; controls escaped (`crate::logging::escape`).
 fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
@@ -405,7 +529,7 @@ fn one_line(message: &str) -> String {
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect();
-    lines.join(" ")
+    crate::logging::escape_lines(&lines.join(" "), false).to_string()
 }
 
 /// `0.4`: the SDK release a plugin must be rebuilt with (the workspace shares one version).

@@ -4,8 +4,8 @@
 //! Each call's request id is `task-<name>-<n>` (`on_error-<task>-<n>` for the hooks), `n`
 //! counting the set's calls.
 
-use super::{check_claimed, ffi, open, start, CallContext, PluginConfigs, PluginError};
-use std::path::{Path, PathBuf};
+use super::{ffi, load_all, CallContext, Loaded, PluginConfigs, PluginError};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One task a plugin declares.
@@ -32,42 +32,21 @@ pub struct TaskSet {
 }
 
 impl TaskSet {
-    /// Loads every plugin in `paths` and collects their tasks; two tasks with one name are
-    /// an error (the name is how `--run` and the log refer to a task). Then runs each
-    /// plugin's init hook with its entry of `configs` (by crate name; `{}` when absent).
+    /// Loads every plugin in `paths` with the server's loader (`load_all`: the
+    /// same checks, the same init hooks) and collects their tasks and `on_error` hooks.
     pub fn load(paths: &[PathBuf], configs: &PluginConfigs) -> Result<TaskSet, PluginError> {
         let mut set = TaskSet::default();
-        let mut names = Vec::new();
-        for path in paths {
-            names.push(set.add(path, configs)?);
+        for loaded in load_all(paths, configs)? {
+            set.add(loaded);
         }
-        check_claimed(configs, &names)?;
         Ok(set)
     }
 
-    /// Loads one plugin; returns its crate name.
-    fn add(&mut self, path: &Path, configs: &PluginConfigs) -> Result<String, PluginError> {
-        let (path, library, manifest) = open(path)?;
+    /// Adds one loaded plugin's tasks and hook.
+    fn add(&mut self, loaded: Loaded) {
         let plugin = self.plugins.len();
-        let mut tasks = Vec::new();
-        for task in &manifest.tasks {
-            let first = self
-                .tasks
-                .iter()
-                .chain(&tasks)
-                .find(|t| t.name == task.name);
-            if let Some(first) = first {
-                let first = self.plugins.get(first.plugin).map_or(&path, |(p, _)| p);
-                return Err(PluginError::BadManifest {
-                    reason: format!(
-                        "task '{}' is also declared by '{}' (rename one of them)",
-                        task.name,
-                        first.display()
-                    ),
-                    path,
-                });
-            }
-            tasks.push(TaskEntry {
+        for task in &loaded.manifest.tasks {
+            self.tasks.push(TaskEntry {
                 name: task.name.clone(),
                 schedule: task.schedule.clone(),
                 run_at_start: task.run_at_start,
@@ -75,13 +54,10 @@ impl TaskSet {
                 index: task.index,
             });
         }
-        start(&path, &library, &manifest, configs)?;
-        self.tasks.extend(tasks);
-        if let Some(index) = manifest.on_error {
+        if let Some(index) = loaded.manifest.on_error {
             self.hooks.push((plugin, index));
         }
-        self.plugins.push((path, library));
-        Ok(manifest.crate_name)
+        self.plugins.push((loaded.path, loaded.library));
     }
 
     /// The tasks, in declaration order (plugin by plugin).

@@ -6,6 +6,10 @@
 #[allow(dead_code)]
 mod util;
 
+/// The admin listener: /livez, /readyz, /metrics (checked by promtool).
+mod admin;
+/// `[auth]`: tokens, scopes, 401 / 403 before the body, the caller's name in the log.
+mod auth;
 /// apiphant-background: tasks, tracebacks, signals, the lock, emails to a real SMTP server.
 mod background;
 /// Blocking actions run on the blocking pool and never stall other requests.
@@ -14,6 +18,8 @@ mod blocking;
 mod cluster;
 /// `apiphant config` / `--print-config`, the configuration's ranges, reserved command names.
 mod config;
+/// `[cors]`: preflights, CORS headers, and a real headless Chromium calling from a page.
+mod cors;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
@@ -22,6 +28,8 @@ mod faults;
 mod hostile;
 /// ABI 2 with a real plugin: init and shutdown hooks, the request context.
 mod lifecycle;
+/// The API description: OpenAPI 3.1, printed and served, checked by openapi-spec-validator.
+mod openapi;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
 /// and structurally in body.
 mod original;
@@ -29,7 +37,11 @@ mod original;
 mod postgres;
 /// Raw mode: a real multipart upload, a non-JSON response.
 mod raw;
+/// Request ids: kept or generated, returned, logged, handed to the action.
+mod request_ids;
 /// Routing: nested targets, versions side by side, 404 / 501 / 400 rules, path forms.
 mod routing;
 /// Bad plugins at start-up: one clear line, exit code 2, no backtrace.
 mod startup;
+/// Typed actions, typed plugin settings, `${ENV}` in plugin tables, one loader.
+mod typed;

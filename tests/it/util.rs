@@ -360,10 +360,15 @@ pub fn parse_response(bytes: &[u8]) -> Option<(WireResponse, usize)> {
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    let length: usize = headers
+    // A 204 has no body and no Content-Length (RFC 9110 §8.6).
+    let length: usize = match headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())?;
+    {
+        Some((_, v)) => v.parse().ok()?,
+        None if status == 204 => 0,
+        None => return None,
+    };
     let body_start = end + 4;
     let body = bytes.get(body_start..body_start + length)?.to_vec();
     Some((

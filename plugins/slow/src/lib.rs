@@ -20,8 +20,7 @@ pub fn read(request: Object) -> ApiResult {
         .default(DEFAULT_MS)
         .valid_type(JsonType::Integer)
         .valid_if(|ms| ms.as_i64().is_some_and(|ms| (0..=1000).contains(&ms)))
-        .get_i64()?
-        .unwrap_or(DEFAULT_MS);
+        .get_i64()?;
     std::thread::sleep(Duration::from_millis(ms.unsigned_abs()));
     let mut response = Object::new();
     response.insert("slept_ms".into(), ms.into());

@@ -115,11 +115,9 @@ fn reserved_names_are_never_a_product_folder() {
     for args in [
         &["new"][..],
         &["new", "shop"],
-        &["token", "new"],
-        &["openapi"],
         &["--no-build", "new"],
-        &["serve", "token"],
-        &["check", "openapi"],
+        &["serve", "new"],
+        &["check", "new"],
         &["config", "new"],
     ] {
         match refused(args) {
@@ -143,6 +141,7 @@ fn reserved_names_are_never_a_product_folder() {
         &["--no-build", "check"][..],
         &["serve", "config"],
         &["config", "plugins"],
+        &["serve", "token"],
     ] {
         let Refused::Reserved(why) = refused(args) else {
             panic!("{args:?}: not refused as a command name")
@@ -187,7 +186,9 @@ fn help_lists_the_commands_and_version_answers() {
         "[HOST:PORT]",
         "--no-build",
         "--print-config",
-        "Reserved for later releases: new, token, openapi",
+        "Reserved for later releases: new.",
+        "openapi",
+        "token",
     ] {
         assert!(text.contains(word), "{word} not in:\n{text}");
     }
@@ -207,4 +208,29 @@ fn addresses() {
     assert_eq!(parse_addr("::1:8001").ok(), "[::1]:8001".parse().ok());
     assert!(parse_addr("127.0.0.1").is_err());
     assert!(parse_addr("127.0.0.1:99999").is_err());
+}
+
+#[test]
+fn token_new_takes_a_name_and_one_scope_or_more() {
+    let Plan::Token(token) = plan(&[
+        "token",
+        "new",
+        "alice",
+        "--scope",
+        "v1/notes/*",
+        "--scope",
+        "v0/*",
+    ]) else {
+        panic!("not token new")
+    };
+    assert_eq!(token.name, "alice");
+    assert_eq!(token.scopes, ["v1/notes/*", "v0/*"]);
+    for args in [
+        &["token", "new", "alice"][..],
+        &["token", "new"],
+        &["token"],
+        &["token", "old", "alice", "--scope", "*"],
+    ] {
+        assert!(matches!(refused(args), Refused::Clap(_)), "{args:?}");
+    }
 }

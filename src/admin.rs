@@ -1,0 +1,89 @@
+//! The admin listener's application (`--admin HOST:PORT` or `[admin] listen`), served by
+//! the same connection loop as the API on its own address: `GET /livez` (the process
+//! answers), `GET /readyz` (503 as soon as the shutdown's grace period starts, so a balancer
+//! drains the process; it asks no database), `GET /metrics` (Prometheus text format,
+//! `metrics.rs`). The public listener serves none of these.
+
+use crate::http::{self, RequestHead, Shared};
+use crate::metrics::{Gauges, Metrics};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What the admin endpoints read.
+#[derive(Debug)]
+pub(crate) struct Admin {
+    pub(crate) metrics: &'static Metrics,
+    /// The API listener's shared state: in flight, shutting down.
+    pub(crate) api: &'static Shared,
+    /// The API listener's open connections.
+    pub(crate) connections: &'static AtomicUsize,
+}
+
+/// An admin answer: plain text.
+#[derive(Debug)]
+pub(crate) struct Page {
+    status: u16,
+    content_type: &'static [u8],
+    body: Vec<u8>,
+}
+
+const TEXT: &[u8] = b"Content-Type: text/plain; charset=utf-8\r\n";
+const EXPOSITION: &[u8] = b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n";
+
+fn page(status: u16, content_type: &'static [u8], body: impl Into<Vec<u8>>) -> Page {
+    Page {
+        status,
+        content_type,
+        body: body.into(),
+    }
+}
+
+impl http::App for Admin {
+    /// Every admin answer is decided from the head.
+    type Route = ();
+    type Reply = Page;
+
+    fn route(&self, head: &RequestHead<'_>) -> Result<(), Page> {
+        let target = head.target_text();
+        let path = target.split_once('?').map_or(target, |(path, _)| path);
+        let known = matches!(path, "/livez" | "/readyz" | "/metrics");
+        if !known {
+            return Err(page(404, TEXT, "not found: /livez, /readyz, /metrics\n"));
+        }
+        if head.method != "GET" && head.method != "HEAD" {
+            return Err(page(405, TEXT, "only GET\n"));
+        }
+        let ready = !self.api.is_shutting_down();
+        Err(match path {
+            "/livez" => page(200, TEXT, "ok\n"),
+            "/readyz" if ready => page(200, TEXT, "ready\n"),
+            "/readyz" => page(503, TEXT, "shutting down\n"),
+            _ => page(
+                200,
+                EXPOSITION,
+                self.metrics.render(Gauges {
+                    in_flight: self.api.in_flight(),
+                    connections: self.connections.load(Ordering::Relaxed),
+                    ready,
+                }),
+            ),
+        })
+    }
+
+    fn call(&self, _route: (), _request: &http::Request<'_>) -> Page {
+        page(404, TEXT, "not found\n")
+    }
+}
+
+impl http::Reply for Page {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn header_lines(&self) -> Option<&[u8]> {
+        Some(self.content_type)
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.body
+    }
+}

@@ -1,0 +1,209 @@
+//! The API description: an OpenAPI 3.1 document of every route, built once at start-up from
+//! the plugins' manifests (their actions' doc text and JSON Schemas: a typed action's from
+//! its types, a dynamic one's by hand or `{"type":"object"}`). Printed by
+//! `apiphant openapi PRODUCT` and served at `GET /.well-known/openapi.json`.
+
+use apiphant_sdk::manifest::{ActionEntry, Manifest};
+use serde_json::{json, Map, Value};
+
+/// Where the server serves the document.
+pub const PATH: &str = "/.well-known/openapi.json";
+
+/// The document for `manifests`, titled `title` (the product's name).
+pub fn document(title: &str, manifests: &[Manifest]) -> Value {
+    let mut components = Map::new();
+    components.insert("Error".into(), error_schema());
+    components.insert("FieldError".into(), field_error_schema());
+    let mut paths = Map::new();
+    for manifest in manifests {
+        for target in &manifest.targets {
+            for action in &target.actions {
+                let path = format!("/api/{}/{}", target.route, action.name);
+                let operation = operation(&target.route, action, &mut components);
+                paths.insert(path, json!({ "post": operation }));
+            }
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every call is POST /api/<version>/<target>/<action> with a JSON object in and a JSON object out. Another method on a known route answers 501 {\"error\":\"501 Not Implemented\"}; an unknown path 404.",
+        },
+        "paths": paths,
+        "components": { "schemas": components },
+    })
+}
+
+/// One action's `post` operation.
+fn operation(route: &str, action: &ActionEntry, components: &mut Map<String, Value>) -> Value {
+    let object = || json!({"type": "object"});
+    let request = action
+        .request_schema
+        .clone()
+        .map_or_else(object, |schema| lift(schema, components));
+    let response = action
+        .response_schema
+        .clone()
+        .map_or_else(object, |schema| lift(schema, components));
+    let (request_type, request) = if action.raw_request {
+        ("*/*", json!({}))
+    } else {
+        ("application/json", request)
+    };
+    let (response_type, response) = if action.raw_response {
+        ("*/*", json!({}))
+    } else {
+        ("application/json", response)
+    };
+    let error = |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
+    let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({"description": "The action's answer.", "content": {response_type: {"schema": response}}}),
+    );
+    responses.insert(
+        "400".into(),
+        error(
+            "The body is not a JSON object ({\"error\":\"Request content should be JSON Object\"}), or a field is missing or invalid ({\"error\":{\"field\":\"a.b\",\"state\":\"missing\"|\"invalid\",\"explain\":...}}).",
+            json!({"anyOf": [reference("FieldError"), reference("Error")]}),
+        ),
+    );
+    responses.insert(
+        "404".into(),
+        error(
+            "Not found: {\"error\":\"404 Not Found\"}.",
+            reference("Error"),
+        ),
+    );
+    responses.insert(
+        "500".into(),
+        error(
+            "The action failed: {\"error\":\"500 Internal Server Error\"} (the cause is in the server's log).",
+            reference("Error"),
+        ),
+    );
+    if action.blocking {
+        responses.insert(
+            "503".into(),
+            error(
+                "The blocking pool's queue is full: {\"error\":\"503 Service Unavailable\"}.",
+                reference("Error"),
+            ),
+        );
+    }
+    responses.insert(
+        "default".into(),
+        error(
+            "An error the action answers with its own status: {\"error\": ...}.",
+            reference("Error"),
+        ),
+    );
+    let mut operation = Map::new();
+    operation.insert(
+        "operationId".into(),
+        json!(format!(
+            "{}_{}",
+            route.replace(['/', '-'], "_"),
+            action.name
+        )),
+    );
+    if !action.doc.is_empty() {
+        operation.insert("description".into(), json!(action.doc));
+    }
+    operation.insert(
+        "requestBody".into(),
+        json!({"required": false, "content": {request_type: {"schema": request}}}),
+    );
+    operation.insert("responses".into(), Value::Object(responses));
+    Value::Object(operation)
+}
+
+/// A schema with its `$defs` moved under `components` (shared between operations) and its
+/// references rewritten to point there; `$schema` is left to the document's dialect.
+fn lift(mut schema: Value, components: &mut Map<String, Value>) -> Value {
+    if let Value::Object(map) = &mut schema {
+        map.remove("$schema");
+        if let Some(Value::Object(defs)) = map.remove("$defs") {
+            for (name, mut def) in defs {
+                rewrite_refs(&mut def);
+                components.entry(name).or_insert(def);
+            }
+        }
+    }
+    rewrite_refs(&mut schema);
+    schema
+}
+
+fn rewrite_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                match item {
+                    Value::String(text) if key == "$ref" => {
+                        if let Some(name) = text.strip_prefix("#/$defs/") {
+                            *text = format!("#/components/schemas/{name}");
+                        }
+                    }
+                    _ => rewrite_refs(item),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "An error: {\"error\": <status line or any JSON>}.",
+        "required": ["error"],
+        "properties": {"error": {}},
+    })
+}
+
+fn field_error_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "A field that is missing or invalid, by its dotted path.",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["field", "state"],
+            "properties": {
+                "field": {"type": "string"},
+                "state": {"enum": ["missing", "invalid"]},
+                "explain": {},
+            },
+        }},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_types_move_under_components() {
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {"author": {"$ref": "#/$defs/Author"}},
+            "$defs": {"Author": {"type": "object", "properties": {"role": {"$ref": "#/$defs/Role"}}},
+                      "Role": {"enum": ["a", "b"]}},
+        });
+        let mut components = Map::new();
+        let lifted = lift(schema, &mut components);
+        assert_eq!(
+            lifted,
+            json!({"type": "object", "properties": {"author": {"$ref": "#/components/schemas/Author"}}})
+        );
+        assert_eq!(
+            components["Author"]["properties"]["role"]["$ref"],
+            "#/components/schemas/Role"
+        );
+    }
+}

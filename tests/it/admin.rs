@@ -1,0 +1,125 @@
+//! The admin listener (`--admin HOST:PORT`, `[admin] listen`): `/livez`, `/readyz` (503 as
+//! soon as the grace period starts), `/metrics` checked by the real `promtool`; the public
+//! listener serves none of them.
+
+use crate::util::{command, example_plugins, post, wait_until, Conn, Server, WireResponse};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+/// The admin port from `admin listener at http://127.0.0.1:PORT`.
+fn admin_port(server: &Server) -> u16 {
+    let log = server.log_text();
+    log.lines()
+        .find_map(|line| line.split("admin listener at http://").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|authority| authority.rsplit_once(':'))
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or_else(|| panic!("no admin line:\n{log}"))
+}
+
+fn get(conn: &mut Conn, path: &str) -> WireResponse {
+    conn.send(format!("GET {path} HTTP/1.1\r\nHost: admin\r\n\r\n").as_bytes());
+    conn.response(WITHIN).expect("an admin answer")
+}
+
+/// `promtool check metrics` on `text`: its exit status and output.
+fn promtool(text: &[u8]) -> (bool, String) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = child.expect(
+        "this test needs promtool (Debian's prometheus package: apt-get install prometheus; .ci/run installs it)",
+    );
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text).expect("write to promtool");
+    }
+    let output = child.wait_with_output().expect("promtool runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), said)
+}
+
+/// The value of the series `line_start` (`name{labels}`) in an exposition.
+fn value(exposition: &str, line_start: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(line_start))
+        .and_then(|rest| rest.trim().parse().ok())
+}
+
+#[test]
+fn livez_readyz_and_metrics_that_promtool_accepts() {
+    let mut server = Server::spawn(command(&example_plugins(), &["--admin", "127.0.0.1:0"]));
+    let mut admin = Conn::open(admin_port(&server));
+    assert_eq!(get(&mut admin, "/livez").status, 200);
+    let ready = get(&mut admin, "/readyz");
+    assert_eq!((ready.status, ready.text().as_str()), (200, "ready\n"));
+    // Traffic, then the counters.
+    for _ in 0..3 {
+        assert_eq!(server.post("/api/v0/echo/read", b"{}").status, 200);
+    }
+    assert_eq!(server.post("/api/v0/echo/read", b"[]").status, 400);
+    assert_eq!(server.post("/api/v0/nothing/read", b"{}").status, 404);
+    let metrics = get(&mut admin, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let (ok, said) = promtool(&metrics.body);
+    assert!(
+        ok,
+        "promtool check metrics refused:\n{said}\n{}",
+        metrics.text()
+    );
+    let text = metrics.text();
+    let echo = "apiphant_requests_total{route=\"v0/echo\",action=\"read\",status=";
+    assert_eq!(
+        value(&text, &format!("{echo}\"200\"}}")),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, &format!("{echo}\"400\"}}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "apiphant_unrouted_requests_total"), Some(1.0));
+    assert!(text.contains("apiphant_build_info{version=\""), "{text}");
+    // The public listener serves none of them.
+    let mut public = server.connect();
+    assert_eq!(get(&mut public, "/metrics").status, 404);
+    assert_eq!(get(&mut public, "/livez").status, 404);
+    // Shutting down: a request still arriving keeps the process in its grace period, and
+    // /readyz says 503 at once, so a balancer drains it; the request is still answered.
+    let mut slow = server.connect();
+    let late = post("/api/v0/echo/read", b"{\"late\": 1}", "");
+    let cut = late.len() - 5; // the whole head, part of the body
+    slow.send(&late[..cut]);
+    let in_flight = wait_until(WITHIN, || {
+        value(
+            &get(&mut admin, "/metrics").text(),
+            "apiphant_requests_in_flight",
+        ) == Some(1.0)
+    });
+    assert!(in_flight, "the partial request is not in flight");
+    let pid = server.pid().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let draining = wait_until(WITHIN, || get(&mut admin, "/readyz").status == 503);
+    assert!(draining, "/readyz did not turn 503:\n{}", server.log_text());
+    assert_eq!(get(&mut admin, "/livez").status, 200);
+    slow.send(&late[cut..]);
+    let late = slow.response(WITHIN).expect("the late request is answered");
+    assert_eq!(late.status, 200);
+    let status = server.terminate(WITHIN);
+    assert!(status.is_some_and(|s| s.success()), "{}", server.log_text());
+}

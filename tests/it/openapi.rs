@@ -1,0 +1,78 @@
+//! The API description: `apiphant openapi` and `GET /.well-known/openapi.json` give the same
+//! OpenAPI 3.1 document, schemas from the typed actions' types, and it passes
+//! openapi-spec-validator (PyPI, pinned and installed by the test setup: .ci/run, test.sh).
+
+use crate::util::{command, example_plugins, plugin, run_within, Server, TempDir, WireResponse};
+use serde_json::Value;
+use std::time::Duration;
+
+/// `GET path` on a connection of its own.
+fn get(server: &Server, path: &str) -> WireResponse {
+    let mut conn = server.connect();
+    conn.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+    conn.response(Duration::from_secs(10)).expect("a response")
+}
+
+fn plugins() -> Vec<std::path::PathBuf> {
+    let mut plugins = example_plugins();
+    plugins.extend([plugin("notes"), plugin("slow")]);
+    plugins
+}
+
+#[test]
+fn the_served_document_is_the_printed_one_and_is_valid_openapi() {
+    let server = Server::spawn(command(&plugins(), &[]));
+    let served = get(&server, "/.well-known/openapi.json");
+    assert_eq!(served.status, 200);
+    assert_eq!(served.header("Content-Type"), Some("application/json"));
+    let document: Value = serde_json::from_slice(&served.body).unwrap_or_default();
+
+    let mut print = command(&plugins(), &["--openapi"]);
+    let (code, stdout, stderr) = run_within(&mut print, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).unwrap_or_default();
+    assert_eq!(printed, document);
+
+    assert_eq!(document["openapi"], "3.1.0");
+    let create = &document["paths"]["/api/v0/notes/create"]["post"];
+    assert_eq!(create["operationId"], "v0_notes_create");
+    let request = &create["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(request["properties"]["title"]["maxLength"], 100);
+    assert_eq!(
+        request["properties"]["priority"]["$ref"],
+        "#/components/schemas/Priority"
+    );
+    assert!(document["components"]["schemas"]["Priority"].is_object());
+    let echo = &document["paths"]["/api/v0/echo/read"]["post"];
+    assert_eq!(
+        echo["requestBody"]["content"]["application/json"]["schema"],
+        serde_json::json!({"type": "object"})
+    );
+    assert!(document["paths"]["/api/v0/slow/read"]["post"]["responses"]["503"].is_object());
+    assert_eq!(
+        document["paths"]["/api/v0/slow/read"]["post"]["description"],
+        "Sleeps 50 ms on the blocking pool."
+    );
+
+    let dir = TempDir::new("openapi");
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &served.body).expect("write the document");
+    let mut validator = std::process::Command::new("python3");
+    validator.args(["-m", "openapi_spec_validator"]).arg(&file);
+    let (code, stdout, stderr) = run_within(&mut validator, Duration::from_secs(60));
+    assert_eq!(
+        code,
+        Some(0),
+        "openapi-spec-validator (installed by test.sh / .ci/run): {stdout}{stderr}"
+    );
+    assert!(stdout.contains("OK"), "{stdout}");
+}
+
+#[test]
+fn the_contract_is_unchanged_around_it() {
+    let server = Server::spawn(command(&plugins(), &[]));
+    assert_eq!(get(&server, "/api/v0/notes/read").status, 501);
+    assert_eq!(get(&server, "/.well-known/other.json").status, 404);
+    let post = server.post("/.well-known/openapi.json", b"{}");
+    assert_eq!(post.status, 404);
+}
