@@ -14,6 +14,8 @@ mod auth;
 mod background;
 /// Blocking actions run on the blocking pool and never stall other requests.
 mod blocking;
+/// Scheduled tasks on three "hosts" sharing a real PostgreSQL: every slot once, SIGKILL too.
+mod cluster;
 /// `apiphant config` / `--print-config`, the configuration's ranges, reserved command names.
 mod config;
 /// `[cors]`: preflights, CORS headers, and a real headless Chromium calling from a page.
@@ -31,6 +33,8 @@ mod openapi;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
 /// and structurally in body.
 mod original;
+/// A PostgreSQL of the tests' own (Debian's postgresql package), started and stopped by PID.
+mod postgres;
 /// Raw mode: a real multipart upload, a non-JSON response.
 mod raw;
 /// Request ids: kept or generated, returned, logged, handed to the action.
