@@ -59,4 +59,4 @@ echo "typed functional tests passed against 127.0.0.1:$port"
 
 # The deploy test fails without nginx / supervisor / logrotate (APIPHANT_SKIP_DEPLOY_TEST=1
 # skips it knowingly); bounded: its own waits are, and this is its overall limit.
-timeout --kill-after=20 300 deploy/test.sh
+timeout --kill-after=20 480 deploy/test.sh

@@ -9,6 +9,7 @@
 # API processes one at a time (like reload.sh).
 # --sandbox DIR: the same, without root, apt, system user or system services (own nginx and
 # supervisord under DIR, e.g. on free ports): what deploy/test.sh runs.
+# --uninstall [--purge]: removes a deploy (its programs, site, rules and install).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -16,8 +17,10 @@ source "$(dirname "$0")/lib.sh"
 usage() {
     cat <<'EOF_USAGE'
 Usage: deploy/deploy.sh [PARAMETERS]       (as root; --sandbox DIR: as anyone)
-Deploys the product: apt (nginx, supervisor, logrotate, curl), build, system user, install
-under PREFIX, nginx site + supervisor programs + logrotate rules, start, quick test.
+Deploys the product: apt (nginx, supervisor, logrotate, curl, openssl), build, system user,
+install under PREFIX, nginx site + supervisor programs + logrotate rules, start, quick test.
+       deploy/deploy.sh --uninstall [--purge] [--product NAME | --instance NAME | --prefix DIR]
+Removes that deploy (PREFIX/log is kept unless --purge). Bad parameters: exit 2, no change.
 
 EOF_USAGE
 }
@@ -30,13 +33,27 @@ if [[ $STOP == 1 ]]; then
     exit 0
 fi
 
+if [[ $UNINSTALL == 1 ]]; then
+    [[ -n $SANDBOX || $(id -u) -eq 0 ]] || die "run as root (sudo $0 --uninstall ...)"
+    if [[ -f $PREFIX/deploy.env ]]; then
+        # The deploy's own parameters (its ports, user), as for reload.sh.
+        purge=$PURGE
+        # shellcheck source=/dev/null
+        source "$PREFIX/deploy.env"
+        UNINSTALL=1 PURGE=$purge
+        finish_params
+    fi
+    uninstall
+    exit 0
+fi
+
 if [[ -z $SANDBOX ]]; then
     [[ $(id -u) -eq 0 ]] || die "run as root (sudo $0), or try it without root: $0 --sandbox DIR --listen PORT"
     command -v apt-get >/dev/null || die "apt-get not found: this deploy is for Debian / Ubuntu"
     say "apt: installing nginx, supervisor, logrotate, curl"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends nginx supervisor logrotate curl ca-certificates >/dev/null
+    apt-get install -y -qq --no-install-recommends nginx supervisor logrotate curl openssl ca-certificates >/dev/null
 else
     say "sandbox $SANDBOX: skipping apt (nginx, supervisor, logrotate, curl must be installed)"
     for tool in nginx supervisord supervisorctl curl; do
@@ -59,6 +76,7 @@ if [[ -z $SANDBOX ]]; then
         say "creating the system user $SERVICE_USER"
         useradd --system --user-group --home-dir "$PREFIX" --no-create-home \
             --shell /usr/sbin/nologin "$SERVICE_USER"
+        mark "user-$SERVICE_USER"
     fi
 else
     say "sandbox: skipping the system user; the processes run as $SERVICE_USER"
@@ -87,6 +105,7 @@ if [[ -n $SANDBOX ]]; then
 elif [[ -L /etc/nginx/sites-enabled/default && $SERVER_NAME == _ && ${LISTEN##*:} == 80 ]]; then
     # Debian's welcome page is the default server on port 80: ours must answer instead.
     rm -f /etc/nginx/sites-enabled/default
+    mark nginx-default-site
     echo "    disabled Debian's default site (sites-enabled/default) to serve any host name"
 fi
 

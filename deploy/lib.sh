@@ -13,12 +13,18 @@ die() {
     printf 'error: %s\n' "$*" >&2
     exit 1
 }
+# bad_param MESSAGE: a parameter refused before anything changes on the host (exit 2).
+bad_param() {
+    printf 'error: %s\n' "$*" >&2
+    exit 2
+}
 
 # ---------------------------------------------------------------------------- parameters
 # Each has a flag and an environment variable; the flag wins. Defaults are computed by
 # finish_params once the product is known.
 SOURCE=${APIPHANT_SOURCE:-}
 PRODUCT=${APIPHANT_PRODUCT:-}
+INSTANCE=${APIPHANT_INSTANCE:-}
 PREFIX=${APIPHANT_PREFIX:-}
 PROCESSES=${APIPHANT_PROCESSES:-2}
 FIRST_PORT=${APIPHANT_FIRST_PORT:-8001}
@@ -32,9 +38,17 @@ READ_TIMEOUT=${APIPHANT_READ_TIMEOUT:-60}
 RUST_LOG_LEVEL=${APIPHANT_RUST_LOG:-info,may=warn}
 LOG_MAX_BYTES=${APIPHANT_LOG_MAX_BYTES:-50MB}
 LOG_BACKUPS=${APIPHANT_LOG_BACKUPS:-10}
+RATE_LIMIT=${APIPHANT_RATE_LIMIT:-}
+TLS_CERT=${APIPHANT_TLS_CERT:-}
+TLS_KEY=${APIPHANT_TLS_KEY:-}
+HTTPS_LISTEN=${APIPHANT_HTTPS_LISTEN:-443}
+HSTS=${APIPHANT_HSTS:-}
+RATE_BURST=${APIPHANT_RATE_BURST:-}
 BUILD=1
 BUILT=0
 STOP=0
+UNINSTALL=0
+PURGE=0
 
 params_help() {
     cat <<EOF
@@ -43,7 +57,12 @@ Parameters (flag, or environment variable; default):
                                             ($REPO_DIR)
   --product NAME      APIPHANT_PRODUCT      product name: 'name' in SOURCE/apiphant.toml, else
                                             the folder's name (myproduct for this checkout)
-  --prefix DIR        APIPHANT_PREFIX       install prefix; /srv/PRODUCT (sandbox: DIR/srv/PRODUCT)
+  --instance NAME     APIPHANT_INSTANCE     names this deploy's supervisor group and programs,
+                                            nginx site, logrotate rules and log files (two
+                                            deploys of one product on a host: two names);
+                                            PRODUCT
+  --prefix DIR        APIPHANT_PREFIX       install prefix; /srv/INSTANCE (sandbox:
+                                            DIR/srv/INSTANCE)
   --processes N       APIPHANT_PROCESSES    API processes behind nginx; 2 (>= 2 for reloads
                                             without a failed request)
   --first-port PORT   APIPHANT_FIRST_PORT   first API port (127.0.0.1:PORT ... PORT+N-1); 8001
@@ -58,10 +77,28 @@ Parameters (flag, or environment variable; default):
   --rust-log SPEC     APIPHANT_RUST_LOG     RUST_LOG of the processes; info,may=warn
   --log-max-bytes B   APIPHANT_LOG_MAX_BYTES supervisor log rotation size; 50MB
   --log-backups N     APIPHANT_LOG_BACKUPS  rotated supervisor logs kept; 10
+  --tls-cert FILE     APIPHANT_TLS_CERT     HTTPS: the certificate (PEM, the chain after it),
+                                            read by nginx where it is (a renewal is an nginx
+                                            reload); plain HTTP then redirects to HTTPS;
+                                            off (plain HTTP)
+  --tls-key FILE      APIPHANT_TLS_KEY      HTTPS: its private key (PEM, unencrypted)
+  --https-listen PORT APIPHANT_HTTPS_LISTEN nginx's HTTPS port (or ADDR:PORT); 443
+  --hsts SECONDS      APIPHANT_HSTS         HTTPS: send Strict-Transport-Security with this
+                                            max-age (63072000: two years); off
+  --rate-limit N      APIPHANT_RATE_LIMIT   API requests a second per client address (nginx
+                                            limit_req; beyond: 429 in JSON, Retry-After);
+                                            off (no limit)
+  --rate-burst B      APIPHANT_RATE_BURST   requests a client may send at once above the
+                                            rate before 429s start; N (one second's worth)
   --sandbox DIR       APIPHANT_SANDBOX      no root, no apt, no system user, no system
                                             services: nginx and supervisord of their own,
                                             configured under DIR (what the test runs)
   --stop                                    (with --sandbox) stop the sandbox's processes
+  --uninstall                               remove this deploy (same --instance / --product /
+                                            --prefix / --sandbox): stop its programs, remove
+                                            its nginx site, supervisor programs, logrotate
+                                            rules and PREFIX, keeping PREFIX/log
+  --purge                                   (with --uninstall) remove PREFIX/log too
   -h, --help
 EOF
 }
@@ -80,15 +117,19 @@ parse_params() {
             ;;
         --no-build) BUILD=0 ;;
         --stop) STOP=1 ;;
-        --source | --product | --prefix | --processes | --first-port | --listen | --server-name | \
+        --uninstall) UNINSTALL=1 ;;
+        --purge) PURGE=1 ;;
+        --source | --product | --instance | --prefix | --processes | --first-port | --listen | --server-name | \
             --user | --profile | --quick-test | --read-timeout | --rust-log | --log-max-bytes | \
-            --log-backups | --sandbox)
-            [[ $# -ge 2 ]] || die "$flag needs a value (see --help)"
+            --log-backups | --sandbox | --rate-limit | --rate-burst | --tls-cert | --tls-key | \
+            --https-listen | --hsts)
+            [[ $# -ge 2 ]] || bad_param "$flag needs a value (see --help)"
             local value=$2
             shift
             case $flag in
             --source) SOURCE=$value ;;
             --product) PRODUCT=$value ;;
+            --instance) INSTANCE=$value ;;
             --prefix) PREFIX=$value ;;
             --processes) PROCESSES=$value ;;
             --first-port) FIRST_PORT=$value ;;
@@ -102,9 +143,15 @@ parse_params() {
             --log-max-bytes) LOG_MAX_BYTES=$value ;;
             --log-backups) LOG_BACKUPS=$value ;;
             --sandbox) SANDBOX=$value ;;
+            --rate-limit) RATE_LIMIT=$value ;;
+            --rate-burst) RATE_BURST=$value ;;
+            --tls-cert) TLS_CERT=$value ;;
+            --tls-key) TLS_KEY=$value ;;
+            --https-listen) HTTPS_LISTEN=$value ;;
+            --hsts) HSTS=$value ;;
             esac
             ;;
-        *) die "unknown argument '$flag' (see --help)" ;;
+        *) bad_param "unknown argument '$flag' (see --help)" ;;
         esac
         shift
     done
@@ -147,51 +194,68 @@ ceil() {
 
 # finish_params: defaults, validation, and the paths every step uses.
 finish_params() {
-    if [[ -n $SANDBOX ]]; then
-        mkdir -p "$SANDBOX"
-        SANDBOX=$(cd "$SANDBOX" && pwd)
+    # Absolute, without creating it yet: a refused parameter changes nothing.
+    [[ -z $SANDBOX ]] || SANDBOX=$(realpath -m "$SANDBOX")
+    [[ $PURGE == 0 || $UNINSTALL == 1 ]] || bad_param "--purge goes with --uninstall (it removes PREFIX/log too)"
+    [[ $UNINSTALL == 0 || $STOP == 0 ]] || bad_param "--uninstall and --stop: one or the other"
+    # The source: to deploy, and for the product's name when none is given (an uninstall
+    # needs no source when --product or --instance says what to remove).
+    if [[ $UNINSTALL == 0 || -z $PRODUCT ]]; then
+        SOURCE=$(cd "${SOURCE:-$REPO_DIR}" 2>/dev/null && pwd) || bad_param "product source '${SOURCE}' does not exist (--source)"
+        [[ -f $SOURCE/apiphant.toml ]] || bad_param "'$SOURCE' holds no apiphant.toml: not a product (--source)"
     fi
-    SOURCE=$(cd "${SOURCE:-$REPO_DIR}" 2>/dev/null && pwd) || die "product source '${SOURCE}' does not exist"
-    [[ -f $SOURCE/apiphant.toml ]] || die "'$SOURCE' holds no apiphant.toml: not a product (--source)"
     if ! [[ $PROCESSES =~ ^[0-9]+$ ]] || ((PROCESSES < 1 || PROCESSES > 64)); then
-        die "--processes '$PROCESSES' must be 1..64"
+        bad_param "--processes '$PROCESSES' must be 1..64"
     fi
     if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES - 1 > 65535)); then
-        die "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports below 65536"
+        bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports below 65536"
     fi
-    [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || die "--listen '$LISTEN' must be PORT or ADDR:PORT"
-    [[ $SERVER_NAME =~ ^[A-Za-z0-9._*~\ -]+$ ]] || die "--server-name '$SERVER_NAME' has characters nginx would misread"
-    [[ $PROFILE == release || $PROFILE == debug ]] || die "--profile must be release or debug"
-    [[ $QUICK_TEST =~ ^v[0-9]+/[A-Za-z0-9_/-]+$ ]] || die "--quick-test '$QUICK_TEST' must look like v0/echo/read"
-    [[ $READ_TIMEOUT =~ ^[0-9]+$ ]] || die "--read-timeout must be whole seconds"
-    [[ $RUST_LOG_LEVEL =~ ^[A-Za-z0-9_,=:.-]+$ ]] || die "--rust-log '$RUST_LOG_LEVEL' has unexpected characters"
-    [[ $LOG_MAX_BYTES =~ ^[0-9]+(KB|MB|GB)?$ ]] || die "--log-max-bytes must be like 50MB"
-    [[ $LOG_BACKUPS =~ ^[0-9]+$ ]] || die "--log-backups must be a number"
+    [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || bad_param "--listen '$LISTEN' must be PORT or ADDR:PORT"
+    [[ $SERVER_NAME =~ ^[A-Za-z0-9._*~\ -]+$ ]] || bad_param "--server-name '$SERVER_NAME' has characters nginx would misread"
+    [[ $PROFILE == release || $PROFILE == debug ]] || bad_param "--profile must be release or debug"
+    [[ $QUICK_TEST =~ ^v[0-9]+/[A-Za-z0-9_/-]+$ ]] || bad_param "--quick-test '$QUICK_TEST' must look like v0/echo/read"
+    [[ $READ_TIMEOUT =~ ^[0-9]+$ ]] || bad_param "--read-timeout must be whole seconds"
+    [[ $RUST_LOG_LEVEL =~ ^[A-Za-z0-9_,=:.-]+$ ]] || bad_param "--rust-log '$RUST_LOG_LEVEL' has unexpected characters"
+    [[ $LOG_MAX_BYTES =~ ^[0-9]+(KB|MB|GB)?$ ]] || bad_param "--log-max-bytes must be like 50MB"
+    [[ $LOG_BACKUPS =~ ^[0-9]+$ ]] || bad_param "--log-backups must be a number"
+    if [[ -n $RATE_LIMIT ]]; then
+        [[ $RATE_LIMIT =~ ^[1-9][0-9]{0,5}$ ]] ||
+            bad_param "--rate-limit '$RATE_LIMIT' must be a positive whole number of requests a second (1..999999); leave it out for no limit"
+        RATE_BURST=${RATE_BURST:-$RATE_LIMIT}
+        [[ $RATE_BURST =~ ^[0-9]{1,6}$ ]] ||
+            bad_param "--rate-burst '$RATE_BURST' must be a whole number of requests (0..999999)"
+    elif [[ -n $RATE_BURST ]]; then
+        bad_param "--rate-burst needs --rate-limit N (the rate it bursts above)"
+    fi
+    [[ $UNINSTALL == 1 ]] || tls_params
     # The product's name, as apiphant resolves it: `name` in apiphant.toml, else the folder's.
     if [[ -z $PRODUCT ]]; then
         find_apiphant
         PRODUCT=$(config_get name) || exit 1
     fi
     [[ $PRODUCT =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] ||
-        die "product name '$PRODUCT' must be lower-case letters, digits, _ and - (it names the user, programs and files); pass --product"
+        bad_param "product name '$PRODUCT' must be lower-case letters, digits, _ and - (it names the user, programs and files); pass --product"
+    INSTANCE=${INSTANCE:-$PRODUCT}
+    [[ $INSTANCE =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] ||
+        bad_param "--instance '$INSTANCE' must be 1 to 31 lower-case letters, digits, _ and -, starting with a letter or _"
     if [[ -z $PREFIX ]]; then
-        if [[ -n $SANDBOX ]]; then PREFIX=$SANDBOX/srv/$PRODUCT; else PREFIX=/srv/$PRODUCT; fi
+        if [[ -n $SANDBOX ]]; then PREFIX=$SANDBOX/srv/$INSTANCE; else PREFIX=/srv/$INSTANCE; fi
     fi
-    [[ $PREFIX =~ ^/[A-Za-z0-9._/-]+$ ]] || die "--prefix '$PREFIX' must be an absolute path of letters, digits, . _ - /"
+    [[ $PREFIX =~ ^/[A-Za-z0-9._/-]+$ ]] || bad_param "--prefix '$PREFIX' must be an absolute path of letters, digits, . _ - /"
     if [[ -z $SERVICE_USER ]]; then
         if [[ -n $SANDBOX ]]; then SERVICE_USER=$(id -un); else SERVICE_USER=$PRODUCT; fi
     fi
-    [[ $SERVICE_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "--user '$SERVICE_USER' is not a valid user name"
+    [[ $SERVICE_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || bad_param "--user '$SERVICE_USER' is not a valid user name"
 
     LOG_DIR=$PREFIX/log
-    GROUP=$PRODUCT
-    BACKGROUND_PROGRAM=$PRODUCT-background
+    GROUP=$INSTANCE
+    BACKGROUND_PROGRAM=$INSTANCE-background
     API_PORTS=()
     API_PROGRAMS=()
     local port
     for ((port = FIRST_PORT; port < FIRST_PORT + PROCESSES; port++)); do
         API_PORTS+=("$port")
-        API_PROGRAMS+=("$PRODUCT-api-$port")
+        API_PROGRAMS+=("$INSTANCE-api-$port")
     done
     if [[ -n $SANDBOX ]]; then
         ETC=$SANDBOX/etc
@@ -206,10 +270,15 @@ finish_params() {
         SUPERVISOR_PID=/run/supervisord.pid
         SUPERVISORCTL=(supervisorctl)
     fi
-    NGINX_SITE=$ETC/nginx/sites-available/$PRODUCT.conf
-    NGINX_ENABLED=$ETC/nginx/sites-enabled/$PRODUCT.conf
-    SUPERVISOR_CONF=$ETC/supervisor/conf.d/$PRODUCT.conf
-    LOGROTATE_CONF=$ETC/logrotate.d/apiphant-$PRODUCT
+    NGINX_SITE=$ETC/nginx/sites-available/$INSTANCE.conf
+    NGINX_ENABLED=$ETC/nginx/sites-enabled/$INSTANCE.conf
+    SUPERVISOR_CONF=$ETC/supervisor/conf.d/$INSTANCE.conf
+    LOGROTATE_CONF=$ETC/logrotate.d/apiphant-$INSTANCE
+    # What a deploy changed on the host besides its own files (a service it started, Debian's
+    # default site it disabled, the user it created), for the last --uninstall to undo.
+    STATE_DIR=${SANDBOX:-}/var/lib/apiphant
+    # The line naming the deploy in each config it writes (the templates' first lines).
+    INSTANCE_MARK="apiphant-instance: $INSTANCE $PREFIX"
     # Where the quick test reaches nginx: the listen address, or loopback for a bare port
     # or a wildcard address.
     local listen_host=127.0.0.1
@@ -218,6 +287,57 @@ finish_params() {
         [[ $listen_host == 0.0.0.0 || $listen_host == "[::]" ]] && listen_host=127.0.0.1
     fi
     NGINX_URL=http://$listen_host:${LISTEN##*:}
+    if [[ -n $TLS_CERT ]]; then
+        listen_host=127.0.0.1
+        if [[ $HTTPS_LISTEN == *:* ]]; then
+            listen_host=${HTTPS_LISTEN%:*}
+            [[ $listen_host == 0.0.0.0 || $listen_host == "[::]" ]] && listen_host=127.0.0.1
+        fi
+        NGINX_URL=https://$listen_host:${HTTPS_LISTEN##*:}
+    fi
+}
+
+# absolute FILE: the file's absolute path (its folder resolved, the name kept: a symlink
+# such as certbot's live/ files stays a symlink, read anew at each nginx reload).
+absolute() {
+    local dir
+    dir=$(cd "$(dirname "$1")" 2>/dev/null && pwd) || return 1
+    echo "$dir/$(basename "$1")"
+}
+
+# tls_params: --tls-cert / --tls-key / --https-listen / --hsts checked before anything
+# changes: both files readable PEM, the key unencrypted and the certificate's, the
+# certificate not expired.
+tls_params() {
+    if [[ -z $TLS_CERT && -z $TLS_KEY ]]; then
+        [[ -z $HSTS ]] || bad_param "--hsts needs HTTPS: pass --tls-cert FILE --tls-key FILE too"
+        return 0
+    fi
+    [[ -n $TLS_CERT ]] || bad_param "--tls-key needs --tls-cert FILE (the certificate of that key)"
+    [[ -n $TLS_KEY ]] || bad_param "--tls-cert needs --tls-key FILE (the certificate's private key)"
+    command -v openssl >/dev/null || bad_param "--tls-cert: openssl is needed to check the certificate (apt-get install openssl)"
+    local flag file
+    for flag in --tls-cert --tls-key; do
+        if [[ $flag == --tls-cert ]]; then file=$TLS_CERT; else file=$TLS_KEY; fi
+        [[ -f $file && -r $file ]] || bad_param "$flag '$file' is not a readable file: pass the path of the PEM file"
+        file=$(absolute "$file") || bad_param "$flag '$file': its folder cannot be entered"
+        [[ $file =~ ^/[A-Za-z0-9._/@+-]+$ ]] ||
+            bad_param "$flag '$file' has characters nginx would misread: use a path of letters, digits, . _ / @ + -"
+        if [[ $flag == --tls-cert ]]; then TLS_CERT=$file; else TLS_KEY=$file; fi
+    done
+    openssl x509 -in "$TLS_CERT" -noout 2>/dev/null ||
+        bad_param "--tls-cert '$TLS_CERT' is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
+    openssl pkey -in "$TLS_KEY" -passin pass: -noout 2>/dev/null ||
+        bad_param "--tls-key '$TLS_KEY' is not an unencrypted PEM private key (nginx cannot ask for a passphrase: openssl pkey -in KEY -out PLAIN)"
+    [[ $(openssl x509 -in "$TLS_CERT" -noout -pubkey 2>/dev/null) == "$(openssl pkey -in "$TLS_KEY" -passin pass: -pubout 2>/dev/null)" ]] ||
+        bad_param "--tls-cert '$TLS_CERT' does not match --tls-key '$TLS_KEY' (the certificate is for another key): pass the key the certificate was made for"
+    openssl x509 -in "$TLS_CERT" -noout -checkend 0 >/dev/null ||
+        bad_param "--tls-cert '$TLS_CERT' expired ($(openssl x509 -in "$TLS_CERT" -noout -enddate)): renew it"
+    [[ $HTTPS_LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || bad_param "--https-listen '$HTTPS_LISTEN' must be PORT or ADDR:PORT"
+    [[ ${HTTPS_LISTEN##*:} != "${LISTEN##*:}" ]] || bad_param "--https-listen and --listen are both port ${LISTEN##*:}: give HTTPS its own port (443)"
+    if [[ -n $HSTS ]]; then
+        [[ $HSTS =~ ^[1-9][0-9]{0,8}$ ]] || bad_param "--hsts '$HSTS' must be a positive whole number of seconds (63072000: two years)"
+    fi
 }
 
 # load_deployed: reload.sh and quick-test.sh take the parameters of the last deploy from
@@ -240,8 +360,9 @@ write_deployed() {
     local key
     {
         echo "# Parameters of the last deploy/deploy.sh run; read by reload.sh and quick-test.sh."
-        for key in SOURCE PRODUCT PREFIX PROCESSES FIRST_PORT LISTEN SERVER_NAME SERVICE_USER \
-            PROFILE SANDBOX QUICK_TEST READ_TIMEOUT RUST_LOG_LEVEL LOG_MAX_BYTES LOG_BACKUPS; do
+        for key in SOURCE PRODUCT INSTANCE PREFIX TLS_CERT TLS_KEY HTTPS_LISTEN HSTS PROCESSES FIRST_PORT LISTEN SERVER_NAME SERVICE_USER \
+            PROFILE SANDBOX QUICK_TEST READ_TIMEOUT RUST_LOG_LEVEL LOG_MAX_BYTES LOG_BACKUPS \
+            RATE_LIMIT RATE_BURST; do
             printf '%s=%q\n' "$key" "${!key}"
         done
     } >"$PREFIX/.deploy.env.new"
@@ -249,9 +370,36 @@ write_deployed() {
 }
 
 # ------------------------------------------------------------------------------ renderer
-# The templates hold @@NAME@@ placeholders (upper case) and one kind of block: the lines
-# between a line holding @@EACH_PORT@@ and one holding @@END_EACH_PORT@@ are written once
-# per API process, with @@PORT@@ its port. An unknown placeholder is an error.
+# The templates hold @@NAME@@ placeholders (upper case, digits; R_NAME in the environment), two
+# kinds of block, each between a line holding its opening marker and one holding its end:
+# - @@EACH_LIST@@ ... @@END_EACH_LIST@@: written once per item of R_EACH_LIST (one item a
+#   line, tab-separated NAME=VALUE fields, e.g. PORT=8001), with @@NAME@@ the item's value;
+# - @@IF_NAME@@ ... @@END_IF_NAME@@ (and @@UNLESS_NAME@@ ... @@END_UNLESS_NAME@@): kept only
+#   when R_NAME is set and not 0 (unless: the opposite); they may nest.
+# An unknown placeholder, list or condition is an error.
+
+# The statuses nginx itself may answer (never the API processes'), sent in the contract's
+# shape by the site's named locations (nginx.conf, @@EACH_ERROR@@): nginx's code, the
+# status sent, and the status line as the SDK spells it (sdk/src/error.rs). 494 is nginx's
+# "request header too large" (sent as 431, as the API server does), 497 plain HTTP sent
+# to an HTTPS port. 429 (the rate limit) is answered by its own location (Retry-After).
+NGINX_ERRORS=(
+    "400 400 Bad Request"
+    "408 408 Request Timeout"
+    "411 411 Length Required"
+    "413 413 Content Too Large"
+    "414 414 URI Too Long"
+    "494 431 Request Header Fields Too Large"
+    "497 400 Bad Request"
+    "500 500 Internal Server Error"
+    "501 501 Not Implemented"
+    "502 502 Bad Gateway"
+    "503 503 Service Unavailable"
+    "504 504 Gateway Timeout"
+    "505 505 HTTP Version Not Supported"
+)
+
+# render_vars: the R_* values the templates read.
 render_vars() {
     local grace idle programs values config
     [[ -n $APIPHANT_BIN ]] || find_apiphant
@@ -265,7 +413,7 @@ render_vars() {
         IFS=,
         echo "${API_PROGRAMS[*]},$BACKGROUND_PROGRAM"
     )
-    export R_PRODUCT=$PRODUCT R_PREFIX=$PREFIX R_USER=$SERVICE_USER R_LISTEN=$LISTEN \
+    export R_PRODUCT=$PRODUCT R_INSTANCE=$INSTANCE R_PREFIX=$PREFIX R_USER=$SERVICE_USER R_LISTEN=$LISTEN \
         R_SERVER_NAME=$SERVER_NAME R_PROCESSES=$PROCESSES R_LOG_DIR=$LOG_DIR \
         R_NGINX_LOG_DIR=$LOG_DIR R_NGINX_PID=$NGINX_PID R_READ_TIMEOUT=$READ_TIMEOUT \
         R_RUST_LOG=$RUST_LOG_LEVEL R_LOG_MAX_BYTES=$LOG_MAX_BYTES R_LOG_BACKUPS=$LOG_BACKUPS \
@@ -282,21 +430,45 @@ render_vars() {
     R_PLUGIN_ARGS=""
     [[ $PROFILE == debug ]] && R_PLUGIN_ARGS=--debug-plugins
     R_NGINX_MIME_TYPES=/etc/nginx/mime.types
+    R_RATE_LIMIT=$RATE_LIMIT
+    R_TLS=0
+    [[ -n $TLS_CERT ]] && R_TLS=1
+    R_TLS_CERT=$TLS_CERT R_TLS_KEY=$TLS_KEY R_HTTPS_LISTEN=$HTTPS_LISTEN R_HSTS=$HSTS
+    R_HTTPS_PORT_SUFFIX=":${HTTPS_LISTEN##*:}"
+    [[ ${HTTPS_LISTEN##*:} == 443 ]] && R_HTTPS_PORT_SUFFIX=""
+    # HTTP/2: `http2 on;` from nginx 1.25.1, a parameter of `listen` before.
+    local nginx_version
+    nginx_version=$(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
+    if [[ $(printf '%s\n' 1.25.1 "${nginx_version:-0}" | sort -V | head -n 1) == 1.25.1 ]]; then
+        R_HTTP2_LISTEN="" R_HTTP2_DIRECTIVE="http2 on;"
+    else
+        R_HTTP2_LISTEN=" http2" R_HTTP2_DIRECTIVE="# HTTP/2: the listen parameter above (nginx $nginx_version)"
+    fi
+    R_RATE_BURST=$RATE_BURST
+    R_EACH_PORT=$(printf 'PORT=%s\n' "${API_PORTS[@]}")
+    R_EACH_ERROR=$(printf '%s\n' "${NGINX_ERRORS[@]}" | awk '{ printf "CODE=%s\tSTATUS=%s\tREASON=%s", $1, $2, $3; for (i = 4; i <= NF; i++) printf " %s", $i; print "" }')
     # Sandbox: nginx's workers run as the master's user, unless the master is root (then
     # nginx would switch them to nobody, who cannot read a private sandbox).
     R_NGINX_USER="# not root: nginx's workers run as $(id -un)"
     [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
     export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
-        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT
+        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_EACH_PORT R_EACH_ERROR \
+        R_RATE_LIMIT R_RATE_BURST R_TLS R_TLS_CERT R_TLS_KEY R_HTTPS_LISTEN R_HSTS R_HTTPS_PORT_SUFFIX \
+        R_HTTP2_LISTEN R_HTTP2_DIRECTIVE
 }
 
 # render TEMPLATE: the template with this deploy's values, on stdout.
 render() {
-    awk -v first="$FIRST_PORT" -v count="$PROCESSES" '
+    awk '
         function fail(message) {
             printf "%s:%d: %s\n", FILENAME, FNR, message > "/dev/stderr"
             failed = 1
             exit 1
+        }
+        # marker(KIND): the NAME of the marker @@KIND_NAME@@ on this line.
+        function marker(kind) {
+            match($0, "@@" kind "_[A-Z_]+@@")
+            return substr($0, RSTART + length(kind) + 3, RLENGTH - length(kind) - 5)
         }
         function subst(line,    out, rest, name, value, i, j) {
             out = ""
@@ -305,14 +477,13 @@ render() {
                 j = index(rest, "@@")
                 if (j == 0) break
                 name = substr(rest, 1, j - 1)
-                if (name !~ /^[A-Z_]+$/) {
+                if (name !~ /^[A-Z][A-Z0-9_]*$/) {
                     out = out substr(line, 1, i + 1)
                     line = rest
                     continue
                 }
-                if (name == "PORT") {
-                    if (port == "") fail("@@PORT@@ outside an @@EACH_PORT@@ block")
-                    value = port
+                if (name in item) {
+                    value = item[name]
                 } else if (("R_" name) in ENVIRON) {
                     value = ENVIRON["R_" name]
                 } else {
@@ -323,19 +494,48 @@ render() {
             }
             return out line
         }
-        /@@END_EACH_PORT@@/ {
-            for (p = first; p < first + count; p++) {
-                port = p
-                for (k = 1; k <= n; k++) print subst(block[k])
-            }
-            port = ""
-            inblock = 0
+        /@@END_(IF|UNLESS)_[A-Z_]+@@/ {
+            if (depth == 0) fail("an end marker without its opening marker")
+            depth--
+            if (skip > 0) skip--
             next
         }
-        /@@EACH_PORT@@/ { inblock = 1; n = 0; next }
-        inblock { block[++n] = $0; next }
+        /@@(IF|UNLESS)_[A-Z_]+@@/ {
+            depth++
+            if (skip > 0) { skip++; next }
+            unless = ($0 ~ /@@UNLESS_/)
+            name = marker(unless ? "UNLESS" : "IF")
+            if (!(("R_" name) in ENVIRON)) fail("unknown condition " name)
+            keep = (ENVIRON["R_" name] != "" && ENVIRON["R_" name] != "0")
+            if (unless) keep = !keep
+            if (!keep) skip = 1
+            next
+        }
+        skip > 0 { next }
+        /@@END_EACH_[A-Z_]+@@/ {
+            if (list == "") fail("an end marker without its opening marker")
+            if (!(("R_EACH_" list) in ENVIRON)) fail("unknown list " list)
+            rows = split(ENVIRON["R_EACH_" list], row, "\n")
+            for (r = 1; r <= rows; r++) {
+                if (row[r] == "") continue
+                fields = split(row[r], field, "\t")
+                for (f = 1; f <= fields; f++) {
+                    eq = index(field[f], "=")
+                    item[substr(field[f], 1, eq - 1)] = substr(field[f], eq + 1)
+                }
+                for (k = 1; k <= n; k++) print subst(block[k])
+                split("", item)
+            }
+            list = ""
+            next
+        }
+        /@@EACH_[A-Z_]+@@/ { list = marker("EACH"); n = 0; next }
+        list != "" { block[++n] = $0; next }
         { print subst($0) }
-        END { if (!failed && inblock) fail("@@EACH_PORT@@ block not closed") }
+        END {
+            if (!failed && list != "") fail("@@EACH_" list "@@ block not closed")
+            if (!failed && depth != 0) fail("an @@IF_...@@ / @@UNLESS_...@@ block not closed")
+        }
     ' "$1"
 }
 
@@ -406,7 +606,7 @@ install_product() {
     local bin_dir files file name
     bin_dir=$(target_dir)
     [[ -x $bin_dir/apiphant ]] || die "$bin_dir/apiphant is not built (run without --no-build)"
-    say "installing $PRODUCT under $PREFIX"
+    say "installing $PRODUCT ($INSTANCE) under $PREFIX"
     mkdir -p "$PREFIX/bin" "$PREFIX/plugins" "$PREFIX/public" "$LOG_DIR"
     install_file "$bin_dir/apiphant" "$PREFIX/bin/apiphant" 0755
     if [[ -x $bin_dir/apiphant-background ]]; then
@@ -440,12 +640,16 @@ install_product() {
         mv "$PREFIX/.public.new" "$PREFIX/public"
         rm -rf "$PREFIX/.public.old"
     fi
-    # Nothing under PREFIX is writable by the service user: supervisord (root) writes the
-    # program logs, nginx's master (root) its own.
+    # Nothing under PREFIX is writable by the service user (supervisord, root, writes the
+    # program logs, nginx's master, root, its own) but PREFIX/run, the background worker's
+    # lock folder (its default lock file; only that user may write there).
+    mkdir -p "$PREFIX/run"
     if [[ -z $SANDBOX ]]; then
         chown -R root:root "$PREFIX"
         chmod 0755 "$PREFIX" "$PREFIX/bin" "$PREFIX/plugins" "$PREFIX/public" "$LOG_DIR"
+        chown "$SERVICE_USER" "$PREFIX/run"
     fi
+    chmod 0700 "$PREFIX/run"
     write_deployed
 }
 
@@ -485,15 +689,40 @@ program_pid() {
     echo "$pid"
 }
 
+# mark WHAT: records that a deploy changed WHAT on the host (STATE_DIR/WHAT), for the last
+# --uninstall to undo: started-nginx, started-supervisor (a service that was not running),
+# enabled-nginx, enabled-supervisor (systemd), nginx-default-site (Debian's, disabled),
+# user-NAME (created).
+mark() {
+    mkdir -p "$STATE_DIR"
+    : >"$STATE_DIR/$1"
+}
+marked() { [[ -e $STATE_DIR/$1 ]]; }
+unmark() {
+    rm -f "$STATE_DIR/$1"
+    rmdir "$STATE_DIR" 2>/dev/null || true
+}
+
+systemd() { [[ -d /run/systemd/system ]]; }
+
+service_running() { # real deploy only: NAME
+    if systemd; then systemctl is-active --quiet "$1"; else service "$1" status >/dev/null 2>&1; fi
+}
+
 service_start_or_reload() { # real deploy only: NAME ACTION(reload|restart)
-    if [[ -d /run/systemd/system ]]; then
-        systemctl enable "$1" >/dev/null 2>&1 || true
-        if systemctl is-active --quiet "$1"; then systemctl "$2" "$1"; else systemctl start "$1"; fi
-    elif service "$1" status >/dev/null 2>&1; then
-        service "$1" "$2"
-    else
-        service "$1" start
+    if systemd && ! systemctl is-enabled --quiet "$1" 2>/dev/null; then
+        systemctl enable "$1" >/dev/null 2>&1 && mark "enabled-$1"
     fi
+    if service_running "$1"; then
+        if systemd; then systemctl "$2" "$1"; else service "$1" "$2"; fi
+    else
+        if systemd; then systemctl start "$1"; else service "$1" start; fi
+        mark "started-$1"
+    fi
+}
+
+service_stop() { # real deploy only: NAME
+    if systemd; then systemctl stop "$1"; else service "$1" stop >/dev/null; fi
 }
 
 # nginx_apply: check the configuration, then start nginx or make it reload.
@@ -509,6 +738,7 @@ nginx_apply() {
         else
             nginx "${args[@]}"
             wait_until 10 "nginx's pid file $NGINX_PID" pid_alive "$NGINX_PID"
+            mark started-nginx
         fi
     else
         nginx -t -q || die "nginx refuses the configuration (above)"
@@ -526,6 +756,7 @@ supervisor_apply() {
     if ! supervisor_up; then
         if [[ -n $SANDBOX ]]; then
             supervisord -c "$ETC/supervisord.conf"
+            mark started-supervisor
         else
             service_start_or_reload supervisor restart
         fi
@@ -572,6 +803,9 @@ quick_test() {
     local url=$NGINX_URL/api/$QUICK_TEST body code
     local host=()
     [[ $SERVER_NAME == _ ]] || host=(-H "Host: ${SERVER_NAME%% *}")
+    # HTTPS: the certificate was checked before the deploy (its key, its dates); whether it
+    # names the host is for clients to check.
+    [[ -z $TLS_CERT ]] || host+=(--insecure)
     body=$(mktemp)
     code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "${host[@]}" -X POST "$url" \
         -d '{"hello": "world"}') || code=000
@@ -580,28 +814,147 @@ quick_test() {
     [[ $code == 200 ]] || die "the quick test through nginx failed"
 }
 
+# stop_pidfile PIDFILE: SIGTERM to the process it names, SIGKILL after 30 s.
+stop_pidfile() {
+    local pid tries
+    pid_alive "$1" || return 0
+    pid=$(cat "$1")
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((tries = 0; tries < 300; tries++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    say "stopped $(basename "$1" .pid) (pid $pid)"
+}
+
 # sandbox_stop: stop the sandbox's supervisord (it stops the programs) and nginx, by PID.
 sandbox_stop() {
     [[ -n $SANDBOX ]] || die "--stop is for a sandbox only (stop a real deploy with systemctl / supervisorctl)"
-    local pids=() pid tries
+    local pids=() pid
     if supervisor_up; then
         mapfile -t pids < <(ctl pid all 2>/dev/null | grep -E '^[1-9][0-9]*$' || true)
     fi
-    for pidfile in "$SUPERVISOR_PID" "$NGINX_PID"; do
-        pid_alive "$pidfile" || continue
-        pid=$(cat "$pidfile")
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((tries = 0; tries < 300; tries++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        say "stopped $(basename "$pidfile" .pid) (pid $pid)"
-    done
+    stop_pidfile "$SUPERVISOR_PID"
+    stop_pidfile "$NGINX_PID"
     for pid in "${pids[@]}"; do
         if kill -0 "$pid" 2>/dev/null; then
             kill -KILL "$pid" 2>/dev/null || true
             say "killed left-over program process $pid"
+        fi
+    done
+}
+
+# --------------------------------------------------------------------------- uninstall
+# other_deploys: the configs of other apiphant deploys on this host (their instance lines).
+other_deploys() {
+    grep -lE '^[#;] apiphant-instance: ' "$ETC"/supervisor/conf.d/*.conf "$ETC"/nginx/sites-enabled/* \
+        "$ETC"/logrotate.d/apiphant-* 2>/dev/null || true
+}
+
+# uninstall_check: refuses (exit 2) an uninstall of nothing, or of files that name another
+# deploy, before anything is changed.
+uninstall_check() {
+    local found=0 file
+    for file in "$SUPERVISOR_CONF" "$NGINX_SITE" "$NGINX_ENABLED" "$LOGROTATE_CONF" "$PREFIX"; do
+        [[ -e $file || -L $file ]] && found=1
+    done
+    ((found)) || bad_param "--uninstall: nothing of instance '$INSTANCE' is deployed here (no $SUPERVISOR_CONF, $NGINX_SITE, $LOGROTATE_CONF or $PREFIX): pass the --instance / --product / --prefix${SANDBOX:+ / --sandbox} it was deployed with"
+    for file in "$SUPERVISOR_CONF" "$NGINX_SITE" "$LOGROTATE_CONF"; do
+        [[ ! -e $file ]] || grep -qxE "[#;] $INSTANCE_MARK" "$file" ||
+            bad_param "--uninstall: $file does not name this deploy ('$INSTANCE_MARK'): pass the --instance and --prefix it was deployed with, or remove it by hand"
+    done
+    if [[ -L $NGINX_ENABLED && $(readlink "$NGINX_ENABLED") != "$NGINX_SITE" ]]; then
+        bad_param "--uninstall: $NGINX_ENABLED points elsewhere than $NGINX_SITE: remove it by hand"
+    fi
+    if [[ -d $PREFIX && ! -f $PREFIX/deploy.env ]] && find "$PREFIX" -mindepth 1 -maxdepth 1 ! -name log | grep -q .; then
+        bad_param "--uninstall: $PREFIX holds no deploy.env: not a deploy's prefix (pass the --prefix it was deployed with)"
+    fi
+}
+
+# uninstall: stops this deploy's programs (gracefully), removes its supervisor programs,
+# nginx site and logrotate rules, reloads supervisor and nginx, removes PREFIX but its log/
+# (all of it with --purge); the last deploy on the host also undoes what deploys changed
+# (services they started, Debian's default site, the user they created). Idempotent: an
+# interrupted uninstall is finished by running it again.
+uninstall() {
+    local pids=() program pid file
+    uninstall_check
+    say "uninstalling $INSTANCE ($PRODUCT under $PREFIX)"
+    if supervisor_up; then
+        for program in "${API_PROGRAMS[@]}" "$BACKGROUND_PROGRAM"; do
+            pid=$(program_pid "$program") && pids+=("$pid")
+        done
+        # SIGTERM: the graceful shutdown, supervisor waits stopwaitsecs.
+        ctl stop "$GROUP:*" >/dev/null 2>&1 || true
+    fi
+    rm -f "$SUPERVISOR_CONF"
+    if supervisor_up; then
+        ctl reread >/dev/null
+        ctl remove "$GROUP" >/dev/null 2>&1 || true
+    fi
+    for pid in "${pids[@]}"; do
+        ! kill -0 "$pid" 2>/dev/null || die "process $pid of $GROUP still runs after supervisorctl stop"
+    done
+    echo "    supervisor: $GROUP stopped (${pids[*]:-nothing ran}) and removed ($SUPERVISOR_CONF)"
+    rm -f "$NGINX_ENABLED" "$NGINX_SITE" "$LOGROTATE_CONF"
+    echo "    removed $NGINX_SITE, $NGINX_ENABLED, $LOGROTATE_CONF"
+    if [[ -z $(other_deploys) ]] && marked nginx-default-site && [[ -f $ETC/nginx/sites-available/default ]]; then
+        ln -sfn "$ETC/nginx/sites-available/default" "$ETC/nginx/sites-enabled/default"
+        unmark nginx-default-site
+        echo "    enabled Debian's default site again (sites-enabled/default)"
+    fi
+    nginx_reload_if_running
+    if [[ -d $PREFIX ]]; then
+        if [[ $PURGE == 1 ]]; then
+            rm -rf "$PREFIX"
+            echo "    removed $PREFIX"
+        else
+            find "$PREFIX" -mindepth 1 -maxdepth 1 ! -name log -exec rm -rf {} +
+            echo "    removed $PREFIX but $LOG_DIR (--purge removes it too)"
+        fi
+    fi
+    if marked "user-$SERVICE_USER" && ! grep -qxF "user=$SERVICE_USER" "$ETC"/supervisor/conf.d/*.conf 2>/dev/null; then
+        userdel "$SERVICE_USER"
+        unmark "user-$SERVICE_USER"
+        echo "    removed the system user $SERVICE_USER (created by the deploy)"
+    fi
+    [[ -n $(other_deploys) ]] || restore_services
+    say "uninstalled $INSTANCE"
+}
+
+# nginx_reload_if_running: nginx reads its configuration again (checked first), if it runs.
+nginx_reload_if_running() {
+    if [[ -n $SANDBOX ]]; then
+        pid_alive "$NGINX_PID" || return 0
+        nginx -t -q -p "$RUN_DIR/" -c "$ETC/nginx/nginx.conf" || die "nginx refuses its configuration (above)"
+        kill -HUP "$(cat "$NGINX_PID")"
+    else
+        service_running nginx || return 0
+        nginx -t -q || die "nginx refuses its configuration (above)"
+        if systemd; then systemctl reload nginx; else service nginx reload >/dev/null; fi
+    fi
+    echo "    nginx reloaded"
+}
+
+# restore_services: the last deploy gone, the services deploys started are stopped again,
+# and the ones they enabled disabled.
+restore_services() {
+    local name
+    for name in supervisor nginx; do
+        if marked "started-$name"; then
+            if [[ -n $SANDBOX ]]; then
+                if [[ $name == nginx ]]; then stop_pidfile "$NGINX_PID"; else stop_pidfile "$SUPERVISOR_PID"; fi
+            else
+                service_stop "$name"
+                echo "    stopped $name (the first deploy started it)"
+            fi
+            unmark "started-$name"
+        fi
+        if marked "enabled-$name"; then
+            systemctl disable "$name" >/dev/null 2>&1 || true
+            unmark "enabled-$name"
+            echo "    disabled $name at boot again (the first deploy enabled it)"
         fi
     done
 }

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 usage() {
     cat <<'EOF_USAGE'
-Usage: deploy/quick-test.sh [--product NAME | --prefix DIR | --sandbox DIR]
+Usage: deploy/quick-test.sh [--product NAME | --instance NAME | --prefix DIR | --sandbox DIR]
 POSTs {"hello": "world"} to the quick-test target through nginx; exit 1 unless 200.
 The listen port and server name come from PREFIX/deploy.env (the last deploy's).
 

@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 
 usage() {
     cat <<'EOF_USAGE'
-Usage: deploy/reload.sh [--product NAME | --prefix DIR | --sandbox DIR] [--no-build]
+Usage: deploy/reload.sh [--product NAME | --instance NAME | --prefix DIR | --sandbox DIR] [--no-build]
 Builds (cargo, unless --no-build), installs under PREFIX, restarts the API processes one at a
 time, then the background worker, then runs the quick test. Other parameters come from
 PREFIX/deploy.env (the last deploy's); flags given here are ignored for them.

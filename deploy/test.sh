@@ -3,12 +3,18 @@
 # Runs deploy/deploy.sh --sandbox: real nginx and supervisord processes, configured from the
 # same templates as a real deploy into a temporary folder, on free loopback ports, as the
 # current user. Only apt, the system user and the system's own services are left out.
-# Checks: echo through nginx; static files; nginx's body limit; with 2 API processes, one
+# Checks: echo through nginx; static files; nginx's body limit; nginx's own answers in JSON
+# (every malformed request shape over raw sockets, deploy/json-errors.py; the pool down: 502;
+# stalled: 504; nginx failing to spool a body: 500); with 2 API processes, one
 # killed (SIGKILL, by PID) while requests flow: none fails and supervisor restarts it; the
 # background worker runs under supervisor and logs where the config says; logrotate rotates
 # nginx's logs and nginx reopens them; a rolling reload (deploy/reload.sh) while requests
-# flow: none fails, every API process is replaced; teardown by PID.
-# Needs nginx, supervisor, logrotate, curl: FAILS without them, unless
+# flow: none fails, every API process is replaced; bad --rate-limit values refused (exit 2,
+# nothing changed), then --rate-limit: a burst gets 429s in JSON; a second instance of the
+# product (--instance) beside the first, over HTTPS (curl --cacert, HTTP/2, HSTS, 308 from
+# plain HTTP, JSON errors, sslyze's intermediate profile, renewal by reload), then
+# --uninstall of it, idempotent; teardown by PID.
+# Needs nginx, supervisor, logrotate, curl, python3: FAILS without them, unless
 # APIPHANT_SKIP_DEPLOY_TEST=1 (then it says SKIPPED and exits 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +33,7 @@ REQUESTS_AFTER=40  # per client, after the restart / reload is complete
 CLIENTS=2
 
 missing=()
-for tool in nginx supervisord supervisorctl logrotate curl; do
+for tool in nginx supervisord supervisorctl logrotate curl python3; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
@@ -35,11 +41,21 @@ if [[ ${#missing[@]} -gt 0 ]]; then
         echo "deploy test SKIPPED (APIPHANT_SKIP_DEPLOY_TEST=1): missing ${missing[*]}"
         exit 0
     fi
-    echo "deploy test FAILED: missing ${missing[*]} (apt-get install nginx supervisor logrotate curl;"
+    echo "deploy test FAILED: missing ${missing[*]} (apt-get install nginx supervisor logrotate curl python3;"
     echo "or APIPHANT_SKIP_DEPLOY_TEST=1 to skip this test knowingly)"
     exit 1
 fi
 [[ -x target/debug/apiphant ]] || die "target/debug/apiphant is not built (cargo build --workspace)"
+
+# sslyze (pinned in deploy/test-requirements.txt), in a virtualenv under target/: installed
+# here when missing (.ci/run installs it first).
+venv=${CARGO_TARGET_DIR:-target}/deploy-test-venv
+if ! "$venv/bin/pip" freeze 2>/dev/null | grep -qxFf <(grep -v '^#' deploy/test-requirements.txt); then
+    echo "deploy test: installing deploy/test-requirements.txt into $venv"
+    { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet -r deploy/test-requirements.txt; } ||
+        die "could not install deploy/test-requirements.txt into $venv (python3 -m venv: apt-get install python3-venv; pip needs the network)"
+fi
+command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
 
 sandbox=$(mktemp -d /tmp/apiphant-deploy-test.XXXXXX)
 clients=()
@@ -103,7 +119,9 @@ api_base=$(free_base 2)
 listen=$(free_base 1)
 while ((listen >= api_base && listen <= api_base + 1)); do listen=$(free_base 1); done
 
-params=(--sandbox "$sandbox" --processes 2 --first-port "$api_base" --listen "$listen" --profile debug)
+# --read-timeout 2: the 504 check below waits for it (twice: a read is tried on each process).
+params=(--sandbox "$sandbox" --processes 2 --first-port "$api_base" --listen "$listen" --profile debug
+    --read-timeout 2)
 echo "deploy test: sandbox $sandbox, nginx on 127.0.0.1:$listen, API on 127.0.0.1:$api_base..$((api_base + 1))"
 echo "deploy test: skipped here (the real deploy's root-only steps): apt install, the system user;"
 echo "             nginx and supervisord are the sandbox's own processes, not the system's services"
@@ -142,6 +160,64 @@ code=$(head -c $((16 * 1024 * 1024 + 1)) /dev/zero |
 check [ "$code" = 413 ]
 check grep -q '"error"' "$sandbox/413.out"
 ok "a body above max_body_bytes (16 MiB): nginx answers 413 in JSON"
+
+# ------------------------------------------------ nginx's own answers, in JSON (raw sockets)
+# Every malformed shape nginx refuses itself, over raw sockets (deploy/json-errors.py: the
+# status, Content-Type: application/json, {"error":"<status line>"}); and a head left
+# unfinished, which nginx closes after client_header_timeout sending nothing: that one waits
+# header_timeout_secs, so it runs meanwhile the pool checks below.
+header_timeout=$(ceil "$(config_get server.header_timeout_secs)")
+python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --slow "$header_timeout" >"$sandbox/json-errors.out" 2>&1 &
+json_errors=$!
+clients+=("$json_errors")
+
+# The pool down (its API programs stopped): 502.
+for program in "${API_PROGRAMS[@]}"; do ctl stop "$GROUP:$program" >/dev/null; done
+check python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --expect 502
+for program in "${API_PROGRAMS[@]}"; do ctl start "$GROUP:$program" >/dev/null; done
+wait_pool
+ok "every API process stopped: nginx answers 502 in JSON; started again"
+
+# The pool stalled (SIGSTOP: connections accepted, nothing answered): 504 after
+# --read-timeout (2 s) on each process.
+stopped=()
+for program in "${API_PROGRAMS[@]}"; do stopped+=("$(program_pid "$program")"); done
+kill -STOP "${stopped[@]}"
+python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --expect 504 || {
+    kill -CONT "${stopped[@]}"
+    die "check failed: 504 in JSON"
+}
+kill -CONT "${stopped[@]}"
+ok "every API process stalled (SIGSTOP, then SIGCONT): nginx answers 504 in JSON"
+
+# nginx failing itself: a body above client_body_buffer_size (1 MiB) goes to a temporary
+# file, and its folder is made a plain file: 500.
+body_temp=$RUN_DIR/nginx-tmp/body
+mv "$body_temp" "$body_temp.away"
+touch "$body_temp"
+python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --expect 500 --body-bytes 2000000 || {
+    rm -f "$body_temp" && mv "$body_temp.away" "$body_temp"
+    die "check failed: 500 in JSON"
+}
+rm -f "$body_temp" && mv "$body_temp.away" "$body_temp"
+ok "nginx unable to spool a body (its temporary folder broken): 500 in JSON"
+
+# Statuses no request can make nginx send here (408: nginx closes instead, as above; 411:
+# only its DAV module sends it; 503: limit_req sends 429, a dead pool 502) are mapped all
+# the same: each has its error_page in the installed site.
+for entry in "${NGINX_ERRORS[@]}"; do
+    read -r code status _ <<<"$entry"
+    check grep -qF "error_page $code =$status /.apiphant-error/$code;" "$NGINX_SITE"
+done
+ok "every status of NGINX_ERRORS has its JSON error_page in the installed site (${#NGINX_ERRORS[@]})"
+
+wait "$json_errors" || {
+    cat "$sandbox/json-errors.out"
+    die "check failed: nginx's own answers in JSON (above)"
+}
+clients=()
+cat "$sandbox/json-errors.out"
+ok "every malformed request shape through nginx: answered in JSON (deploy/json-errors.py)"
 
 check [ "$(deploy/quick-test.sh --sandbox "$sandbox" | grep -c -- '--> 200')" = 1 ]
 ok "deploy/quick-test.sh"
@@ -263,7 +339,160 @@ done
 wait_requests $((REQUESTS_AFTER * CLIENTS))
 stop_clients "rolling reload of 2 API processes (deploy/reload.sh)"
 
-# -------------------------------------------------------------------- 6. teardown by PID
+# ----------------------------------------------------------------------- 6. the rate limit
+# sandbox_files: every file of the sandbox but logs and run/ (pid files, sockets), with its
+# checksum.
+sandbox_files() {
+    find "$sandbox" -path "$sandbox/run" -prune -o -type f -not -name '*.log*' -not -name '*.out' -print0 |
+        sort -z | xargs -0 md5sum
+}
+
+# refused PARAMETERS...: deploy.sh refuses them with one line and exit code 2, changing
+# nothing (every file of the sandbox keeps its checksum).
+refused() {
+    local before after code=0 lines
+    before=$(sandbox_files)
+    deploy/deploy.sh --no-build "$@" >"$sandbox/refused.out" 2>&1 || code=$?
+    after=$(sandbox_files)
+    lines=$(wc -l <"$sandbox/refused.out")
+    [[ $code == 2 && $lines == 1 && $before == "$after" ]] ||
+        die "deploy.sh $* should be refused (exit 2, one line, nothing changed): exit $code, $lines lines: $(cat "$sandbox/refused.out")"
+    echo "refused (exit 2, nothing changed): $(cat "$sandbox/refused.out")"
+}
+refused "${params[@]}" --rate-limit 0
+refused "${params[@]}" --rate-limit 2.5
+refused "${params[@]}" --rate-limit 10 --rate-burst -1
+refused "${params[@]}" --rate-burst 5
+ok "bad --rate-limit / --rate-burst values refused before anything changes"
+
+# Deployed again with --rate-limit 10 --rate-burst 5: a client at half the rate gets no
+# 429; a burst gets 429s in JSON with Retry-After, and no more 200s than the rate allows.
+deploy/deploy.sh "${params[@]}" --no-build --rate-limit 10 --rate-burst 5 >"$sandbox/deploy-rate.out" 2>&1 ||
+    die "deploy.sh --rate-limit failed: $(tail -n 5 "$sandbox/deploy-rate.out")"
+check python3 deploy/json-errors.py 127.0.0.1 "${LISTEN##*:}" --rate-limit 10 --rate-burst 5
+ok "--rate-limit 10 --rate-burst 5: nginx answers excess requests 429 in JSON, Retry-After: 1"
+
+# ------------------------------------ 7. a second instance of the product, over HTTPS, uninstalled
+# --instance myproduct-b on its own ports: its own supervisor group, site, rules and prefix;
+# the first deploy's processes keep running. Served over HTTPS with a certificate made
+# here by openssl (365 days, the intermediate profile's limit): a test CA (self-signed)
+# and the server's certificate it signs (sslyze's path validation refuses a self-signed
+# server certificate as its own anchor). Then --uninstall removes it and only it.
+b_api=$(free_base 2)
+b_listen=$(free_base 1)
+while ((b_listen >= b_api && b_listen <= b_api + 1)); do b_listen=$(free_base 1); done
+b_https=$(free_base 1)
+while ((b_https >= b_api && b_https <= b_api + 1)) || ((b_https == b_listen)); do b_https=$(free_base 1); done
+tls=$sandbox/tls
+mkdir -p "$tls"
+openssl req -x509 -newkey rsa:2048 -sha256 -days 365 -nodes -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+    -subj "/CN=apiphant deploy test CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -newkey rsa:2048 -sha256 -nodes -keyout "$tls/key.pem" -out "$tls/server.csr" -subj /CN=localhost 2>/dev/null
+printf '%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature,keyEncipherment \
+    extendedKeyUsage=serverAuth subjectAltName=DNS:localhost,IP:127.0.0.1 subjectKeyIdentifier=hash \
+    authorityKeyIdentifier=keyid >"$tls/server.ext"
+# server_cert FILE: a new certificate for key.pem (a new serial each time), signed by the CA.
+server_cert() {
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+        -days 365 -sha256 -extfile "$tls/server.ext" -out "$1" 2>/dev/null
+}
+server_cert "$tls/cert.pem"
+b_params=(--sandbox "$sandbox" --instance myproduct-b --processes 2 --first-port "$b_api"
+    --listen "$b_listen" --profile debug --https-listen "$b_https" --tls-cert "$tls/cert.pem"
+    --tls-key "$tls/key.pem" --hsts 63072000)
+refused "${b_params[@]}" --tls-key "$tls/ca.key"
+refused "${b_params[@]}" --tls-cert "$tls/missing.pem"
+refused "${b_params[@]}" --tls-key "$tls/cert.pem"
+refused "${b_params[@]}" --tls-cert ""
+refused "${b_params[@]}" --hsts two-years
+refused "${b_params[@]}" --https-listen "$b_listen"
+refused --sandbox "$sandbox" --instance myproduct-b --listen "$b_listen" --hsts 600
+ok "bad --tls-cert / --tls-key / --hsts / --https-listen refused before anything changes"
+declare -A main_pids
+for program in "${API_PROGRAMS[@]}" "$BACKGROUND_PROGRAM"; do main_pids[$program]=$(program_pid "$program" || echo -); done
+refused "${b_params[@]}" --instance B-bad
+deploy/deploy.sh "${b_params[@]}" --no-build >"$sandbox/deploy-b.out" 2>&1 ||
+    die "deploy.sh --instance myproduct-b failed: $(tail -n 5 "$sandbox/deploy-b.out")"
+grep -q "quick test: POST https://127.0.0.1:$b_https/.* --> 200" "$sandbox/deploy-b.out" ||
+    die "the second instance's quick test did not pass: $(tail -n 3 "$sandbox/deploy-b.out")"
+b_prefix=$sandbox/srv/myproduct-b
+b_files=("$ETC/nginx/sites-available/myproduct-b.conf" "$ETC/nginx/sites-enabled/myproduct-b.conf"
+    "$ETC/supervisor/conf.d/myproduct-b.conf" "$ETC/logrotate.d/apiphant-myproduct-b")
+for file in "${b_files[@]}" "$b_prefix/deploy.env"; do check test -e "$file"; done
+b_pids=()
+for program in "myproduct-b-api-$b_api" "myproduct-b-api-$((b_api + 1))"; do
+    b_pids+=("$(ctl pid "myproduct-b:$program")")
+done
+for program in "${!main_pids[@]}"; do check [ "$(program_pid "$program" || echo -)" = "${main_pids[$program]}" ]; done
+ok "--instance myproduct-b: its own group (pids ${b_pids[*]}), site, rules, prefix; the first deploy untouched"
+
+https=https://localhost:$b_https/api/v0/echo/read
+curl -sS --max-time 5 --cacert "$tls/ca.pem" -D "$sandbox/https.head" -o "$sandbox/https.body" \
+    -w '%{http_version}' -X POST "$https" -d '{"over": "tls"}' >"$sandbox/https.version"
+check [ "$(cat "$sandbox/https.body")" = '{"over":"tls","server":"myproduct"}' ]
+check [ "$(cat "$sandbox/https.version")" = 2 ]
+check grep -qi '^strict-transport-security: max-age=63072000' "$sandbox/https.head"
+ok "HTTPS: curl --cacert (the test CA) verifies the certificate; HTTP/2; HSTS; echo answers"
+code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 5 -X POST "http://localhost:$b_listen/api/v0/echo/read" -d '{}')
+check [ "$code" = "308 $https" ]
+answer=$(curl -sS -L --max-time 5 --cacert "$tls/ca.pem" -X POST "http://localhost:$b_listen/api/v0/echo/read" -d '{"via": 308}')
+check [ "$answer" = '{"via":308,"server":"myproduct"}' ]
+code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 5 "http://localhost:$b_listen/index.html")
+check [ "$code" = "301 https://localhost:$b_https/index.html" ]
+ok "plain HTTP: the API answers 308 (a POST followed with its body reaches the action), public/ 301"
+python3 deploy/json-errors.py 127.0.0.1 "$b_https" --tls "$tls/ca.pem" >"$sandbox/json-errors-tls.out" ||
+    die "nginx's own answers over HTTPS: $(grep FAILED "$sandbox/json-errors-tls.out")"
+python3 deploy/json-errors.py 127.0.0.1 "$b_listen" >"$sandbox/json-errors-redirect.out" ||
+    die "nginx's own answers on the redirecting plain-HTTP server: $(grep FAILED "$sandbox/json-errors-redirect.out")"
+ok "every malformed request shape in JSON over HTTPS ($(grep -c '^ok' "$sandbox/json-errors-tls.out") checks) and on plain HTTP ($(grep -c '^ok' "$sandbox/json-errors-redirect.out"))"
+"$venv/bin/sslyze" --mozilla_config=intermediate --certinfo_ca_file "$tls/ca.pem" "localhost:$b_https" >"$sandbox/sslyze.out" 2>&1 || true
+grep -q "localhost:$b_https: OK - Compliant" "$sandbox/sslyze.out" || {
+    tail -n 30 "$sandbox/sslyze.out"
+    die "sslyze: not compliant with Mozilla's intermediate profile (above)"
+}
+ok "sslyze $(grep -v '^#' deploy/test-requirements.txt | cut -d= -f3): compliant with Mozilla's intermediate profile"
+
+# Renewal: a new certificate in place of the old, then nginx reloads (SIGHUP to its master,
+# as systemctl reload nginx does): the new one is served, by the same master.
+served_serial() {
+    openssl s_client -connect "127.0.0.1:$b_https" -servername localhost </dev/null 2>/dev/null |
+        openssl x509 -noout -serial
+}
+old_serial=$(served_serial)
+nginx_master=$(cat "$NGINX_PID")
+server_cert "$tls/cert.pem.new"
+mv "$tls/cert.pem.new" "$tls/cert.pem"
+new_serial=$(openssl x509 -in "$tls/cert.pem" -noout -serial)
+kill -HUP "$nginx_master"
+serves_new() { [[ $(served_serial) == "$new_serial" ]]; }
+wait_until 10 "nginx to serve the renewed certificate" serves_new
+check [ "$(cat "$NGINX_PID")" = "$nginx_master" ]
+check [ "$(curl -sS --max-time 5 --cacert "$tls/ca.pem" -X POST "$https")" = '{"server":"myproduct"}' ]
+ok "certificate renewed by an nginx reload ($old_serial -> $new_serial), same master (pid $nginx_master)"
+
+refused --sandbox "$sandbox" --instance myproduct-c --uninstall
+refused --sandbox "$sandbox" --instance myproduct-b --prefix "$sandbox/srv/elsewhere" --uninstall
+deploy/deploy.sh --sandbox "$sandbox" --instance myproduct-b --uninstall | tee "$sandbox/uninstall-b.out"
+for pid in "${b_pids[@]}"; do ! kill -0 "$pid" 2>/dev/null || die "myproduct-b's process $pid still runs"; done
+! ctl status "myproduct-b:*" >/dev/null 2>&1 || die "supervisor still knows the group myproduct-b"
+for file in "${b_files[@]}"; do check test ! -e "$file"; done
+check [ "$(ls -A "$b_prefix")" = log ]
+for port in "$b_listen" "$b_https"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$port/api/v0/echo/read") || true
+    check [ "$code" = 000 ]
+done
+for program in "${!main_pids[@]}"; do check [ "$(program_pid "$program" || echo -)" = "${main_pids[$program]}" ]; done
+deploy/quick-test.sh --sandbox "$sandbox" >/dev/null
+ok "--uninstall --instance myproduct-b: its processes stopped, its configs removed, its prefix but log/; the first deploy untouched"
+deploy/deploy.sh --sandbox "$sandbox" --instance myproduct-b --uninstall >/dev/null
+check [ "$(ls -A "$b_prefix")" = log ]
+deploy/deploy.sh --sandbox "$sandbox" --instance myproduct-b --uninstall --purge >/dev/null
+check test ! -e "$b_prefix"
+refused --sandbox "$sandbox" --instance myproduct-b --uninstall
+ok "--uninstall again: nothing more to do (exit 0); --purge removes log/; then nothing is deployed (exit 2)"
+
+# -------------------------------------------------------------------- 8. teardown by PID
 pids=("$(cat "$NGINX_PID")" "$(cat "$SUPERVISOR_PID")")
 for program in "${API_PROGRAMS[@]}"; do pids+=("$(program_pid "$program")"); done
 [[ $EXPECT_BACKGROUND == 1 ]] && pids+=("$(program_pid "$BACKGROUND_PROGRAM")")

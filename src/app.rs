@@ -66,6 +66,8 @@ impl http::App for Application {
             method: head.method,
             path,
             headers: &headers,
+            request_id: head.request_id.as_bytes(),
+            identity: b"",
             body: request.body,
         };
         if endpoint.blocking {

@@ -1,5 +1,6 @@
 //! The command-line arguments both binaries take for a product and its plugins (the
-//! product folder, `--no-build`, `--debug-plugins`, `--plugin FILE`), flattened into
+//! product folder, `--no-build`, `--debug-plugins`, `--plugin FILE`,
+//! `--allow-foreign-plugins`), flattened into
 //! `apiphant`'s commands (`cli/`) and `apiphant-background`'s (`background/cli.rs`).
 
 use crate::product::{Product, ProductError};
@@ -20,12 +21,17 @@ pub struct ProductArgs {
     /// Load exactly these plugin files instead of the product's (repeatable).
     #[arg(long = "plugin", value_name = "FILE")]
     pub plugins: Vec<PathBuf>,
+    /// Load plugins owned by a user other than root or this one (development only; each
+    /// is logged as a warning). Without it such a plugin stops start-up.
+    #[arg(long)]
+    pub allow_foreign_plugins: bool,
 }
 
 impl ProductArgs {
     /// Opens the product, and finds its plugin files (building a source product's first,
     /// unless `--no-build`), or takes the `--plugin` files.
     pub fn open(&self) -> Result<(Product, Vec<PathBuf>), ProductError> {
+        crate::plugin::allow_foreign_plugins(self.allow_foreign_plugins);
         let product = Product::open(&self.product)?;
         let files = if self.plugins.is_empty() {
             product.plugin_files(!self.no_build, !self.debug_plugins)?

@@ -51,6 +51,8 @@ impl Pool {
             .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
             .collect();
         let body = request.body.to_vec();
+        let request_id = request.request_id.to_vec();
+        let identity = request.identity.to_vec();
         let (done, result) = may::sync::mpsc::channel();
         let job: Job = Box::new(move || {
             let headers: Vec<(&str, &[u8])> = headers
@@ -61,6 +63,8 @@ impl Pool {
                 method: &method,
                 path: &path,
                 headers: &headers,
+                request_id: &request_id,
+                identity: &identity,
                 body: &body,
             };
             let _ = done.send(dispatch::call(registry, &endpoint, &request));
@@ -68,7 +72,11 @@ impl Pool {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                log::warn!("blocking pool full: 503 for {}", request.path);
+                log::warn!(
+                    "req={} blocking pool full: 503 for {}",
+                    String::from_utf8_lossy(request.request_id),
+                    crate::logging::escape(request.path.as_bytes())
+                );
                 return Reply::json(503, &UNAVAILABLE);
             }
             Err(TrySendError::Disconnected(_)) => return Reply::json(500, &INTERNAL_ERROR),

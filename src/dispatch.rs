@@ -3,15 +3,17 @@
 //! head is parsed (404 is answered without reading the body, like the original), then
 //! [`call`] with the whole body.
 //! See docs/protocol.md for every status and body; the error bodies are the SDK's
-//! (`apiphant_sdk::wire`). Each call gets a request id ([`RequestId`]).
+//! (`apiphant_sdk::wire`). Each call carries its request id ([`RequestId`], decided by the
+//! connection loop) and the caller's identity to the plugin, and into every error line.
 
+use crate::logging::{escape, escape_lines};
 use crate::plugin::{header, CallContext, Endpoint, PluginBuf, Registry};
 use apiphant_sdk::abi;
 use apiphant_sdk::outcome::Outcome;
 use apiphant_sdk::wire::{BAD_BODY, INTERNAL_ERROR, NOT_FOUND, NOT_IMPLEMENTED};
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+
+pub use crate::http::RequestId;
 
 /// A request as the HTTP layer hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +24,10 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// Headers as received (only read for raw-request actions).
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// The request id (ASCII).
+    pub request_id: &'a [u8],
+    /// The caller's identity: the name of its token; empty without authentication.
+    pub identity: &'a [u8],
     /// The whole body.
     pub body: &'a [u8],
 }
@@ -123,10 +129,9 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     } else {
         Vec::new()
     };
-    let id = RequestId::next();
     let context = CallContext {
-        request_id: id.as_bytes(),
-        identity: b"",
+        request_id: request.request_id,
+        identity: request.identity,
     };
     let outcome = registry.call(
         endpoint,
@@ -138,10 +143,12 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     );
     let fault = |cause: &str| {
         log::error!(
-            "500 for {} {} ({}): {cause}",
-            request.method,
-            request.path,
-            endpoint.label
+            "req={} 500 for {} {} ({}): {}",
+            String::from_utf8_lossy(request.request_id),
+            escape(request.method.as_bytes()),
+            escape(request.path.as_bytes()),
+            endpoint.label,
+            escape_lines(cause, true)
         );
         Reply::json(500, &INTERNAL_ERROR)
     };
@@ -190,60 +197,6 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
     }
 }
 
-/// A request id: a per-process prefix (from the process id and the start time) and a
-/// counter, `5f3a9c21-2a`, formatted on the stack (no allocation, no system call per
-/// request). Issue 12 will take it from `X-Request-Id` when the client sends one.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestId {
-    bytes: [u8; 25],
-    len: u8,
-}
-
-static PREFIX: OnceLock<u32> = OnceLock::new();
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-impl RequestId {
-    /// The next id of this process.
-    pub fn next() -> RequestId {
-        let prefix = *PREFIX.get_or_init(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos());
-            // FNV-1a over the pid and the clock: distinct per process, not a secret.
-            let mut hash: u32 = 0x811c_9dc5;
-            for byte in (u128::from(std::process::id()) << 64 ^ nanos).to_le_bytes() {
-                hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
-            }
-            hash
-        });
-        let count = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut id = RequestId {
-            bytes: [0; 25],
-            len: 0,
-        };
-        id.push_hex(u64::from(prefix), 8);
-        id.bytes[usize::from(id.len)] = b'-';
-        id.len += 1;
-        id.push_hex(count, 1);
-        id
-    }
-
-    /// Appends `value` in lowercase hex, at least `width` digits.
-    fn push_hex(&mut self, value: u64, width: u32) {
-        let digits = (64 - value.leading_zeros()).div_ceil(4).max(width);
-        for n in (0..digits).rev() {
-            let nibble = (value >> (n * 4)) & 0xf;
-            self.bytes[usize::from(self.len)] = b"0123456789abcdef"[nibble as usize];
-            self.len += 1;
-        }
-    }
-
-    /// The id's bytes (ASCII).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
-
 /// A cheap framing check of what the SDK serialized: a UTF-8 text from `{` to `}`.
 /// (A full re-parse would double the JSON work of every request; the SDK's serializer
 /// is trusted for the inside, and this catches a plugin that bypasses it.)
@@ -278,19 +231,5 @@ mod tests {
         assert!(valid_header_lines(b"Content-Type: text/csv\r\nX-A: b\r\n"));
         assert!(!valid_header_lines(b"Content-Type text/csv\r\n"));
         assert!(!valid_header_lines(b"A: b\rc\r\n"));
-    }
-
-    #[test]
-    fn request_ids_share_a_prefix_and_count() {
-        let first = RequestId::next();
-        let second = RequestId::next();
-        let text = |id: &RequestId| String::from_utf8_lossy(id.as_bytes()).into_owned();
-        let (a, b) = (text(&first), text(&second));
-        assert!(a.len() >= 10, "{a}");
-        assert_eq!(a[..9], b[..9], "{a} {b}");
-        assert_eq!(&a[8..9], "-");
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'), "{a}");
-        let count = |id: &str| u64::from_str_radix(&id[9..], 16).unwrap_or(0);
-        assert!(count(&b) > count(&a), "{a} {b}");
     }
 }

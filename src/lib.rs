@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 mod coroutine;
 pub mod dispatch;
+mod fd_limit;
 pub mod http;
 pub mod logging;
 pub mod openapi;

@@ -3,11 +3,12 @@
 //! `may` runs one worker thread per core (configurable); each connection is a coroutine
 //! with an explicit stack (README, "Limits and timeouts": plugin calls run on it). On
 //! SIGTERM / SIGINT the listener closes, idle connections close within a second, every
-//! request already read is answered (with `Connection: close`), then the process exits 0,
-//! or when the grace period ends.
+//! request already read is answered (with `Connection: close`), then the process exits 0;
+//! when the grace period ends first, it exits 1 and says how many requests went unanswered.
 
 use crate::app::Application;
 use crate::config::ServerConfig;
+use crate::fd_limit::FdLimit;
 use crate::http::{self, Limits};
 use crate::plugin::Registry;
 use std::io;
@@ -78,13 +79,23 @@ fn stack_kib(configured: usize, debug_plugins: bool) -> usize {
     }
 }
 
-/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns.
+/// How a server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Stopped {
+    /// Every request read was answered.
+    Drained,
+    /// The grace period ended with this many requests read and not answered.
+    Unanswered(usize),
+}
+
+/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns how it stopped.
 pub fn run(
     registry: Registry,
     settings: Settings,
     addr: SocketAddr,
     on_listening: impl FnOnce(SocketAddr),
-) -> io::Result<()> {
+) -> io::Result<Stopped> {
     // Each connection is an fd: raise the soft limit to the hard one (a 1024 soft limit
     // would refuse the 1025th client). README, "Limits and timeouts".
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -120,10 +131,13 @@ pub fn run(
     // The address of the connection that wakes the accept loop on shutdown (None: the
     // wake-up connect failed). Connections queued before it are still served.
     let wake: &'static OnceLock<Option<SocketAddr>> = Box::leak(Box::new(OnceLock::new()));
+    // Its reserve descriptor is open before the server says it serves.
+    let mut fd_limit = FdLimit::new();
     crate::coroutine::spawn("accept", stack, move || {
         for stream in listener.incoming() {
             match stream {
                 Ok(stream) => {
+                    fd_limit.accepted();
                     let peer = stream.peer_addr().ok();
                     server.connections.fetch_add(1, Ordering::Relaxed);
                     let spawned = crate::coroutine::spawn("connection", stack, move || {
@@ -143,8 +157,13 @@ pub fn run(
                     if server.http.is_shutting_down() && is_wake_up(wake, None) {
                         break;
                     }
-                    log::warn!("accept failed: {error}");
-                    may::coroutine::sleep(Duration::from_millis(10));
+                    let pause = if FdLimit::is_limit(&error) {
+                        fd_limit.at_limit(&error, listener.inner(), || server.http.shed_idle())
+                    } else {
+                        log::warn!("accept failed: {error}");
+                        Duration::from_millis(10)
+                    };
+                    may::coroutine::sleep(pause);
                 }
             }
         }
@@ -182,15 +201,16 @@ pub fn run(
     }
     let busy = server.http.in_flight();
     if busy > 0 {
-        log::warn!(
-            "grace period over with {busy} request(s) unanswered: plugin shutdown hooks not run"
+        log::error!(
+            "grace period of {:.1} s over with {busy} request(s) unanswered: stopping anyway, exit status 1 (plugin shutdown hooks not run)",
+            settings.shutdown_grace.as_secs_f64()
         );
         std::mem::forget(stop_plugins);
-    } else {
-        drop(stop_plugins);
+        return Ok(Stopped::Unanswered(busy));
     }
+    drop(stop_plugins);
     log::info!("stopped");
-    Ok(())
+    Ok(Stopped::Drained)
 }
 
 /// Runs the registry's shutdown hooks when dropped.

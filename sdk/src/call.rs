@@ -17,10 +17,10 @@ pub struct RequestContext {
 
 thread_local! {
     static CALL: Cell<Option<(&'static str, &'static str)>> = const { Cell::new(None) };
-    /// Kept between calls: its strings are reused, no allocation per call once warm.
-    static CONTEXT: RefCell<RequestContext> = const {
-        RefCell::new(RequestContext { request_id: String::new(), identity: String::new() })
-    };
+    /// The context's bytes as the host lent them, copied (no UTF-8 check: that waits for
+    /// [`context`], which most actions never call). Kept between calls: no allocation per
+    /// call once warm.
+    static CONTEXT: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Marks the end of the call when dropped (also when a panic unwinds through it).
@@ -41,14 +41,11 @@ pub(crate) fn enter(
 ) -> Guard {
     let _ = CONTEXT.try_with(|context| {
         if let Ok(mut context) = context.try_borrow_mut() {
-            context.request_id.clear();
-            context
-                .request_id
-                .push_str(&String::from_utf8_lossy(request_id));
-            context.identity.clear();
-            context
-                .identity
-                .push_str(&String::from_utf8_lossy(identity));
+            let (id, who) = &mut *context;
+            id.clear();
+            id.extend_from_slice(request_id);
+            who.clear();
+            who.extend_from_slice(identity);
         }
     });
     let _ = CALL.try_with(|call| call.set(Some(label)));
@@ -67,7 +64,13 @@ pub fn context() -> RequestContext {
         return RequestContext::default();
     }
     CONTEXT
-        .try_with(|context| context.borrow().clone())
+        .try_with(|context| {
+            let (id, who) = &*context.borrow();
+            RequestContext {
+                request_id: String::from_utf8_lossy(id).into_owned(),
+                identity: String::from_utf8_lossy(who).into_owned(),
+            }
+        })
         .unwrap_or_default()
 }
 

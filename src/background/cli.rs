@@ -112,8 +112,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             "[background] shutdown_grace_secs must be a number of seconds, 0 or more".to_owned(),
         )
     })?;
-    let lock_path = config.lock_file(&product.name(), &product.dir);
-    let _lock = Lock::acquire(&lock_path)?;
+    let lock_path = config.lock_file(&product.dir);
+    let _lock = Lock::acquire(&lock_path, config.lock_file.is_none())?;
     let (events, inbox) = mpsc::channel();
     worker::forward_signals(events.clone())?;
     log::info!(

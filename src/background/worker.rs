@@ -10,6 +10,7 @@
 use super::email::Notifier;
 use super::plan::{Due, Plan};
 use super::schedule::Schedule;
+use crate::logging::escape_lines;
 use crate::plugin::TaskSet;
 use chrono::{DateTime, FixedOffset, Utc};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -188,7 +189,7 @@ pub fn run_due<R: Runner + ?Sized>(runner: &R, notifier: Option<&dyn Notifier>, 
     match runner.run(due.task) {
         Ok(()) => log::info!("Task {name}: OK."),
         Err(traceback) => {
-            log::error!("Task {name} failed:\n{traceback}");
+            log::error!("Task {name} failed:\n{}", escape_lines(&traceback, false));
             on_error(runner, notifier, name, &traceback);
         }
     }
@@ -209,7 +210,10 @@ fn on_error<R: Runner + ?Sized>(
     for (plugin, result) in runner.run_hooks(task, traceback) {
         match result {
             Ok(()) => log::info!("on_error: OK. Hook of {plugin}."),
-            Err(reason) => log::error!("on_error failed: hook of {plugin}:\n{reason}"),
+            Err(reason) => log::error!(
+                "on_error failed: hook of {plugin}:\n{}",
+                escape_lines(&reason, false)
+            ),
         }
     }
 }

@@ -16,7 +16,8 @@ use std::process::ExitCode;
 
 type Error = Box<dyn std::error::Error>;
 
-/// Runs the server command; the exit code follows the README (0 ok, 2 start-up error).
+/// Runs the server command; the exit code follows the README (0 ok, 1 requests left
+/// unanswered at the end of the shutdown grace period, 2 start-up error).
 pub fn main() -> ExitCode {
     crate::logging::init();
     let plan = match grammar::parse(std::env::args_os()) {
@@ -28,7 +29,7 @@ pub fn main() -> ExitCode {
         }
     };
     match run(plan) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("apiphant: {error}");
             ExitCode::from(2)
@@ -36,7 +37,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(plan: Plan) -> Result<(), Error> {
+fn run(plan: Plan) -> Result<ExitCode, Error> {
     match plan {
         Plan::Serve(serve) => run_serve(serve),
         Plan::Check(args) => {
@@ -44,7 +45,7 @@ fn run(plan: Plan) -> Result<(), Error> {
             for route in Registry::load(&files, &product.config.plugin_configs())?.routes() {
                 println!("POST {route}");
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Plan::Plugins(args) => {
             let (product, files) = args.open()?;
@@ -52,15 +53,15 @@ fn run(plan: Plan) -> Result<(), Error> {
             for file in &files {
                 println!("{}", file.display());
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Plan::Config(args) => run_config(&args),
+        Plan::Config(args) => run_config(&args).map(|()| ExitCode::SUCCESS),
         Plan::Openapi(args) => {
             let (product, files) = args.open()?;
             let registry = Registry::load(&files, &product.config.plugin_configs())?;
             let document = registry.openapi(&product.name());
             println!("{}", serde_json::to_string_pretty(&document)?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -86,7 +87,9 @@ fn run_config(args: &ConfigArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_serve(serve: Serve) -> Result<(), Error> {
+/// Serves until stopped: exit 0 when every request read was answered, 1 when the grace
+/// period ended first (the server's last log line says how many were not).
+fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let (product, files) = serve.product.open()?;
     let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
     registry.build_openapi(&product.name());
@@ -94,7 +97,7 @@ fn run_serve(serve: Serve) -> Result<(), Error> {
     let routes = registry.routes().len();
     let name = product.name();
     let dir = product.dir.display().to_string();
-    server::run(registry, settings.clone(), serve.addr, |bound| {
+    let stopped = server::run(registry, settings.clone(), serve.addr, |bound| {
         log::info!(
             "Apiphant is serving {dir} ({name}: {routes} routes) at http://{bound}/api ({} workers, {} KiB coroutine stacks)",
             settings.workers,
@@ -102,5 +105,8 @@ fn run_serve(serve: Serve) -> Result<(), Error> {
         );
     })
     .map_err(|error| format!("cannot serve at {}: {error}", serve.addr))?;
-    Ok(())
+    Ok(match stopped {
+        server::Stopped::Drained => ExitCode::SUCCESS,
+        server::Stopped::Unanswered(_) => ExitCode::FAILURE,
+    })
 }

@@ -4,7 +4,7 @@
 //! [background]
 //! time_zone = "UTC"            # or a fixed offset, "+02:00"; cron times are in this zone
 //! shutdown_grace_secs = 30     # SIGTERM/SIGINT: how long the running task may finish
-//! # lock_file = "/run/apiphant/myproduct-background.lock"
+//! # lock_file = "/srv/myproduct/run/apiphant-background.lock"   # the default: PRODUCT/run/
 //! ```
 
 use super::range::Limit;
@@ -20,8 +20,7 @@ pub struct BackgroundConfig {
     pub time_zone: TimeZone,
     /// Seconds the running task may take to finish after SIGTERM / SIGINT.
     pub shutdown_grace_secs: f64,
-    /// The lock file (default: `apiphant-background-<name>-<hash of the dir>.lock` in the
-    /// temporary directory).
+    /// The lock file (default: `run/apiphant-background.lock` in the product's folder).
     pub lock_file: Option<PathBuf>,
 }
 
@@ -32,10 +31,10 @@ impl BackgroundConfig {
     }
 
     /// The lock file: `lock_file`, else [`default_lock_file`].
-    pub fn lock_file(&self, name: &str, dir: &Path) -> PathBuf {
+    pub fn lock_file(&self, dir: &Path) -> PathBuf {
         self.lock_file
             .clone()
-            .unwrap_or_else(|| default_lock_file(name, dir))
+            .unwrap_or_else(|| default_lock_file(dir))
     }
 }
 
@@ -109,28 +108,17 @@ impl std::fmt::Display for TimeZone {
     }
 }
 
-/// The default lock file of a product: in the temporary directory, named after the product
-/// and a hash of its absolute directory (two products with one name do not collide).
-pub fn default_lock_file(name: &str, dir: &Path) -> PathBuf {
-    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
-    let hash = dir
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    std::env::temp_dir().join(format!("apiphant-background-{name}-{hash:016x}.lock"))
+/// The folder of a product's run-time files (the worker's lock): `run/` in the product's
+/// folder. The worker creates it (mode 0700) when missing; the deploy creates it owned by
+/// the service user.
+pub const RUN_DIR: &str = "run";
+
+/// The default lock file of a product: `run/apiphant-background.lock` in its folder. Not
+/// the shared temporary directory (another user could plant a symlink or a file under a
+/// predictable name there), nor `$XDG_RUNTIME_DIR` (a login session's: a worker started
+/// from a shell and one started by supervisor would take different locks).
+pub fn default_lock_file(dir: &Path) -> PathBuf {
+    dir.join(RUN_DIR).join("apiphant-background.lock")
 }
 
 #[cfg(test)]
@@ -162,17 +150,10 @@ mod tests {
     }
 
     #[test]
-    fn default_lock_files_differ_by_directory() {
-        let a = default_lock_file("my product", Path::new("/srv/a"));
-        let b = default_lock_file("my product", Path::new("/srv/b"));
-        assert_ne!(a, b);
-        let name = a
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        assert!(
-            name.starts_with("apiphant-background-my_product-"),
-            "{name}"
+    fn the_default_lock_file_is_in_the_product_run_folder() {
+        assert_eq!(
+            default_lock_file(Path::new("/srv/a")),
+            Path::new("/srv/a/run/apiphant-background.lock")
         );
     }
 }

@@ -12,7 +12,7 @@ mod mask;
 mod range;
 mod server;
 
-pub use background::{default_lock_file, BackgroundConfig, TimeZone};
+pub use background::{default_lock_file, BackgroundConfig, TimeZone, RUN_DIR};
 pub use email::{EmailConfig, Tls, PASSWORD_ENV};
 pub use mask::{mask_url_password, MASK};
 pub use server::ServerConfig;
@@ -205,7 +205,7 @@ impl Config {
             "plugins": self.plugin_configs(),
         });
         value["background"]["lock_file"] =
-            json!(self.background.lock_file(&name, dir).display().to_string());
+            json!(self.background.lock_file(dir).display().to_string());
         if let Some(email) = &self.email {
             value["email"]["port"] = json!(email.port());
             value["email"]["subject_prefix"] = json!(email

@@ -113,7 +113,7 @@ fn defaults_are_in_range_and_filled_when_printed() {
     assert_eq!(resolved["background"]["time_zone"], "UTC");
     assert_eq!(
         resolved["background"]["lock_file"],
-        default_lock_file("shop", Path::new("/srv/shop"))
+        default_lock_file(Path::new("/srv/shop"))
             .display()
             .to_string()
     );

@@ -25,10 +25,20 @@ pub trait Reply {
     /// The status code.
     fn status(&self) -> u16;
     /// `None`: `Content-Type: application/json`; `Some`: the header lines instead, each
-    /// ending with CRLF (the loop adds `Connection`, `Date` and `Content-Length`).
+    /// ending with CRLF (the loop adds `Connection`, `Date`, `Content-Length` and
+    /// `X-Request-Id`).
     fn header_lines(&self) -> Option<&[u8]>;
     /// The body bytes.
     fn body(&self) -> &[u8];
+    /// Header lines the application adds to any response (CORS, `WWW-Authenticate`),
+    /// each ending with CRLF; written last, after `X-Request-Id`.
+    fn extra_header_lines(&self) -> [&[u8]; 2] {
+        [b"", b""]
+    }
+    /// Who called, for the access log (a token's name; empty when unknown).
+    fn identity(&self) -> &str {
+        ""
+    }
 }
 
 /// A parsed request head, borrowed from the connection's read buffer.
@@ -41,6 +51,9 @@ pub struct RequestHead<'a> {
     pub target: &'a [u8],
     /// The headers, in order.
     pub headers: Headers<'a>,
+    /// The request id: the client's `X-Request-Id` if valid, else generated
+    /// ([`super::RequestId`]).
+    pub request_id: &'a str,
     /// The body length the head announced (`Content-Length`, 0 when absent); `None` for a
     /// chunked body (its length is known once it is read).
     pub content_length: Option<u64>,
@@ -119,6 +132,7 @@ mod tests {
             method: "POST",
             target: &buf[5..13],
             headers: Headers::new(buf, &ranges),
+            request_id: "ab-1",
             content_length: Some(0),
         };
         assert_eq!(head.target_text(), "/a%20b?q");

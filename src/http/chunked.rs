@@ -1,5 +1,7 @@
 //! A resumable decoder for `Transfer-Encoding: chunked` request bodies (RFC 9112 §7.1),
-//! bounded by the body limit. It consumes bytes from the read buffer as they arrive
+//! bounded by the body limit, strict to the grammar: a chunk-size of hex digits only, chunk
+//! extensions `;` token [`=` token / quoted-string] with optional whitespace around `;`
+//! and `=`, every line ended by CRLF (a bare LF or a bare CR is 400). It consumes bytes from the read buffer as they arrive
 //! and appends the decoded data, so a body is never parsed as the next request.
 
 /// Longest chunk-size or trailer line accepted.
@@ -59,12 +61,7 @@ impl Chunked {
                         return Ok(pos);
                     };
                     pos += line.len() + 2;
-                    let size = line
-                        .split(|&b| b == b';')
-                        .next()
-                        .unwrap_or(b"")
-                        .trim_ascii();
-                    let size = parse_hex(size)?;
+                    let size = parse_size_line(line)?;
                     if out.len() as u64 + size > max_body {
                         return Err(ChunkError::TooLarge);
                     }
@@ -120,14 +117,82 @@ impl Chunked {
     }
 }
 
-/// The next CRLF-terminated line (without the CRLF), `None` if incomplete.
+/// The next CRLF-terminated line (without the CRLF), `None` if incomplete; a bare LF or
+/// a bare CR in it is an error.
 fn line(input: &[u8]) -> Result<Option<&[u8]>, ChunkError> {
-    match input.windows(2).position(|pair| pair == b"\r\n") {
-        Some(end) if end <= MAX_LINE => Ok(Some(&input[..end])),
+    match input.iter().position(|&b| b == b'\n') {
+        Some(end) if end <= MAX_LINE + 1 => match input[..end].strip_suffix(b"\r") {
+            Some(line) if !line.contains(&b'\r') => Ok(Some(line)),
+            _ => Err(ChunkError::Bad),
+        },
         Some(_) => Err(ChunkError::Bad),
         None if input.len() > MAX_LINE => Err(ChunkError::Bad),
         None => Ok(None),
     }
+}
+
+/// `chunk-size [ chunk-ext ]` (RFC 9112 §7.1.1): hex digits, then each extension as
+/// `BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ]`; nothing else.
+fn parse_size_line(line: &[u8]) -> Result<u64, ChunkError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let size = parse_hex(&line[..digits])?;
+    let mut rest = &line[digits..];
+    let skip_space = |bytes: &[u8]| -> usize {
+        bytes
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count()
+    };
+    while !rest.is_empty() {
+        rest = &rest[skip_space(rest)..];
+        rest = rest.strip_prefix(b";").ok_or(ChunkError::Bad)?;
+        rest = &rest[skip_space(rest)..];
+        let name = token_len(rest);
+        if name == 0 {
+            return Err(ChunkError::Bad);
+        }
+        rest = &rest[name..];
+        let spaces = skip_space(rest);
+        if rest[spaces..].first() == Some(&b'=') {
+            rest = &rest[spaces + 1..];
+            rest = &rest[skip_space(rest)..];
+            let value = match rest.first() {
+                Some(b'"') => quoted_len(rest)?,
+                _ => token_len(rest),
+            };
+            if value == 0 {
+                return Err(ChunkError::Bad);
+            }
+            rest = &rest[value..];
+        }
+    }
+    Ok(size)
+}
+
+/// How many bytes at the start of `bytes` are token characters.
+fn token_len(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|&&b| apiphant_sdk::is_token_byte(b))
+        .count()
+}
+
+/// The length of the quoted-string at the start of `bytes` (RFC 9110 §5.6.4): `"`, then
+/// visible characters, spaces, tabs, obs-text or backslash pairs, then `"`.
+fn quoted_len(bytes: &[u8]) -> Result<usize, ChunkError> {
+    let mut at = 1;
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            b'"' => return Ok(at + 1),
+            b'\\' => match bytes.get(at + 1) {
+                Some(&next) if next == b'\t' || next >= 0x20 && next != 0x7f => at += 2,
+                _ => return Err(ChunkError::Bad),
+            },
+            b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => at += 1,
+            _ => return Err(ChunkError::Bad),
+        }
+    }
+    Err(ChunkError::Bad)
 }
 
 /// A trailer field line: `token ":" value` (RFC 9110 §5.1), no bare CR.
@@ -168,6 +233,32 @@ mod tests {
             let (out, consumed) = decode_in_pieces(raw, piece).expect("valid");
             assert_eq!(out, b"Wikipedia");
             assert_eq!(&raw[consumed..], b"GET / HTTP/1.1");
+        }
+    }
+
+    #[test]
+    fn the_chunk_line_grammar_is_strict() {
+        for good in [
+            &b"2\r\n{}\r\n0\r\n\r\n"[..],
+            b"2;a\r\n{}\r\n0\r\n\r\n",
+            b"2 ; a = b ;c=\"q \\\" x\"\r\n{}\r\n0\r\n\r\n",
+        ] {
+            assert!(decode_in_pieces(good, 3).is_ok(), "{good:?}");
+        }
+        for bad in [
+            &b" 2\r\n{}\r\n0\r\n\r\n"[..],
+            b"2 \r\n{}\r\n0\r\n\r\n",
+            b"2;\r\n{}\r\n0\r\n\r\n",
+            b"2;a=\r\n{}\r\n0\r\n\r\n",
+            b"2;a@b\r\n{}\r\n0\r\n\r\n",
+            b"2;a=\"open\r\n{}\r\n0\r\n\r\n",
+            b"2;a\x01\r\n{}\r\n0\r\n\r\n",
+            b"2\r\r\n{}\r\n0\r\n\r\n",
+            b"2\n{}\r\n0\r\n\r\n",
+            b"2\r\n{}\r\n0\n\r\n",
+            b"2\r\n{}\r\n0\r\n\n",
+        ] {
+            assert_eq!(decode_in_pieces(bad, 3), Err(ChunkError::Bad), "{bad:?}");
         }
     }
 

@@ -11,7 +11,8 @@ use super::app::{App, Headers, Reply, Request, RequestHead};
 use super::chunked::{ChunkError, Chunked};
 use super::deadline::Registration;
 use super::head::{self, Framing, Head};
-use super::{response, Shared};
+use super::{response, RequestId, Shared};
+use crate::logging::escape;
 use may::net::TcpStream;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -65,6 +66,8 @@ struct Conn<A: 'static> {
     filled: usize,
     out: Vec<u8>,
     head: Head,
+    /// The current request's id (`X-Request-Id`).
+    request_id: RequestId,
     chunked_body: Vec<u8>,
     /// Requests read whose answers are not yet written (the shutdown waits for them).
     unanswered: usize,
@@ -97,6 +100,7 @@ pub(crate) fn serve<A: App>(stream: TcpStream, app: &'static A, shared: &'static
         filled: 0,
         out: Vec::with_capacity(BUF_START),
         head: Head::default(),
+        request_id: RequestId::next(),
         chunked_body: Vec::new(),
         unanswered: 0,
         head_started: Some(Instant::now()),
@@ -134,6 +138,7 @@ impl<A: App> Conn<A> {
                         Some(Stall::Eof) => return Ok(false),
                         Some(Stall::Timeout) if self.start == self.filled => return Ok(false),
                         Some(Stall::Timeout) => {
+                            self.request_id = RequestId::next();
                             self.fail(408);
                             self.flush()?;
                             return Ok(true);
@@ -152,9 +157,13 @@ impl<A: App> Conn<A> {
         if self.start == self.filled {
             return Ok(Next::NeedMore);
         }
-        // 1. Framing, from the head (400, 431, 501 for a coding, 505).
+        // 1. Framing, from the head (400, 431, 505).
         if let Err(next) = self.parse_head() {
             return Ok(next);
+        }
+        // `OPTIONS *` asks about the server, not a route: what it allows (RFC 9110 §9.3.7).
+        if self.head.asterisk {
+            return Ok(self.refuse(&ServerOptions));
         }
         // 2. The application's route step, from the head alone (404, 501 for a method, and
         //    the slots later issues fill): refused here, the body is never read.
@@ -177,18 +186,24 @@ impl<A: App> Conn<A> {
         let limits = &self.shared.limits;
         let max_head = limits.max_header_bytes;
         let data = &self.buf[self.start..self.filled];
-        match head::parse(data, limits.max_headers, &mut self.head) {
-            Ok(true) if self.head.len <= max_head => {}
-            Ok(true) => return Err(self.fail(431)),
-            Ok(false) if data.len() > max_head => return Err(self.fail(431)),
+        let refused = match head::parse(data, limits.max_headers, &mut self.head) {
+            Ok(true) if self.head.len <= max_head => None,
+            Ok(true) => Some(431),
+            Ok(false) if data.len() > max_head => Some(431),
             Ok(false) => {
                 self.head_started.get_or_insert_with(Instant::now);
                 return Err(Next::NeedMore);
             }
-            Err(error) => return Err(self.fail(error.status())),
+            Err(error) => Some(error.status()),
+        };
+        if let Some(status) = refused {
+            // A head refused for its framing: its headers are not read, its id is ours.
+            self.request_id = RequestId::next();
+            return Err(self.fail(status));
         }
         // The head was parsed from `buf[start..]`: make its ranges index `buf`.
         self.head.shift(self.start);
+        self.request_id = RequestId::of(Headers::new(&self.buf, &self.head.headers));
         self.head_started = None;
         if access_log() {
             self.request_started = Instant::now();
@@ -204,6 +219,7 @@ impl<A: App> Conn<A> {
             method: self.method(),
             target: &self.buf[self.head.target.clone()],
             headers: Headers::new(&self.buf, &self.head.headers),
+            request_id: self.request_id.as_str(),
             content_length: match self.head.framing {
                 Some(Framing::Length(length)) => Some(length),
                 _ => None,
@@ -213,7 +229,7 @@ impl<A: App> Conn<A> {
 
     /// Answers a request the route step refused, without reading its body. The connection
     /// stays open only if the whole body is already here to skip.
-    fn refuse(&mut self, reply: &A::Reply) -> Next {
+    fn refuse(&mut self, reply: &impl Reply) -> Next {
         let body_start = self.start + self.head.len;
         let close = match self.head.framing {
             Some(Framing::Length(n))
@@ -326,14 +342,22 @@ impl<A: App> Conn<A> {
     }
 
     /// Encodes a reply for the current head: what to do next (close or go on).
-    fn respond(&mut self, reply: &A::Reply, close: bool) -> Next {
+    fn respond(&mut self, reply: &impl Reply, close: bool) -> Next {
         // Shutting down: answer every request already in the buffer, close after the last.
         let close = close || (self.shared.is_shutting_down() && self.start == self.filled);
         let head_only = &self.buf[self.head.method.clone()] == b"HEAD";
+        let [extra, more] = reply.extra_header_lines();
         response::encode(
             &mut self.out,
             reply.status(),
             reply.header_lines(),
+            &[
+                b"X-Request-Id: ",
+                self.request_id.as_bytes(),
+                b"\r\n",
+                extra,
+                more,
+            ],
             reply.body(),
             close,
             head_only,
@@ -341,16 +365,19 @@ impl<A: App> Conn<A> {
         self.served += 1;
         if access_log() {
             let head = self.request_head();
+            let identity = reply.identity();
             log::info!(
                 target: "apiphant::access",
-                "{} \"{} {} HTTP/1.{}\" {} {} {:.6}",
+                "{} \"{} {} HTTP/1.{}\" {} {} {:.6} req={} user={}",
                 self.peer,
-                head.method,
-                head.target_text(),
+                escape(head.method.as_bytes()),
+                escape(head.target),
                 self.head.minor_version,
                 reply.status(),
                 reply.body().len(),
-                self.request_started.elapsed().as_secs_f64()
+                self.request_started.elapsed().as_secs_f64(),
+                self.request_id,
+                if identity.is_empty() { "-" } else { identity }
             );
         }
         if close {
@@ -363,12 +390,14 @@ impl<A: App> Conn<A> {
     /// Answers a transport-level error (framing lost) and asks to close.
     fn fail(&mut self, status: u16) -> Next {
         let body = response::error_body(status);
-        response::encode(&mut self.out, status, None, &body, true, false);
+        let id: [&[u8]; 3] = [b"X-Request-Id: ", self.request_id.as_bytes(), b"\r\n"];
+        response::encode(&mut self.out, status, None, &id, &body, true, false);
         log::info!(
             target: "apiphant::access",
-            "{} transport error {status} after {} request(s) on this connection",
+            "{} transport error {status} after {} request(s) on this connection req={}",
             self.peer,
-            self.served
+            self.served,
+            self.request_id
         );
         Next::Close
     }
@@ -443,10 +472,22 @@ impl<A: App> Conn<A> {
     /// the header timeout since its first byte (for a fresh connection, since it was
     /// accepted); an idle keep-alive connection by the idle timeout. Both wake at least
     /// every [`SHUTDOWN_POLL`]: once a shutdown started, a connection with no complete
-    /// request (nothing was read to answer) closes.
+    /// request (nothing was read to answer) closes. An idle one also closes when shed at
+    /// the open-file limit (`Deadlines::shed_idle`).
     fn fill_head(&mut self) -> io::Result<Option<Stall>> {
-        let limits = &self.shared.limits;
         let idle = self.start == self.filled && self.served > 0;
+        if !idle {
+            return self.wait_head(false);
+        }
+        self.watch.set_idle(true);
+        let stall = self.wait_head(true);
+        self.watch.set_idle(false);
+        stall
+    }
+
+    /// [`Conn::fill_head`]'s waits; `idle`: for the next request of a kept-alive connection.
+    fn wait_head(&mut self, idle: bool) -> io::Result<Option<Stall>> {
+        let limits = &self.shared.limits;
         if idle {
             // The first wait needs no clock read (hot path: every keep-alive request
             // passes here); the idle deadline is counted from when it ends empty.
@@ -454,7 +495,7 @@ impl<A: App> Conn<A> {
             match self.read_some(first, self.filled + 1)? {
                 None => return Ok(None),
                 Some(Stall::Eof) => return Ok(Some(Stall::Eof)),
-                Some(Stall::Timeout) if self.shared.is_shutting_down() => {
+                Some(Stall::Timeout) if self.shared.is_shutting_down() || self.watch.is_shed() => {
                     return Ok(Some(Stall::Eof))
                 }
                 Some(Stall::Timeout) => {}
@@ -473,7 +514,7 @@ impl<A: App> Conn<A> {
                 return Ok(Some(Stall::Timeout));
             }
             match self.read_some(slice, self.filled + 1)? {
-                Some(Stall::Timeout) if self.shared.is_shutting_down() => {
+                Some(Stall::Timeout) if self.shared.is_shutting_down() || self.watch.is_shed() => {
                     return Ok(Some(Stall::Eof))
                 }
                 Some(Stall::Timeout) => now = Instant::now(),
@@ -558,4 +599,21 @@ impl<A: App> Conn<A> {
 /// clock once less.
 fn access_log() -> bool {
     log::log_enabled!(target: "apiphant::access", log::Level::Info)
+}
+
+/// The answer to `OPTIONS *`: 200, `Allow: POST` (every route takes POST only), `{}`.
+struct ServerOptions;
+
+impl Reply for ServerOptions {
+    fn status(&self) -> u16 {
+        200
+    }
+
+    fn header_lines(&self) -> Option<&[u8]> {
+        Some(b"Content-Type: application/json\r\nAllow: POST\r\n")
+    }
+
+    fn body(&self) -> &[u8] {
+        b"{}"
+    }
 }

@@ -18,7 +18,7 @@ use may::io::{WaitIo, WaitIoWaker};
 use may::net::TcpStream;
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,10 @@ struct Slots {
 struct Watch {
     /// The tick at which to wake the waiting connection, or [`DISARMED`].
     deadline: AtomicU64,
+    /// The connection waits idle for its next request (it may be closed to free its fd).
+    idle: AtomicBool,
+    /// Closed to free its fd: the wait ends as timed out ([`Deadlines::shed_idle`]).
+    shed: AtomicBool,
     waker: WaitIoWaker,
 }
 
@@ -91,6 +95,8 @@ impl Deadlines {
     pub(crate) fn register(&'static self, socket: &impl WaitIo) -> Registration {
         let watch = Arc::new(Watch {
             deadline: AtomicU64::new(DISARMED),
+            idle: AtomicBool::new(false),
+            shed: AtomicBool::new(false),
             waker: socket.waker(),
         });
         let mut slots = self.slots();
@@ -112,6 +118,19 @@ impl Deadlines {
             empty: Cell::new(false),
             hung_up: Cell::new(false),
         }
+    }
+
+    /// Ends the wait of every connection waiting idle for its next request, so that it
+    /// closes and frees its fd (at the open-file limit); returns how many.
+    pub(crate) fn shed_idle(&self) -> usize {
+        let mut shed = 0;
+        for watch in self.slots().watches.iter().flatten() {
+            if watch.idle.load(Ordering::Acquire) && !watch.shed.swap(true, Ordering::AcqRel) {
+                watch.waker.wakeup();
+                shed += 1;
+            }
+        }
+        shed
     }
 
     fn slots(&self) -> MutexGuard<'_, Slots> {
@@ -153,10 +172,29 @@ impl Registration {
         Deadline(now.saturating_add(1).saturating_add(ticks_up(timeout)))
     }
 
-    /// Waits until `socket` has an event or the deadline passes; returns whether it passed.
-    /// An event may be spurious: the caller reads, and waits again on `WouldBlock`.
+    /// Marks the connection as waiting idle for its next request (or not): an idle one may
+    /// be shed at the open-file limit ([`Deadlines::shed_idle`]).
+    pub(crate) fn set_idle(&self, idle: bool) {
+        if idle {
+            // A shed that came after the last idle wait ended is stale.
+            self.watch.shed.store(false, Ordering::Release);
+            self.watch.idle.store(true, Ordering::Release);
+        } else {
+            self.watch.idle.store(false, Ordering::Release);
+        }
+    }
+
+    /// Whether the connection, waiting idle, was shed: its waits end as timed out, and it
+    /// closes. (A shed counts only while idle: a request's waits are never cut short.)
+    pub(crate) fn is_shed(&self) -> bool {
+        self.watch.idle.load(Ordering::Acquire) && self.watch.shed.load(Ordering::Acquire)
+    }
+
+    /// Waits until `socket` has an event or the deadline passes; returns whether it passed
+    /// (or the connection was shed). An event may be spurious: the caller reads, and waits
+    /// again on `WouldBlock`.
     pub(crate) fn wait(&self, socket: &impl WaitIo, deadline: Deadline) -> bool {
-        if self.deadlines.now.load(Ordering::Acquire) >= deadline.0 {
+        if self.is_shed() || self.deadlines.now.load(Ordering::Acquire) >= deadline.0 {
             return true;
         }
         self.watch.deadline.store(deadline.0, Ordering::Release);
@@ -168,7 +206,7 @@ impl Registration {
             self.hung_up.set(true);
         }
         self.watch.deadline.store(DISARMED, Ordering::Release);
-        self.deadlines.now.load(Ordering::Acquire) >= deadline.0
+        self.is_shed() || self.deadlines.now.load(Ordering::Acquire) >= deadline.0
     }
 
     /// Notes a read of the socket that took bytes: `short` when it took less than it had

@@ -1,8 +1,12 @@
 //! Request head parsing with `httparse`, and the framing decisions taken from it:
 //! body length, chunked, keep-alive, `Expect: 100-continue`. (Whether the body is over the
-//! limit is decided later, in its place in the order of checks: docs/protocol.md.) Strict where a lenient
-//! reading could be smuggled past a proxy (RFC 9112 §6.3): conflicting or malformed
-//! `Content-Length`, both `Content-Length` and `Transfer-Encoding`, unknown codings.
+//! limit is decided later, in its place in the order of checks: docs/protocol.md.) Strict,
+//! RFC 9112 to the letter, where a lenient reading could be smuggled past a proxy or
+//! misread: the request line's grammar (one space between method, target and version; a
+//! target of visible ASCII; `*` only with `OPTIONS`; `HTTP/` DIGIT `.` DIGIT), CRLF line
+//! ends, exactly one valid `Host` in HTTP/1.1, conflicting, malformed or overflowing
+//! `Content-Length`, both `Content-Length` and `Transfer-Encoding`, and any
+//! `Transfer-Encoding` but one field of exactly `chunked` (§3, §3.2, §6.1, §6.3).
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -13,7 +17,7 @@ pub(crate) const MAX_HEADERS_CAP: usize = 512;
 /// How the body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
-    /// `Content-Length: n` (0 when absent; `u64::MAX` when too big for a u64).
+    /// `Content-Length: n` (0 when absent).
     Length(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
@@ -30,18 +34,18 @@ pub(crate) struct Head {
     pub(crate) framing: Option<Framing>,
     pub(crate) close: bool,
     pub(crate) expect_continue: bool,
+    /// `OPTIONS *`: a question to the server, answered by the loop (`Allow: POST`).
+    pub(crate) asterisk: bool,
 }
 
 /// Why a head is refused; each maps to one status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HeadError {
-    /// 400: not HTTP, or malformed framing headers.
+    /// 400: not HTTP/1.x by its grammar, a bad `Host`, or malformed or unknowable framing.
     Bad,
     /// 431: more headers than allowed, or a head larger than allowed.
     TooLarge,
-    /// 501: a transfer coding other than `chunked`.
-    UnsupportedCoding,
-    /// 505: an HTTP version other than 1.0 / 1.1.
+    /// 505: a well-formed HTTP version other than 1.0 / 1.1.
     Version,
 }
 
@@ -50,7 +54,6 @@ impl HeadError {
         match self {
             HeadError::Bad => 400,
             HeadError::TooLarge => 431,
-            HeadError::UnsupportedCoding => 501,
             HeadError::Version => 505,
         }
     }
@@ -93,14 +96,18 @@ fn parse_into<'b>(
     storage: &mut [MaybeUninit<httparse::Header<'b>>],
     head: &mut Head,
 ) -> Result<bool, HeadError> {
+    check_request_line(buf)?;
     let mut request = httparse::Request::new(&mut []);
     let len = match request.parse_with_uninit_headers(buf, storage) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(false),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(httparse::Error::Version) => return Err(HeadError::Version),
         Err(_) => return Err(HeadError::Bad),
     };
+    // Every line of the head ends with CRLF (httparse also takes a bare LF).
+    if has_bare_lf(&buf[..len]) {
+        return Err(HeadError::Bad);
+    }
     let offset = |part: &[u8]| {
         let start = part.as_ptr() as usize - buf.as_ptr() as usize;
         start..start + part.len()
@@ -117,9 +124,11 @@ fn parse_into<'b>(
     head.headers.clear();
     head.close = minor_version == 0;
     head.expect_continue = false;
+    head.asterisk = target == "*";
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut coded = false;
+    let mut hosts = 0;
     for header in request.headers.iter() {
         head.headers
             .push((offset(header.name.as_bytes()), offset(header.value)));
@@ -131,17 +140,17 @@ fn parse_into<'b>(
             }
             length = Some(value);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // One field, of exactly `chunked`: chunked not final, repeated, another coding
+            // or a second field make the framing unknowable (RFC 9112 §6.1, §6.3).
+            if coded {
+                return Err(HeadError::Bad);
+            }
             coded = true;
-            // Only a final, sole `chunked` is understood (any other coding: 501).
-            for coding in header.value.split(|&b| b == b',') {
-                let coding = coding.trim_ascii();
-                if coding.is_empty() {
-                    continue;
-                }
-                if chunked || !coding.eq_ignore_ascii_case(b"chunked") {
-                    return Err(HeadError::UnsupportedCoding);
-                }
-                chunked = true;
+            chunked = header.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        } else if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+            if hosts > 1 || !is_host(header.value) {
+                return Err(HeadError::Bad);
             }
         } else if name.eq_ignore_ascii_case("connection") {
             for token in header.value.split(|&b| b == b',') {
@@ -158,31 +167,95 @@ fn parse_into<'b>(
             head.expect_continue = minor_version == 1;
         }
     }
+    // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host (HTTP/1.0 may omit it).
+    if hosts == 0 && minor_version == 1 {
+        return Err(HeadError::Bad);
+    }
     head.framing = match (length, coded) {
         (Some(_), true) => return Err(HeadError::Bad),
         // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
         (None, true) if minor_version == 0 => return Err(HeadError::Bad),
         (None, true) if chunked => Some(Framing::Chunked),
-        (None, true) => return Err(HeadError::UnsupportedCoding),
+        (None, true) => return Err(HeadError::Bad),
         (Some(length), false) => Some(Framing::Length(length)),
         (None, false) => Some(Framing::Length(0)),
     };
     Ok(true)
 }
 
-/// `1*DIGIT`, nothing else; a number too big for u64 is `u64::MAX` (over any limit).
+/// `1*DIGIT`, nothing else; a number too big for u64 is an invalid field (400).
 fn parse_length(value: &[u8]) -> Result<u64, HeadError> {
     let value = value.trim_ascii();
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(HeadError::Bad);
     }
-    Ok(value
+    value
         .iter()
         .try_fold(0u64, |n, &digit| {
             n.checked_mul(10)
                 .and_then(|n| n.checked_add(u64::from(digit - b'0')))
         })
-        .unwrap_or(u64::MAX))
+        .ok_or(HeadError::Bad)
+}
+
+/// The request line, once it is complete (RFC 9112 §3): `method SP request-target SP
+/// HTTP-version CRLF`, one space each, a target of visible ASCII (`*` only with
+/// `OPTIONS`), a version `HTTP/` DIGIT `.` DIGIT (505 for one other than 1.0 and 1.1).
+/// Leading empty lines are skipped, as httparse does (§2.2). The method's grammar is
+/// httparse's to check.
+fn check_request_line(buf: &[u8]) -> Result<(), HeadError> {
+    let mut rest = buf;
+    while let Some(after) = rest.strip_prefix(b"\r\n") {
+        rest = after;
+    }
+    let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+        return Ok(());
+    };
+    let Some(line) = rest[..end].strip_suffix(b"\r") else {
+        return Err(HeadError::Bad);
+    };
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(HeadError::Bad);
+    };
+    let visible =
+        |bytes: &[u8]| !bytes.is_empty() && bytes.iter().all(|b| (0x21..0x7f).contains(b));
+    if !visible(method) || !visible(target) {
+        return Err(HeadError::Bad);
+    }
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'0' | b'1'] => {}
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            return Err(HeadError::Version)
+        }
+        _ => return Err(HeadError::Bad),
+    }
+    if target == b"*" && method != b"OPTIONS" {
+        return Err(HeadError::Bad);
+    }
+    Ok(())
+}
+
+/// Whether a line of `head` ends with a bare LF (no CR before it).
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(at, &b)| b == b'\n' && (at == 0 || head[at - 1] != b'\r'))
+}
+
+/// A `Host` value (RFC 9110 §7.2, RFC 3986 §3.2.2): `uri-host [ ":" port ]`, not empty, no
+/// userinfo, path or list: unreserved characters, percent-encodings, sub-delimiters but
+/// the comma, and the brackets and colons of an IPv6 literal.
+fn is_host(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    !value.is_empty()
+        && value
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+;=:[]".contains(&b))
 }
 
 #[cfg(test)]
@@ -197,40 +270,101 @@ mod tests {
         }
     }
 
+    /// `POST / HTTP/1.1`, a Host, then `fields`.
+    fn post(fields: &str) -> Vec<u8> {
+        format!("POST / HTTP/1.1\r\nHost: x\r\n{fields}\r\n").into_bytes()
+    }
+
     #[test]
     fn framing() {
-        let head = parsed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n").ok();
+        let head = parsed(&post("Content-Length: 5\r\n")).ok();
         assert_eq!(head.and_then(|h| h.framing), Some(Framing::Length(5)));
-        let head = parsed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").ok();
+        let head = parsed(&post("Transfer-Encoding: chunked\r\n")).ok();
         assert_eq!(head.and_then(|h| h.framing), Some(Framing::Chunked));
-        let bad: [&[u8]; 6] = [
-            b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"HELLO\r\n\r\n",
-        ];
-        for raw in bad {
+        for fields in [
+            "Content-Length: abc\r\n",
+            "Content-Length: -1\r\n",
+            "Content-Length: 1\r\nContent-Length: 2\r\n",
+            "Content-Length: 1\r\nTransfer-Encoding: chunked\r\n",
+            // Overflowing u64: an invalid field, not a length over the limit.
+            "Content-Length: 99999999999999999999999\r\n",
+            // Chunked not final, repeated, another coding, a second field.
+            "Transfer-Encoding: chunked, gzip\r\n",
+            "Transfer-Encoding: chunked, chunked\r\n",
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: gzip\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        ] {
+            assert_eq!(
+                parsed(&post(fields)).err(),
+                Some(HeadError::Bad),
+                "{fields:?}"
+            );
+        }
+        let old = parsed(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(old.err(), Some(HeadError::Bad));
+        assert_eq!(parsed(b"HELLO\r\n\r\n").err(), Some(HeadError::Bad));
+    }
+
+    #[test]
+    fn host_rules() {
+        assert!(parsed(b"POST / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n").is_ok());
+        assert!(parsed(b"POST / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n").is_ok());
+        // HTTP/1.0 may omit it.
+        assert!(parsed(b"POST / HTTP/1.0\r\n\r\n").is_ok());
+        for raw in [
+            &b"POST / HTTP/1.1\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: a, b\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: a/path\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: \r\n\r\n",
+            b"POST / HTTP/1.0\r\nHost: a b\r\n\r\n",
+        ] {
             assert_eq!(parsed(raw).err(), Some(HeadError::Bad), "{raw:?}");
         }
-        let gzip = parsed(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
-        assert_eq!(gzip.err(), Some(HeadError::UnsupportedCoding));
-        // Over the body limit or not, a length is framing (413 comes later, after routing).
-        let huge = parsed(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n");
+    }
+
+    #[test]
+    fn request_line_grammar() {
+        for line in [
+            "POST /a b HTTP/1.1",
+            "POST / HTTP/1",
+            "POST / HTTP/01.1",
+            "POST / http/1.1",
+            "POST / HTTP/1.1 ",
+            "POST /\u{85} HTTP/1.1",
+            "GET * HTTP/1.1",
+        ] {
+            let raw = format!("{line}\r\nHost: x\r\n\r\n");
+            assert_eq!(
+                parsed(raw.as_bytes()).err(),
+                Some(HeadError::Bad),
+                "{line:?}"
+            );
+        }
+        let version = parsed(b"POST / HTTP/2.0\r\nHost: x\r\n\r\n");
+        assert_eq!(version.err(), Some(HeadError::Version));
         assert_eq!(
-            huge.ok().and_then(|h| h.framing),
-            Some(Framing::Length(u64::MAX))
+            parsed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").err(),
+            Some(HeadError::Version)
         );
+        let options = parsed(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(options.is_ok_and(|head| head.asterisk));
+        // Bare LF line ends.
+        let bare = parsed(b"POST / HTTP/1.1\nHost: x\r\n\r\n");
+        assert_eq!(bare.err(), Some(HeadError::Bad));
+        let bare = parsed(b"POST / HTTP/1.1\r\nHost: x\n\r\n");
+        assert_eq!(bare.err(), Some(HeadError::Bad));
     }
 
     #[test]
     fn keep_alive_rules() {
         let close = |raw: &[u8]| parsed(raw).map(|h| h.close).ok();
-        assert_eq!(close(b"POST / HTTP/1.1\r\n\r\n"), Some(false));
+        assert_eq!(close(&post("")), Some(false));
         assert_eq!(close(b"POST / HTTP/1.0\r\n\r\n"), Some(true));
         assert_eq!(
-            close(b"POST / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n"),
+            close(&post("Connection: keep-alive, Close\r\n")),
             Some(true)
         );
     }

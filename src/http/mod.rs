@@ -14,12 +14,14 @@ mod chunked;
 mod conn;
 mod deadline;
 pub(crate) mod head;
+mod request_id;
 mod response;
 mod shared;
 
 pub use app::{App, Headers, Reply, Request, RequestHead};
 pub(crate) use conn::serve;
 pub(crate) use deadline::Deadlines;
+pub use request_id::RequestId;
 pub(crate) use shared::Shared;
 
 use std::time::Duration;

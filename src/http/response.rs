@@ -1,6 +1,7 @@
 //! Response encoding into the connection's write buffer: status line, then
 //! `Content-Type: application/json` (or a raw response's own headers), `Connection: close`
-//! when closing, `Date`, `Content-Length`, body. No `Server` header, never chunked
+//! when closing, `Date`, `Content-Length` (none on a 204), then the lines the loop adds
+//! (`X-Request-Id`, the application's CORS or `WWW-Authenticate` lines), body. No `Server` header, never chunked
 //! (the original's header order, docs/protocol.md#responses). `Date` is formatted once a
 //! second per worker thread, from a second counter a ticker thread keeps: no clock read
 //! per response.
@@ -10,11 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Appends one response to `out`.
+/// Appends one response to `out`; `more` are header lines (pieces of them, each line
+/// ending with CRLF) after `Content-Length`.
 pub(crate) fn encode(
     out: &mut Vec<u8>,
     status: u16,
     raw_headers: Option<&[u8]>,
+    more: &[&[u8]],
     body: &[u8],
     close: bool,
     head_only: bool,
@@ -40,9 +43,16 @@ pub(crate) fn encode(
     }
     out.extend_from_slice(b"Date: ");
     append_date(out);
-    out.extend_from_slice(b"\r\nContent-Length: ");
-    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
+    // RFC 9110 §8.6: no Content-Length in a 204 (it has no body).
+    if status != 204 {
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    for line in more {
+        out.extend_from_slice(line);
+    }
+    out.extend_from_slice(b"\r\n");
     if !head_only {
         out.extend_from_slice(body);
     }
@@ -121,6 +131,7 @@ mod tests {
             &mut out,
             404,
             None,
+            &[b"X-Request-Id: ", b"ab-1", b"\r\n"],
             br#"{"error":"404 Not Found"}"#,
             true,
             false,
@@ -129,7 +140,9 @@ mod tests {
         assert!(text.starts_with(
             "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\nDate: "
         ));
-        assert!(text.ends_with("GMT\r\nContent-Length: 25\r\n\r\n{\"error\":\"404 Not Found\"}"));
+        assert!(text.ends_with(
+            "GMT\r\nContent-Length: 25\r\nX-Request-Id: ab-1\r\n\r\n{\"error\":\"404 Not Found\"}"
+        ));
         assert_eq!(error_body(413), br#"{"error":"413 Content Too Large"}"#);
     }
 }

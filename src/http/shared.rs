@@ -40,6 +40,12 @@ impl Shared {
         self.in_flight.load(Ordering::SeqCst)
     }
 
+    /// Closes every connection waiting idle for its next request (at the open-file
+    /// limit); returns how many.
+    pub(crate) fn shed_idle(&self) -> usize {
+        self.deadlines.shed_idle()
+    }
+
     pub(crate) fn request_read(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
     }

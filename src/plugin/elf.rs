@@ -6,32 +6,32 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
 /// `SHT_DYNSYM`: the dynamic symbol table, what `dlsym` searches.
 const SHT_DYNSYM: u32 = 11;
+/// `ET_DYN`: a shared object (a `cdylib`, or a position-independent executable).
+const ET_DYN: u16 = 3;
 /// `SHN_UNDEF`: a symbol the file imports rather than defines.
 const SHN_UNDEF: u16 = 0;
 /// Section tables larger than this are not a plugin's (a bound on what a bad file makes
 /// us allocate).
 const MAX_TABLE: u64 = 256 << 20;
 
-/// The names of the symbols `path` defines in its dynamic symbol table that satisfy
+/// The names of the symbols `file` defines in its dynamic symbol table that satisfy
 /// `wanted`. `Err` says why the file is not an ELF shared object.
 pub(crate) fn defined_symbols(
-    path: &Path,
+    file: &File,
     wanted: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<Vec<u8>>, String> {
-    let file = File::open(path).map_err(|error| error.to_string())?;
-    let elf = Elf::read(&file)?;
+    let elf = Elf::read(file)?;
     let mut found = Vec::new();
     for section in 0..elf.sections {
-        let header = elf.section(&file, section)?;
+        let header = elf.section(file, section)?;
         if header.kind != SHT_DYNSYM {
             continue;
         }
-        let symbols = elf.table(&file, &header)?;
-        let names = elf.table(&file, &elf.section(&file, header.link)?)?;
+        let symbols = elf.table(file, &header)?;
+        let names = elf.table(file, &elf.section(file, header.link)?)?;
         let size = if elf.wide { 24 } else { 16 };
         for symbol in symbols.chunks_exact(size) {
             let (name, shndx) = if elf.wide {
@@ -73,21 +73,21 @@ impl Elf {
     fn read(file: &File) -> Result<Elf, String> {
         let len = file.metadata().map_err(|error| error.to_string())?.len();
         let mut head = [0u8; 64];
-        let short = "not an ELF file (too short)";
+        let short = "not an ELF shared object (too short)";
         file.read_exact_at(&mut head[..52.min(len as usize)], 0)
             .map_err(|_| short.to_owned())?;
         if len < 52 || head[..4] != *b"\x7fELF" {
-            return Err("not an ELF file".to_owned());
+            return Err("not an ELF shared object".to_owned());
         }
         let wide = match head[4] {
             1 => false,
             2 => true,
-            _ => return Err("not an ELF file (unknown class)".to_owned()),
+            _ => return Err("not an ELF shared object (unknown class)".to_owned()),
         };
         let little = match head[5] {
             1 => true,
             2 => false,
-            _ => return Err("not an ELF file (unknown byte order)".to_owned()),
+            _ => return Err("not an ELF shared object (unknown byte order)".to_owned()),
         };
         if wide {
             file.read_exact_at(&mut head, 0)
@@ -101,6 +101,16 @@ impl Elf {
             section_size: 0,
             sections: 0,
         };
+        let kind = elf.u16(&head, 0x10);
+        if kind != ET_DYN {
+            let what = match kind {
+                1 => "a relocatable object",
+                2 => "an executable",
+                4 => "a core dump",
+                _ => "of an unknown type",
+            };
+            return Err(format!("an ELF file, but {what}, not a shared object"));
+        }
         let (offset, size, count) = if wide {
             (
                 elf.u64(&head, 0x28),
@@ -191,6 +201,7 @@ mod tests {
     fn reads_the_test_binary_and_refuses_other_files() {
         // The running test binary is an ELF file; it defines no apiphant entry symbol.
         let me = std::env::current_exe().unwrap_or_default();
+        let me = File::open(me).expect("the test binary");
         let found = defined_symbols(&me, |name| name.starts_with(b"apiphant_plugin"));
         assert_eq!(found, Ok(Vec::new()));
         let dir = std::env::temp_dir().join(format!("apiphant-elf-{}", std::process::id()));
@@ -202,9 +213,22 @@ mod tests {
         ] {
             let path = dir.join(name);
             let _ = std::fs::write(&path, bytes);
-            let result = defined_symbols(&path, |_| true);
+            let result = File::open(&path).map_err(|e| e.to_string());
+            let result = result.and_then(|file| defined_symbols(&file, |_| true));
             assert!(result.is_err_and(|why| why.contains("ELF")), "{name}");
         }
+        // An ELF file of another type: a relocatable object (the 64-bit header, type 1).
+        let mut object = vec![0u8; 64];
+        object[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        object[0x10] = 1;
+        let path = dir.join("object.o");
+        let _ = std::fs::write(&path, &object);
+        let file = File::open(&path).expect("written");
+        let result = defined_symbols(&file, |_| true);
+        assert_eq!(
+            result,
+            Err("an ELF file, but a relocatable object, not a shared object".to_owned())
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,13 +6,49 @@
 //! come from `apiphant_sdk::abi`, the single definition shared with the plugin glue.
 #![allow(unsafe_code)]
 
-use super::{elf, PluginError};
+use super::{elf, trust, PluginError};
+use crate::logging::escape;
 use apiphant_sdk::abi::{
     self, Bytes, CallIn, CallOut, Context, Header, HostV2, OwnedBuf, PluginV2,
 };
 use apiphant_sdk::outcome::Outcome;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+thread_local! {
+    /// The request id of the call running on this thread (borrowed from the caller for
+    /// the call's duration): the plugin's log lines carry it.
+    static CURRENT_ID: Cell<Bytes> = const { Cell::new(Bytes { ptr: std::ptr::null(), len: 0 }) };
+}
+
+/// `req=<id> ` before a plugin's log line; nothing outside a request.
+struct RequestTag<'a>(&'a [u8]);
+
+impl std::fmt::Display for RequestTag<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        write!(f, "req={} ", String::from_utf8_lossy(self.0))
+    }
+}
+
+/// Clears [`CURRENT_ID`] when the call ends, however it ends.
+struct CurrentId;
+
+impl CurrentId {
+    fn enter(id: &[u8]) -> CurrentId {
+        CURRENT_ID.with(|current| current.set(Bytes::of(id)));
+        CurrentId
+    }
+}
+
+impl Drop for CurrentId {
+    fn drop(&mut self) {
+        let _ = CURRENT_ID.try_with(|current| current.set(Bytes::of(&[])));
+    }
+}
 
 /// A loaded plugin library and its table. The table points into the library, which is
 /// therefore kept loaded for as long as this value lives. Dropping it runs the plugin's
@@ -47,19 +83,20 @@ pub(crate) struct CallContext<'a> {
 }
 
 impl Library {
-    /// Checks the file's symbol table, loads the plugin at `path` (made absolute), checks
-    /// its ABI version, and returns the absolute path, the library and its manifest JSON.
-    /// Runs none of the plugin's code unless its entry symbol is this ABI's.
+    /// Checks the file may be trusted (`trust.rs`) and its symbol table, loads the plugin
+    /// at `path` (made absolute), checks its ABI version, and returns the absolute path,
+    /// the library and its manifest JSON. Runs none of the plugin's code unless the file
+    /// passed the trust checks and its entry symbol is this ABI's.
     pub(crate) fn open(path: &Path) -> Result<(PathBuf, Library, String), PluginError> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        if !path.is_file() {
-            return Err(PluginError::Missing { path });
-        }
-        check_entry_symbol(&path)?;
-        // SAFETY: loading runs the library's initialisers. Its symbol table names this
-        // ABI's entry (checked above), so it is an apiphant plugin built with this SDK, a
-        // Rust cdylib whose initialisers do nothing unusual; loading an arbitrary library
-        // is the operator's choice, as with any plugin host.
+        let file = trust::open_trusted(&path)?;
+        check_entry_symbol(&path, &file)?;
+        drop(file);
+        // SAFETY: loading runs the library's initialisers. The file is trusted (owner and
+        // modes checked above) and its symbol table names this ABI's entry, so it is an
+        // apiphant plugin built with this SDK, a Rust cdylib whose initialisers do nothing
+        // unusual; loading an arbitrary library is the operator's choice, as with any
+        // plugin host.
         let library = unsafe { libloading::Library::new(&path) }.map_err(|error| {
             PluginError::NotALibrary {
                 path: path.clone(),
@@ -136,6 +173,7 @@ impl Library {
         body: &[u8],
         context: CallContext<'_>,
     ) -> Outcome<PluginBuf> {
+        let current = CurrentId::enter(context.request_id);
         let context = Context {
             size: std::mem::size_of::<Context>(),
             request_id: Bytes::of(context.request_id),
@@ -152,6 +190,7 @@ impl Library {
         };
         let mut output = CallOut::UNSET;
         (self.table.call)(&input, &mut output);
+        drop(current);
         self.outcome(output)
     }
 
@@ -182,15 +221,18 @@ impl Library {
 impl Drop for Library {
     fn drop(&mut self) {
         if let Err(message) = self.shutdown() {
-            log::error!("plugin shutdown hook failed: {message}");
+            log::error!(
+                "plugin shutdown hook failed: {}",
+                escape(message.as_bytes())
+            );
         }
     }
 }
 
 /// Reads the file's dynamic symbol table: this ABI's entry symbol, or the refusal naming
 /// the ABI the file was built for, or "not a plugin" (no entry symbol at all).
-fn check_entry_symbol(path: &Path) -> Result<(), PluginError> {
-    let entries = elf::defined_symbols(path, |name| abi::entry_version(name).is_some()).map_err(
+fn check_entry_symbol(path: &Path, file: &std::fs::File) -> Result<(), PluginError> {
+    let entries = elf::defined_symbols(file, |name| abi::entry_version(name).is_some()).map_err(
         |reason| PluginError::NotALibrary {
             path: path.to_path_buf(),
             reason,
@@ -214,6 +256,13 @@ fn check_entry_symbol(path: &Path) -> Result<(), PluginError> {
             path: path.to_path_buf(),
         }),
     }
+}
+
+/// The process's effective user id: who owns what it creates, and whose files it may
+/// trust (plugins, the worker's lock).
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }
 
 /// A hook's or task's outcome: OK, or its message (error text or cause chain, or the
@@ -259,6 +308,10 @@ pub(crate) fn header(name: &[u8], value: &[u8]) -> Header {
 extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {
     // SAFETY: the plugin passes bytes valid for the duration of this call.
     let (target, message) = unsafe { (target.as_slice(), message.as_slice()) };
+    // SAFETY: set by `call` from bytes that live until the call returns, and cleared then;
+    // a plugin logs from within the call on this thread (from another thread, or outside a
+    // call, it is empty).
+    let id = unsafe { CURRENT_ID.with(Cell::get).as_slice() };
     let level = match level {
         1 => log::Level::Error,
         2 => log::Level::Warn,
@@ -272,9 +325,10 @@ extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {
             .target("apiphant::plugin")
             .module_path(Some("plugin"))
             .args(format_args!(
-                "[{}] {}",
-                String::from_utf8_lossy(target),
-                String::from_utf8_lossy(message)
+                "{}[{}] {}",
+                RequestTag(id),
+                escape(target),
+                crate::logging::escape_lines(&String::from_utf8_lossy(message), true)
             ))
             .build(),
     );

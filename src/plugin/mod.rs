@@ -12,10 +12,12 @@
 mod elf;
 mod ffi;
 mod tasks;
+mod trust;
 
 pub use ffi::PluginBuf;
-pub(crate) use ffi::{header, CallContext};
+pub(crate) use ffi::{effective_uid, header, CallContext};
 pub use tasks::{TaskEntry, TaskSet};
+pub use trust::allow_foreign_plugins;
 
 use apiphant_sdk::abi;
 use apiphant_sdk::manifest::Manifest;
@@ -39,6 +41,14 @@ pub enum PluginError {
     Missing {
         /// The plugin path.
         path: PathBuf,
+    },
+    /// The file may not be loaded: not a regular file, unreadable, writable by other users
+    /// (or its folder is), or owned by another user.
+    Untrusted {
+        /// The plugin path.
+        path: PathBuf,
+        /// The cause and its fix.
+        reason: String,
     },
     /// The file is not a loadable shared library.
     NotALibrary {
@@ -112,6 +122,9 @@ impl fmt::Display for PluginError {
                 "plugin '{}' does not exist (build it with `cargo build`, or fix the path)",
                 path.display()
             ),
+            PluginError::Untrusted { path, reason } => {
+                write!(f, "plugin '{}' is refused: {reason}", path.display())
+            }
             PluginError::NotALibrary { path, reason } => write!(
                 f,
                 "plugin '{}' is not a loadable shared library: {reason} (build the target crate with crate-type = [\"cdylib\"])",
@@ -482,7 +495,7 @@ fn shutdown(plugins: &[(PathBuf, ffi::Library)]) {
 }
 
 /// A hook's message on one line: a cause chain's lines joined; a panic report without
-/// its backtrace.
+/// its backtrace; controls escaped (`crate::logging::escape`).
 fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
@@ -490,7 +503,7 @@ fn one_line(message: &str) -> String {
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect();
-    lines.join(" ")
+    crate::logging::escape_lines(&lines.join(" "), false).to_string()
 }
 
 /// `0.4`: the SDK release a plugin must be rebuilt with (the workspace shares one version).

@@ -4,9 +4,12 @@
 //! (aiosmtpd, tests/smtp_server.py) that accepts, refuses the login, or is down or silent.
 
 use crate::util::{
-    command, plugin, run_within, start_failure, worker_command, worker_product, SmtpServer, Worker,
+    command, plugin, run_within, start_failure, worker_command, worker_product, SmtpServer,
+    TempDir, Worker,
 };
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 const SECONDS_30: Duration = Duration::from_secs(30);
@@ -242,6 +245,110 @@ fn one_worker_per_product() {
         lock.display()
     );
     assert!(stderr.starts_with(&expected), "{stderr}");
+}
+
+/// The one `apiphant-background: ` line of a worker that must not start on `product`.
+fn refused_line(product: &Path) -> String {
+    let (code, stderr) = start_failure(&mut worker_command(product, &[]));
+    assert_eq!(code, Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("apiphant-background: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    lines[0].to_owned()
+}
+
+/// A lock file planted by someone else (a symlink to a file the worker's user may write,
+/// another user's file, a second name of a file) is refused with one line and never
+/// written: the worker neither follows the link nor truncates what it did not create.
+#[test]
+fn a_planted_lock_file_is_refused_and_never_written() {
+    let product = worker_product("");
+    let lock = product.path().join("worker.lock");
+    let victim = product.path().join("victim");
+    std::fs::write(&victim, "precious\n").expect("write");
+    let fix = "remove it, or set [background] lock_file in apiphant.toml to a path in a folder only this user can write";
+    let refusal = |reason: &str| {
+        format!(
+            "apiphant-background: refusing the lock file '{}': {reason}",
+            lock.display()
+        )
+    };
+    std::os::unix::fs::symlink(&victim, &lock).expect("symlink");
+    assert_eq!(
+        refused_line(product.path()),
+        refusal("it is a symbolic link (planted there, it would make the worker write where it points): remove it, or set [background] lock_file in apiphant.toml to a path in a folder only this user can write")
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).ok().as_deref(),
+        Some("precious\n")
+    );
+    std::fs::remove_file(&lock).expect("rm");
+    std::fs::hard_link(&victim, &lock).expect("link");
+    assert_eq!(
+        refused_line(product.path()),
+        refusal(&format!(
+            "it has 2 names (hard links): the worker would write into another file; {fix}"
+        ))
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).ok().as_deref(),
+        Some("precious\n")
+    );
+    std::fs::remove_file(&lock).expect("rm");
+    std::fs::write(&lock, "precious\n").expect("write");
+    const NOBODY: u32 = 65534;
+    match std::os::unix::fs::chown(&lock, Some(NOBODY), Some(NOBODY)) {
+        Ok(()) => {
+            let me =
+                std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&victim).expect("stat"));
+            assert_eq!(
+                refused_line(product.path()),
+                refusal(&format!("it is owned by uid {NOBODY}, not by the worker's user (uid {me}): another user created it; {fix}"))
+            );
+            assert_eq!(
+                std::fs::read_to_string(&lock).ok().as_deref(),
+                Some("precious\n")
+            );
+        }
+        Err(error) => eprintln!("SKIPPED the foreign file (chown needs root): {error}"),
+    }
+}
+
+/// By default the lock is `run/apiphant-background.lock` in the product's folder (created
+/// mode 0700), never a predictable name in the shared temporary directory.
+#[test]
+fn the_default_lock_is_in_the_product_run_folder() {
+    let dir = TempDir::new("default-lock");
+    std::fs::write(dir.path().join("apiphant.toml"), "name = \"ticker\"\n").expect("write");
+    let log = dir.path().join("worker.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let child = worker_command(dir.path(), &[])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("apiphant-background starts");
+    let mut worker = Worker { child, log, dir };
+    worker.wait_for("Apiphant is scheduling", 1, SECONDS_30);
+    let run = worker.dir.path().join("run");
+    let lock = run.join("apiphant-background.lock");
+    assert_eq!(
+        std::fs::read_to_string(&lock)
+            .ok()
+            .map(|pid| pid.trim().to_owned()),
+        Some(worker.child.id().to_string())
+    );
+    let mode = std::fs::metadata(&run).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o700));
+    // A second worker is refused by that lock.
+    let line = refused_line(worker.dir.path());
+    assert!(
+        line.contains(&format!("holds the lock file '{}'", lock.display())),
+        "{line}"
+    );
+    assert_eq!(worker.terminate(SECONDS_30).and_then(|s| s.code()), Some(0));
 }
 
 #[test]

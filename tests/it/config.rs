@@ -67,7 +67,7 @@ fn config_prints_the_resolved_configuration_with_defaults() {
     assert_eq!(config["background"]["time_zone"], "UTC");
     assert!(config["background"]["lock_file"]
         .as_str()
-        .is_some_and(|file| file.contains("apiphant-background-shop-")));
+        .is_some_and(|file| file == format!("{}/run/apiphant-background.lock", path(dir.path()))));
     assert_eq!(config["email"]["port"], 587);
     assert_eq!(config["email"]["tls"], "starttls");
     assert_eq!(config["email"]["subject_prefix"], "[shop] ");

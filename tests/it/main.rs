@@ -27,6 +27,8 @@ mod openapi;
 mod original;
 /// Raw mode: a real multipart upload, a non-JSON response.
 mod raw;
+/// Request ids: kept or generated, returned, logged, handed to the action.
+mod request_ids;
 /// Routing: nested targets, versions side by side, 404 / 501 / 400 rules, path forms.
 mod routing;
 /// Bad plugins at start-up: one clear line, exit code 2, no backtrace.

@@ -76,10 +76,17 @@ fn exact_bytes_and_headers_of_echo() {
     assert_eq!(response.status, 200);
     assert_eq!(response.body, br#"{"hello":"world","server":"myproduct"}"#);
     let names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
-    // Connection: close because the test client asked for it.
+    // Connection: close because the test client asked for it; the original's headers in
+    // its order, then the request id (README, "Request ids").
     assert_eq!(
         names,
-        ["Content-Type", "Connection", "Date", "Content-Length"]
+        [
+            "Content-Type",
+            "Connection",
+            "Date",
+            "Content-Length",
+            "X-Request-Id"
+        ]
     );
     assert_eq!(response.headers[0].1, "application/json");
 }

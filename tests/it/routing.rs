@@ -116,7 +116,8 @@ fn route_then_method_then_body() {
         assert_eq!(response.status, 501, "{method}");
         assert_eq!(response.body, br#"{"error":"501 Not Implemented"}"#);
     }
-    let head = server.raw(b"HEAD /api/v0/echo/read HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let head =
+        server.raw(b"HEAD /api/v0/echo/read HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let head = String::from_utf8_lossy(&head);
     assert!(
         head.starts_with("HTTP/1.1 501 Not Implemented\r\n"),
@@ -197,7 +198,7 @@ fn http_1_0_closes_and_keep_alive_reuses() {
         "{old}"
     );
     let two = server.raw(
-        b"POST /api/v0/echo/read HTTP/1.1\r\nContent-Length: 8\r\n\r\n{\"n\": 1}POST /api/v0/echo/read HTTP/1.1\r\nContent-Length: 8\r\nConnection: close\r\n\r\n{\"n\": 2}",
+        b"POST /api/v0/echo/read HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n{\"n\": 1}POST /api/v0/echo/read HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\nConnection: close\r\n\r\n{\"n\": 2}",
     );
     let two = String::from_utf8_lossy(&two);
     assert_eq!(two.matches("HTTP/1.1 200 OK").count(), 2, "{two}");
