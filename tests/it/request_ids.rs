@@ -80,7 +80,8 @@ fn a_valid_client_id_is_kept_everywhere_and_a_bad_one_replaced() {
         b"X-Request-Id: a\r\nX-Request-Id: b\r\n",
         b"X-Request-Id:\r\n",
     ] {
-        let mut request = b"POST /api/v0/hooks/read HTTP/1.1\r\nContent-Length: 2\r\n".to_vec();
+        let mut request =
+            b"POST /api/v0/hooks/read HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n".to_vec();
         request.extend_from_slice(header);
         request.extend_from_slice(b"\r\n{}");
         let response = exchange(&server, &request);
@@ -120,7 +121,7 @@ fn every_answer_has_an_id_and_errors_are_logged_with_it() {
     // A head refused for its framing still gets an id, logged with the transport error.
     let bad = exchange(
         &server,
-        b"POST /api/v0/echo/read HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        b"POST /api/v0/echo/read HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
     );
     assert_eq!(bad.status, 400);
     let id = bad.header("x-request-id").unwrap_or_default().to_owned();
