@@ -46,7 +46,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# Port 0: the kernel picks a free port; the start-up line says which.
+# Port 0: the kernel picks a free port; the start-up line says which. The log exists before
+# the server opens it, so the first read below never races the redirection.
+: >"$server_log"
 target/debug/apiphant . 127.0.0.1:0 --no-build --debug-plugins 2>"$server_log" &
 server_pid=$!
 port=""

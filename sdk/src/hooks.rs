@@ -52,7 +52,7 @@ where
 
 /// The plugin's `[plugins.<crate>]` table as a settings type `T`; the error names the key:
 /// `database_url is missing`, `pool.size is invalid: invalid type: string "x", expected u32`.
-/// What `init = f` does for `fn f(settings: T)`; for an init hook taking `&Object`.
+/// `init = f` does this for `fn f(settings: T)`; an init hook taking `&Object` may call it.
 ///
 /// ```
 /// use serde::Deserialize;
