@@ -71,8 +71,8 @@ struct Seen<'a> {
 impl<'a> Seen<'a> {
     fn of(headers: Headers<'a>) -> Seen<'a> {
         let mut seen = Seen::default();
-        for (name, value) in headers.iter() {
-            let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+        for (name, value) in headers.raw() {
+            let is = |wanted: &str| name.eq_ignore_ascii_case(wanted.as_bytes());
             if is("authorization") {
                 seen.authorizations += 1;
                 seen.authorization.get_or_insert(value);
@@ -146,7 +146,7 @@ impl http::App for Application {
             method: head.method,
             path,
             headers: &headers,
-            request_id: head.request_id.as_bytes(),
+            request_id: head.request_id,
             identity: identity.as_bytes(),
             body: request.body,
         };

@@ -53,7 +53,7 @@ pub struct RequestHead<'a> {
     pub headers: Headers<'a>,
     /// The request id: the client's `X-Request-Id` if valid, else generated
     /// ([`super::RequestId`]).
-    pub request_id: &'a str,
+    pub request_id: &'a [u8],
     /// The body length the head announced (`Content-Length`, 0 when absent); `None` for a
     /// chunked body (its length is known once it is read).
     pub content_length: Option<u64>,
@@ -98,6 +98,15 @@ impl<'a> Headers<'a> {
         })
     }
 
+    /// Each header as (name, value) bytes, in order: for a search by name, with no UTF-8
+    /// check per name (the parser lets only token names through).
+    pub fn raw(&self) -> impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let buf = self.buf;
+        self.ranges
+            .iter()
+            .map(move |(name, value)| (&buf[name.clone()], &buf[value.clone()]))
+    }
+
     /// How many headers the head has.
     pub fn len(&self) -> usize {
         self.ranges.len()
@@ -132,7 +141,7 @@ mod tests {
             method: "POST",
             target: &buf[5..13],
             headers: Headers::new(buf, &ranges),
-            request_id: "ab-1",
+            request_id: b"ab-1",
             content_length: Some(0),
         };
         assert_eq!(head.target_text(), "/a%20b?q");

@@ -219,7 +219,7 @@ impl<A: App> Conn<A> {
             method: self.method(),
             target: &self.buf[self.head.target.clone()],
             headers: Headers::new(&self.buf, &self.head.headers),
-            request_id: self.request_id.as_str(),
+            request_id: self.request_id.as_bytes(),
             content_length: match self.head.framing {
                 Some(Framing::Length(length)) => Some(length),
                 _ => None,

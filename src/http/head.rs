@@ -96,18 +96,27 @@ fn parse_into<'b>(
     storage: &mut [MaybeUninit<httparse::Header<'b>>],
     head: &mut Head,
 ) -> Result<bool, HeadError> {
-    check_request_line(buf)?;
     let mut request = httparse::Request::new(&mut []);
+    // The request line's own grammar (`check_request_line`) is checked in full only when
+    // httparse has not taken the whole head: to tell a 505 from a 400, and to refuse a bad
+    // line before the rest of the head arrives. A head httparse took whole met most of it
+    // already (one SP each, a token method, `HTTP/1.0` or `HTTP/1.1`, line ends checked
+    // below); what it lets through is checked after (`check_parsed_line`).
     let len = match request.parse_with_uninit_headers(buf, storage) {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(false),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(_) => return Err(HeadError::Bad),
+        Ok(httparse::Status::Partial) => {
+            check_request_line(buf)?;
+            return Ok(false);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            check_request_line(buf)?;
+            return Err(HeadError::TooLarge);
+        }
+        Err(_) => {
+            check_request_line(buf)?;
+            return Err(HeadError::Bad);
+        }
     };
-    // Every line of the head ends with CRLF (httparse also takes a bare LF).
-    if has_bare_lf(&buf[..len]) {
-        return Err(HeadError::Bad);
-    }
     let offset = |part: &[u8]| {
         let start = part.as_ptr() as usize - buf.as_ptr() as usize;
         start..start + part.len()
@@ -119,6 +128,7 @@ fn parse_into<'b>(
     };
     head.method = offset(method.as_bytes());
     head.target = offset(target.as_bytes());
+    check_parsed_line(buf, head.method.start, method, target)?;
     head.minor_version = minor_version;
     head.len = len;
     head.headers.clear();
@@ -166,6 +176,10 @@ fn parse_into<'b>(
         {
             head.expect_continue = minor_version == 1;
         }
+    }
+    // Every line of the head ends with CRLF (httparse also takes a bare LF).
+    if !ends_lines_with_crlf(buf, len, &head.headers) {
+        return Err(HeadError::Bad);
     }
     // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host (HTTP/1.0 may omit it).
     if hosts == 0 && minor_version == 1 {
@@ -240,11 +254,36 @@ fn check_request_line(buf: &[u8]) -> Result<(), HeadError> {
     Ok(())
 }
 
-/// Whether a line of `head` ends with a bare LF (no CR before it).
-fn has_bare_lf(head: &[u8]) -> bool {
-    head.iter()
-        .enumerate()
-        .any(|(at, &b)| b == b'\n' && (at == 0 || head[at - 1] != b'\r'))
+/// What [`check_request_line`] refuses and httparse takes, for a head httparse took whole:
+/// anything but CRLFs before the method (a bare LF), a request target that is not visible
+/// ASCII, and `*` with another method than `OPTIONS`.
+fn check_parsed_line(
+    buf: &[u8],
+    method_start: usize,
+    method: &str,
+    target: &str,
+) -> Result<(), HeadError> {
+    let before = &buf[..method_start];
+    if !before.len().is_multiple_of(2) || before.chunks(2).any(|pair| pair != b"\r\n") {
+        return Err(HeadError::Bad);
+    }
+    if !target.bytes().all(|b| (0x21..0x7f).contains(&b)) || (target == "*" && method != "OPTIONS")
+    {
+        return Err(HeadError::Bad);
+    }
+    Ok(())
+}
+
+/// Whether every line of the head `buf[..len]` ends with CRLF, httparse having taken a bare
+/// LF too: the two bytes before each header's name (the end of the line before it) and the
+/// four that end the head. A few comparisons per header, no pass over the bytes (the hot
+/// path: every request). A bare LF before the request line is refused by
+/// [`check_request_line`].
+fn ends_lines_with_crlf(buf: &[u8], len: usize, names: &[(Range<usize>, Range<usize>)]) -> bool {
+    buf[..len].ends_with(b"\r\n\r\n")
+        && names
+            .iter()
+            .all(|(name, _)| name.start >= 2 && buf[name.start - 2..name.start] == *b"\r\n")
 }
 
 /// A `Host` value (RFC 9110 §7.2, RFC 3986 §3.2.2): `uri-host [ ":" port ]`, not empty, no
@@ -252,11 +291,26 @@ fn has_bare_lf(head: &[u8]) -> bool {
 /// the comma, and the brackets and colons of an IPv6 literal.
 fn is_host(value: &[u8]) -> bool {
     let value = value.trim_ascii();
-    !value.is_empty()
-        && value
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+;=:[]".contains(&b))
+    !value.is_empty() && value.iter().all(|&b| HOST_BYTES[usize::from(b)])
 }
+
+/// The bytes of a `Host` value ([`is_host`]), as a table: one lookup per byte.
+const HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let others = b"-._~%!$&'()*+;=:[]";
+    let mut at = 0;
+    while at < others.len() {
+        table[others[at] as usize] = true;
+        at += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -115,8 +115,8 @@ impl RequestId {
     /// a second one makes it ambiguous, and it is replaced).
     pub fn of(headers: Headers<'_>) -> RequestId {
         let mut given = None;
-        for (name, value) in headers.iter() {
-            if name.len() == 12 && name.eq_ignore_ascii_case("x-request-id") {
+        for (name, value) in headers.raw() {
+            if name.len() == 12 && name.eq_ignore_ascii_case(b"x-request-id") {
                 if given.is_some() {
                     return RequestId::next();
                 }
