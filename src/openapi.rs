@@ -48,12 +48,20 @@ fn operation(route: &str, action: &ActionEntry, components: &mut Map<String, Val
         .clone()
         .map_or_else(object, |schema| lift(schema, components));
     let (request_type, request) = if action.raw_request {
-        ("*/*", json!({}))
+        raw_content(
+            action.consumes.as_deref(),
+            action.request_schema.is_some(),
+            request,
+        )
     } else {
         ("application/json", request)
     };
     let (response_type, response) = if action.raw_response {
-        ("*/*", json!({}))
+        raw_content(
+            action.produces.as_deref(),
+            action.response_schema.is_some(),
+            response,
+        )
     } else {
         ("application/json", response)
     };
@@ -119,6 +127,20 @@ fn operation(route: &str, action: &ActionEntry, components: &mut Map<String, Val
     );
     operation.insert("responses".into(), Value::Object(responses));
     Value::Object(operation)
+}
+
+/// A raw body's content type and schema: the one the action declared (`.consumes()`,
+/// `.produces()`) or `*/*`; its schema by hand, else a string for text, else any.
+fn raw_content(declared: Option<&str>, by_hand: bool, schema: Value) -> (&str, Value) {
+    let content_type = declared.unwrap_or("*/*");
+    let schema = if by_hand {
+        schema
+    } else if content_type.starts_with("text/") {
+        json!({"type": "string"})
+    } else {
+        json!({})
+    };
+    (content_type, schema)
 }
 
 /// A schema with its `$defs` moved under `components` (shared between operations) and its
