@@ -5,7 +5,8 @@
 #  3. the original apiphant test.sh, made reliable: start the server on a free port, wait
 #     until it serves, run the functional tests (examples/functional.rs) against it, stop it
 #     by its PID, show the tails of server.log and client.log; non-zero exit on any failure;
-#     then the typed targets' functional tests (examples/typed.rs) against the same server;
+#     then the typed targets' functional tests (examples/typed.rs) against the same server,
+#     then a generated Python client and schemathesis (tests/tools/openapi.sh);
 #  4. the deploy, for real (deploy/test.sh): nginx + supervisord + logrotate from the deploy's
 #     templates, in a temporary sandbox on free loopback ports, torn down by PID.
 set -euo pipefail
@@ -16,6 +17,10 @@ cd "$(dirname "$0")"
 openapi_validator="openapi-spec-validator==0.9.0"
 python3 -m pip show openapi-spec-validator 2>/dev/null | grep -qx "Version: ${openapi_validator#*==}" \
     || python3 -m pip install --quiet "$openapi_validator"
+# openapi-python-client and schemathesis (tests/tools/openapi.sh), pinned, in a virtualenv
+# under target/ (.ci/run makes it too).
+[[ -x target/py-tools-venv/bin/pip ]] || python3 -m venv target/py-tools-venv
+target/py-tools-venv/bin/pip install --quiet -r tests/tools/requirements.txt
 # The CORS test drives a real headless Chromium (Debian's chromium; .ci/run installs it).
 if [[ -z ${APIPHANT_SKIP_BROWSER_TEST:-} ]] && ! command -v chromium >/dev/null; then
     echo "tests/it/cors.rs needs chromium (apt-get install chromium), or APIPHANT_SKIP_BROWSER_TEST=1"
@@ -65,6 +70,10 @@ echo "functional tests passed against 127.0.0.1:$port"
 # The typed targets (plugins/users, plugins/notes, plugins/typedecho).
 APIPHANT_TEST_PORT="$port" target/debug/examples/typed >>"$client_log" 2>&1
 echo "typed functional tests passed against 127.0.0.1:$port"
+# The served OpenAPI document, used by tools nobody here wrote: a generated Python client
+# and schemathesis (bounded: at most 20 examples per operation, 60 s).
+tests/tools/openapi.sh "$port" >>"$client_log" 2>&1
+echo "generated client and schemathesis passed against 127.0.0.1:$port"
 
 # The deploy test fails without nginx / supervisor / logrotate (APIPHANT_SKIP_DEPLOY_TEST=1
 # skips it knowingly); bounded: its own waits are, and this is its overall limit.

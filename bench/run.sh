@@ -4,6 +4,8 @@
 #
 #   bench/run.sh [--runs N] [--duration S] [--servers "apiphant may-echo ..."] [--no-build]
 #       echo: -t1 -c64, POST {"hello": "world"} to /api/v0/echo/read; median of N runs.
+#       Server "apiphant-typed" is apiphant on the typed echo, /api/v0/echo/typed/read
+#       (plugins/typedecho: Json<T> in and out), e.g. --servers "apiphant apiphant-typed".
 #   bench/run.sh --conns N          the same with N keep-alive connections (RSS per connection)
 #       [--interval MS]             each connection waits MS ms before each request (about
 #                                   N * 1000 / MS requests/s): many mostly idle clients
@@ -91,13 +93,22 @@ trap cleanup EXIT INT TERM
 
 expected='{"hello":"world","server":"myproduct"}'
 
+# The echo's path on server $1: the typed echo's for apiphant-typed.
+echo_path() {
+    if [[ $1 == apiphant-typed ]]; then
+        echo /api/v0/echo/typed/read
+    else
+        echo /api/v0/echo/read
+    fi
+}
+
 # Starts server $1 on a free port, pinned to the server CPU; sets server_pid and port.
 start_server() {
     local name=$1
     port=$(free_port)
     local log="$work/$name.log"
     case "$name" in
-        apiphant)
+        apiphant|apiphant-typed)
             RUST_LOG=warn taskset -c "$server_cpu" "$root/target/release/apiphant" "$root" \
                 "127.0.0.1:$port" --no-build 2>"$log" &
             ;;
@@ -116,7 +127,7 @@ start_server() {
     local answer=""
     for _ in $(seq 1 300); do
         answer=$(curl -s -o - -w ' %{http_code} %{content_type}' -X POST \
-            --data '{"hello": "world"}' "http://127.0.0.1:$port/api/v0/echo/read" 2>/dev/null) || true
+            --data '{"hello": "world"}' "http://127.0.0.1:$port$(echo_path "$name")" 2>/dev/null) || true
         [[ "$answer" == *" 000 "* ]] || break
         kill -0 "$server_pid" 2>/dev/null || { echo "$name exited:" >&2; cat "$log" >&2; exit 1; }
         sleep 0.1
@@ -182,7 +193,7 @@ measure() {
     local name=$1 connections=$2 out=$3
     start_server "$name"
     if [[ "$warmup" != 0 ]]; then
-        run_wrk 64 "$warmup" /api/v0/echo/read >/dev/null
+        run_wrk 64 "$warmup" "$(echo_path "$name")" >/dev/null
     fi
     local rss_before cpu_before cpu_after result
     rss_before=$(vm_kib "$server_pid" VmRSS)
@@ -193,7 +204,7 @@ measure() {
     fi
     local wrk_core_before wrk_core_after
     wrk_core_before=$(core_ticks "$wrk_cpu")
-    result=$(run_wrk "$connections" "$duration" /api/v0/echo/read "$every")
+    result=$(run_wrk "$connections" "$duration" "$(echo_path "$name")" "$every")
     wrk_core_after=$(core_ticks "$wrk_cpu")
     cpu_after=$(utime "$server_pid")
     local hwm
@@ -325,6 +336,14 @@ bars() {
             printf "- %s: %.2f (bar %s %s): %s\n", what, r, op, bar, (ok ? "met" : "NOT met")
         }'
     }
+    # Issue 11: the typed echo spends no more user CPU per request than the dynamic one, at
+    # the same p99 or better.
+    if [[ " $servers " == *" apiphant-typed "* ]]; then
+        check "apiphant typed echo / dynamic echo, user CPU per request" \
+            "$(column_median "$results" 5 apiphant-typed)" "$(column_median "$results" 5 apiphant)" "<=" 1.0
+        check "apiphant typed echo / dynamic echo, p99" \
+            "$(column_median "$results" 4 apiphant-typed)" "$(column_median "$results" 4 apiphant)" "<=" 1.0
+    fi
     if [[ " $servers " == *" baseline "* ]]; then
         check "apiphant / baseline, user CPU per request" "$(column_median "$results" 5 apiphant)" \
             "$(column_median "$results" 5 baseline)" "<=" 1.03

@@ -151,6 +151,8 @@ ok "echo through nginx: $answer"
 
 check grep -q '"openapi":"3.1.0"' <(curl -sS --max-time 5 "$NGINX_URL/.well-known/openapi.json")
 ok "the OpenAPI document through nginx"
+check grep -q '<h1>myproduct API</h1>' <(curl -sS --max-time 5 "$NGINX_URL/.well-known/api.html")
+ok "the page of the API through nginx"
 # Request ids: the client's X-Request-Id through nginx to the API and back, else nginx's own.
 headers=$(curl -sS --max-time 5 -o /dev/null -D - -X POST "$url" -H 'X-Request-Id: deploy-check-1' -d '{}')
 check grep -qi '^x-request-id: deploy-check-1' <<<"$headers"

@@ -41,8 +41,9 @@ pub(crate) struct Answer {
     identity: &'static str,
     /// Extra header lines: the origin's CORS lines, `WWW-Authenticate`.
     lines: [&'static [u8]; 2],
-    /// No `Content-Type` (a 204 preflight: no body).
-    bare: bool,
+    /// Its own header lines instead of `Content-Type: application/json`: none on a 204
+    /// preflight (no body), the HTML type on the page of the API.
+    own_lines: Option<&'static [u8]>,
 }
 
 impl Answer {
@@ -52,7 +53,7 @@ impl Answer {
             endpoint: None,
             identity,
             lines,
-            bare: false,
+            own_lines: None,
         }
     }
 }
@@ -162,9 +163,21 @@ impl http::App for Application {
     }
 }
 
-/// Whether `target` asks for the OpenAPI document (a query string is ignored).
-fn is_openapi(target: &str) -> bool {
-    target.split('?').next() == Some(crate::openapi::PATH)
+/// The API description `target` asks for, if any (a query string is ignored): the OpenAPI
+/// document or the page of the API, with its `Content-Type` line (`None`: JSON).
+fn description<'a>(
+    registry: &'a Registry,
+    target: &str,
+) -> Option<(&'a [u8], Option<&'static [u8]>)> {
+    let document = match target.split('?').next() {
+        Some(crate::openapi::PATH) => (registry.openapi_bytes(), None),
+        Some(crate::api_page::PATH) => (
+            registry.api_page_bytes(),
+            Some(&b"Content-Type: text/html; charset=utf-8\r\n"[..]),
+        ),
+        _ => return None,
+    };
+    (!document.0.is_empty()).then_some(document)
 }
 
 impl Application {
@@ -175,13 +188,6 @@ impl Application {
     // it): boxing it would allocate on every refused request.
     #[allow(clippy::result_large_err)]
     fn checks(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
-        // 200: the API description, `GET /.well-known/openapi.json` (no route is there).
-        if head.method == "GET" && is_openapi(head.target_text()) {
-            let document = self.registry.openapi_bytes();
-            if !document.is_empty() {
-                return Err(Answer::new(Reply::json(200, document), "", [b"", b""]));
-            }
-        }
         let seen = if self.auth.is_some() || self.cors.is_some() {
             Seen::of(head.headers)
         } else {
@@ -194,15 +200,14 @@ impl Application {
             .zip(seen.origin)
             .and_then(|(cors, origin)| cors.allowed(origin));
         let cors_lines: &'static [u8] = origin.map_or(b"", |origin| &origin.actual);
-        // 200: the API description, `GET /.well-known/openapi.json` (no route is there).
-        if head.method == "GET" && is_openapi(head.target_text()) {
-            let document = self.registry.openapi_bytes();
-            if !document.is_empty() {
-                return Err(Answer::new(
-                    Reply::json(200, document),
-                    "",
-                    [cors_lines, b""],
-                ));
+        // 200: the API description, `GET /.well-known/openapi.json`, and its page,
+        // `GET /.well-known/api.html` (no route is at either).
+        if head.method == "GET" {
+            if let Some((body, own_lines)) = description(self.registry, head.target_text()) {
+                return Err(Answer {
+                    own_lines,
+                    ..Answer::new(Reply::json(200, body), "", [cors_lines, b""])
+                });
             }
         }
         // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
@@ -219,7 +224,7 @@ impl Application {
         {
             return Err(at(match cors::preflight(method, seen.request_headers) {
                 Preflight::Granted => Answer {
-                    bare: true,
+                    own_lines: Some(b""),
                     ..Answer::new(Reply::json(204, b""), "", [&origin.preflight, b""])
                 },
                 Preflight::Refused => Answer::new(Reply::json(403, &FORBIDDEN), "", [b"", b""]),
@@ -265,8 +270,8 @@ impl http::Reply for Answer {
     }
 
     fn header_lines(&self) -> Option<&[u8]> {
-        if self.bare {
-            return Some(b"");
+        if self.own_lines.is_some() {
+            return self.own_lines;
         }
         self.reply.raw_headers.as_ref().map(PluginBuf::as_slice)
     }

@@ -7,6 +7,7 @@
 //! docs/protocol.md.
 
 mod admin;
+pub mod api_page;
 mod app;
 pub mod args;
 pub mod auth;

@@ -48,12 +48,20 @@ fn operation(route: &str, action: &ActionEntry, components: &mut Map<String, Val
         .clone()
         .map_or_else(object, |schema| lift(schema, components));
     let (request_type, request) = if action.raw_request {
-        ("*/*", json!({}))
+        raw_content(
+            action.consumes.as_deref(),
+            action.request_schema.is_some(),
+            request,
+        )
     } else {
         ("application/json", request)
     };
     let (response_type, response) = if action.raw_response {
-        ("*/*", json!({}))
+        raw_content(
+            action.produces.as_deref(),
+            action.response_schema.is_some(),
+            response,
+        )
     } else {
         ("application/json", response)
     };
@@ -121,6 +129,20 @@ fn operation(route: &str, action: &ActionEntry, components: &mut Map<String, Val
     Value::Object(operation)
 }
 
+/// A raw body's content type and schema: the one the action declared (`.consumes()`,
+/// `.produces()`) or `*/*`; its schema by hand, else a string for text, else any.
+fn raw_content(declared: Option<&str>, by_hand: bool, schema: Value) -> (&str, Value) {
+    let content_type = declared.unwrap_or("*/*");
+    let schema = if by_hand {
+        schema
+    } else if content_type.starts_with("text/") {
+        json!({"type": "string"})
+    } else {
+        json!({})
+    };
+    (content_type, schema)
+}
+
 /// A schema with its `$defs` moved under `components` (shared between operations) and its
 /// references rewritten to point there; `$schema` is left to the document's dialect.
 fn lift(mut schema: Value, components: &mut Map<String, Value>) -> Value {
@@ -137,7 +159,13 @@ fn lift(mut schema: Value, components: &mut Map<String, Value>) -> Value {
     schema
 }
 
+/// Rewrites `$defs` references to `components`, and states a unit-variant enum (schemars
+/// writes a `oneOf` of string `const`s when its variants have docs) as the plain
+/// `{"type":"string","enum":[...]}` that every client generator reads (openapi-python-client
+/// 0.29 generates a parser that accepts only the first `const`); each variant's doc goes
+/// into the description.
 fn rewrite_refs(value: &mut Value) {
+    plain_enum(value);
     match value {
         Value::Object(map) => {
             for (key, item) in map.iter_mut() {
@@ -153,6 +181,51 @@ fn rewrite_refs(value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
         _ => {}
+    }
+}
+
+/// `{"oneOf":[{"type":"string","const":"a","description":"A."},...]}` becomes
+/// `{"type":"string","enum":["a",...],"description":"...; a: A."}`; anything else is left.
+fn plain_enum(value: &mut Value) {
+    let Value::Object(map) = value else { return };
+    let Some(Value::Array(variants)) = map.get("oneOf") else {
+        return;
+    };
+    let mut names = Vec::new();
+    let mut docs = Vec::new();
+    for variant in variants {
+        let Value::Object(variant) = variant else {
+            return;
+        };
+        let (Some(Value::String(name)), Some("string")) = (
+            variant.get("const"),
+            variant.get("type").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        if variant
+            .keys()
+            .any(|key| !matches!(key.as_str(), "type" | "const" | "description"))
+        {
+            return;
+        }
+        if let Some(Value::String(doc)) = variant.get("description") {
+            docs.push(format!("{name}: {doc}"));
+        }
+        names.push(Value::String(name.clone()));
+    }
+    map.remove("oneOf");
+    map.insert("type".into(), json!("string"));
+    map.insert("enum".into(), Value::Array(names));
+    if !docs.is_empty() {
+        let own = map.get("description").and_then(Value::as_str).unwrap_or("");
+        let joined = docs.join("; ");
+        let description = if own.is_empty() {
+            joined
+        } else {
+            format!("{own} {joined}")
+        };
+        map.insert("description".into(), json!(description));
     }
 }
 
@@ -205,5 +278,20 @@ mod tests {
             components["Author"]["properties"]["role"]["$ref"],
             "#/components/schemas/Role"
         );
+    }
+
+    #[test]
+    fn a_documented_unit_enum_is_a_plain_enum() {
+        let schema = json!({"$defs": {"Priority": {"description": "How urgent.", "oneOf": [
+            {"type": "string", "const": "low", "description": "Some day."},
+            {"type": "string", "const": "high"},
+        ]}, "Mixed": {"oneOf": [{"type": "string", "const": "a"}, {"type": "integer"}]}}});
+        let mut components = Map::new();
+        lift(schema, &mut components);
+        assert_eq!(
+            components["Priority"],
+            json!({"type": "string", "enum": ["low", "high"], "description": "How urgent. low: Some day."})
+        );
+        assert!(components["Mixed"]["oneOf"].is_array());
     }
 }

@@ -252,6 +252,8 @@ pub struct Action {
     pub(crate) blocking: bool,
     pub(crate) asynchronous: bool,
     pub(crate) timeout_secs: Option<f64>,
+    pub(crate) consumes: Option<String>,
+    pub(crate) produces: Option<String>,
     pub(crate) doc: String,
     pub(crate) request_schema: Option<Value>,
     pub(crate) response_schema: Option<Value>,
@@ -277,6 +279,8 @@ pub fn action<M, H: Handler<M>>(handler: H) -> Action {
         blocking: false,
         asynchronous: false,
         timeout_secs: None,
+        consumes: None,
+        produces: None,
         doc: String::new(),
         request_schema: H::request_schema(),
         response_schema: H::response_schema(),
@@ -314,6 +318,22 @@ impl Action {
     /// (docs/protocol.md, "Start-up").
     pub fn asynchronous(mut self) -> Self {
         self.asynchronous = true;
+        self
+    }
+
+    /// The content type a raw request takes (`"multipart/form-data"`), for the API
+    /// description (documentation; not enforced). Only for an action that takes a
+    /// [`RawRequest`](crate::RawRequest); a JSON action ignores it.
+    pub fn consumes(mut self, content_type: impl Into<String>) -> Self {
+        self.consumes = Some(content_type.into());
+        self
+    }
+
+    /// The content type a raw response answers (`"text/csv"`), for the API description
+    /// (documentation; not enforced). Only for an action that returns a
+    /// [`RawResponse`](crate::RawResponse); a JSON action ignores it.
+    pub fn produces(mut self, content_type: impl Into<String>) -> Self {
+        self.produces = Some(content_type.into());
         self
     }
 

@@ -140,6 +140,8 @@ fn table() -> &'static Table {
                     blocking: action.blocking,
                     asynchronous: action.asynchronous,
                     timeout_secs: action.timeout_secs,
+                    consumes: action.consumes.clone(),
+                    produces: action.produces.clone(),
                     doc: action.doc.clone(),
                     request_schema: action.request_schema.clone(),
                     response_schema: action.response_schema.clone(),

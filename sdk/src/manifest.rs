@@ -58,6 +58,13 @@ pub struct ActionEntry {
     /// Its own deadline in seconds (`.timeout(secs)`), else the server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<f64>,
+    /// The raw request's content type, as declared (`.consumes("multipart/form-data")`);
+    /// the API description lists it (else `*/*` for a raw request, JSON otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumes: Option<String>,
+    /// The raw response's content type, as declared (`.produces("text/csv")`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub produces: Option<String>,
     /// Doc text.
     #[serde(default)]
     pub doc: String,
@@ -120,6 +127,8 @@ mod tests {
                     blocking: true,
                     asynchronous: true,
                     timeout_secs: Some(2.5),
+                    consumes: Some("multipart/form-data".into()),
+                    produces: None,
                     doc: "Echoes.".into(),
                     request_schema: Some(json!({"type": "object"})),
                     response_schema: None,

@@ -217,6 +217,8 @@ pub struct Registry {
     manifests: Vec<Manifest>,
     /// The OpenAPI document served at `/.well-known/openapi.json`, once built.
     openapi: Vec<u8>,
+    /// The page of the API served at `/.well-known/api.html`, built with it.
+    api_page: Vec<u8>,
     routes: HashMap<Box<str>, Endpoint, BuildHasherDefault<RouteHasher>>,
 }
 
@@ -385,9 +387,16 @@ impl Registry {
         crate::openapi::document(title, &self.manifests)
     }
 
-    /// Builds the document the server serves (once, at start-up).
+    /// Builds the document and the page of the API the server serves (once, at start-up).
     pub fn build_openapi(&mut self, title: &str) {
-        self.openapi = self.openapi(title).to_string().into_bytes();
+        let document = self.openapi(title);
+        self.api_page = crate::api_page::page(&document).into_bytes();
+        self.openapi = document.to_string().into_bytes();
+    }
+
+    /// The served page of the API (empty until [`Registry::build_openapi`]).
+    pub(crate) fn api_page_bytes(&self) -> &[u8] {
+        &self.api_page
     }
 
     /// The served document's bytes (empty until [`Registry::build_openapi`]).

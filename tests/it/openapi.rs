@@ -53,6 +53,22 @@ fn the_served_document_is_the_printed_one_and_is_valid_openapi() {
         document["paths"]["/api/v0/slow/read"]["post"]["description"],
         "Sleeps 50 ms on the blocking pool."
     );
+    // Raw actions with the content types they declare (`.consumes()`, `.produces()`).
+    let upload = &document["paths"]["/api/v0/files/create"]["post"]["requestBody"]["content"];
+    assert_eq!(
+        upload["multipart/form-data"]["schema"]["required"],
+        serde_json::json!(["title", "file"])
+    );
+    let csv = &document["paths"]["/api/v0/files/read"]["post"]["responses"]["200"]["content"];
+    assert_eq!(
+        csv["text/csv"]["schema"],
+        serde_json::json!({"type": "string"})
+    );
+    // A documented unit enum is a plain string enum (client generators read it).
+    assert_eq!(
+        document["components"]["schemas"]["Priority"]["enum"],
+        serde_json::json!(["low", "normal", "high"])
+    );
 
     let dir = TempDir::new("openapi");
     let file = dir.path().join("openapi.json");
@@ -66,6 +82,32 @@ fn the_served_document_is_the_printed_one_and_is_valid_openapi() {
         "openapi-spec-validator (installed by test.sh / .ci/run): {stdout}{stderr}"
     );
     assert!(stdout.contains("OK"), "{stdout}");
+}
+
+#[test]
+fn the_page_of_the_api_shows_each_route_and_fetches_nothing() {
+    let server = Server::spawn(command(&plugins(), &[]));
+    let page = get(&server, "/.well-known/api.html?x=1");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("<h2 id=\"/api/v0/notes/create\">POST /api/v0/notes/create</h2>"));
+    assert!(html.contains("<p>Sleeps 50 ms on the blocking pool.</p>"));
+    assert!(html.contains("Request (multipart/form-data)"));
+    assert!(html.contains("Response 200 (text/csv)"));
+    assert!(html.contains("curl -X POST \"$BASE/api/v0/echo/read\""));
+    assert!(html.contains("<h3 id=\"Priority\">Priority</h3>"));
+    // No external assets: no script, no stylesheet or image link, no absolute URL.
+    for asset in [
+        "<script", "<link", "<img", "src=", "http://", "https://", "//",
+    ] {
+        assert!(!html.contains(asset), "{asset} in the page");
+    }
+    assert_eq!(server.post("/.well-known/api.html", b"{}").status, 404);
 }
 
 #[test]

@@ -24,4 +24,19 @@ pub fn read(_request: Object) -> RawResponse {
         .body("name,size\nreport.csv,2\n")
 }
 
-apiphant_sdk::export! { "v0/files" => { create, read } }
+apiphant_sdk::export! {
+    "v0/files" => {
+        create = action(create)
+            .doc("Takes a form with a title and a file; answers their sizes.")
+            .consumes("multipart/form-data")
+            .request_schema(json!({
+                "type": "object",
+                "required": ["title", "file"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                },
+            })),
+        read = action(read).doc("Answers a small CSV document.").produces("text/csv"),
+    }
+}
