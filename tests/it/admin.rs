@@ -230,3 +230,53 @@ fn histogram_bytes_pool_and_panics() {
     let status = server.terminate(WITHIN);
     assert!(status.is_some_and(|s| s.success()), "{}", server.log_text());
 }
+
+/// The blocking pool's gauges while it is full, and its 503 rejections counted.
+#[test]
+fn a_full_blocking_pool_shows_busy_queued_and_rejected() {
+    // One thread, so a queue of 64 calls.
+    let settings = "blocking_threads = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"";
+    let server = Server::start_configured(settings, &[crate::util::plugin("fixture-slow")]);
+    let mut admin = Conn::open(admin_port(&server));
+    let mut holder = server.connect();
+    holder.send(&post("/api/v0/slow/read", br#"{"ms": 3000}"#, ""));
+    let held = wait_until(WITHIN, || server.log_text().contains("sleeping 3000 ms"));
+    assert!(held, "{}", server.log_text());
+    let mut waiting: Vec<Conn> = (0..67).map(|_| server.connect()).collect();
+    for conn in &mut waiting {
+        conn.send(&post("/api/v0/slow/read", br#"{"ms": 0}"#, ""));
+    }
+    let queued = wait_until(WITHIN, || {
+        let text = get(&mut admin, "/metrics").text();
+        value(&text, "apiphant_blocking_queue_depth") == Some(64.0)
+            && value(&text, "apiphant_blocking_busy_threads") == Some(1.0)
+            && value(&text, "apiphant_blocking_rejected_total") == Some(3.0)
+    });
+    assert!(queued, "{}", scrape(&mut admin));
+    let statuses: Vec<u16> = waiting
+        .iter_mut()
+        .map(|conn| conn.response(WITHIN).map_or(0, |answer| answer.status))
+        .collect();
+    assert_eq!(statuses.iter().filter(|&&status| status == 503).count(), 3);
+    assert_eq!(statuses.iter().filter(|&&status| status == 200).count(), 64);
+    assert_eq!(
+        holder.response(WITHIN).map(|answer| answer.status),
+        Some(200)
+    );
+    let text = scrape(&mut admin);
+    assert_eq!(
+        value(&text, "apiphant_blocking_queue_depth"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "apiphant_blocking_busy_threads"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "apiphant_blocking_rejected_total"),
+        Some(3.0),
+        "{text}"
+    );
+}
