@@ -28,6 +28,9 @@ INSTANCE=${APIPHANT_INSTANCE:-}
 PREFIX=${APIPHANT_PREFIX:-}
 PROCESSES=${APIPHANT_PROCESSES:-2}
 FIRST_PORT=${APIPHANT_FIRST_PORT:-8001}
+# Each API process's admin listener: 127.0.0.1:(its port + ADMIN_OFFSET), its --admin in
+# supervisor.conf, listed in PREFIX/etc/prometheus-scrape.yml.
+ADMIN_OFFSET=1000
 LISTEN=${APIPHANT_LISTEN:-80}
 SERVER_NAME=${APIPHANT_SERVER_NAME:-_}
 SERVICE_USER=${APIPHANT_USER:-}
@@ -65,7 +68,9 @@ Parameters (flag, or environment variable; default):
                                             DIR/srv/INSTANCE)
   --processes N       APIPHANT_PROCESSES    API processes behind nginx; 2 (>= 2 for reloads
                                             without a failed request)
-  --first-port PORT   APIPHANT_FIRST_PORT   first API port (127.0.0.1:PORT ... PORT+N-1); 8001
+  --first-port PORT   APIPHANT_FIRST_PORT   first API port (127.0.0.1:PORT ... PORT+N-1); 8001;
+                                            each process's admin listener (/livez, /readyz,
+                                            /metrics) is on 127.0.0.1:(its port + 1000)
   --listen PORT       APIPHANT_LISTEN       nginx listen port (or ADDR:PORT); 80
   --server-name NAME  APIPHANT_SERVER_NAME  nginx server_name; _ (any host name)
   --user NAME         APIPHANT_USER         system user running the processes; PRODUCT
@@ -207,8 +212,8 @@ finish_params() {
     if ! [[ $PROCESSES =~ ^[0-9]+$ ]] || ((PROCESSES < 1 || PROCESSES > 64)); then
         bad_param "--processes '$PROCESSES' must be 1..64"
     fi
-    if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES - 1 > 65535)); then
-        bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports below 65536"
+    if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES - 1 + ADMIN_OFFSET > 65535)); then
+        bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports and their admin ports (+$ADMIN_OFFSET) below 65536"
     fi
     [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || bad_param "--listen '$LISTEN' must be PORT or ADDR:PORT"
     [[ $SERVER_NAME =~ ^[A-Za-z0-9._*~\ -]+$ ]] || bad_param "--server-name '$SERVER_NAME' has characters nginx would misread"
@@ -251,10 +256,12 @@ finish_params() {
     GROUP=$INSTANCE
     BACKGROUND_PROGRAM=$INSTANCE-background
     API_PORTS=()
+    ADMIN_PORTS=()
     API_PROGRAMS=()
     local port
     for ((port = FIRST_PORT; port < FIRST_PORT + PROCESSES; port++)); do
         API_PORTS+=("$port")
+        ADMIN_PORTS+=("$((port + ADMIN_OFFSET))")
         API_PROGRAMS+=("$INSTANCE-api-$port")
     done
     if [[ -n $SANDBOX ]]; then
@@ -445,7 +452,8 @@ render_vars() {
         R_HTTP2_LISTEN=" http2" R_HTTP2_DIRECTIVE="# HTTP/2: the listen parameter above (nginx $nginx_version)"
     fi
     R_RATE_BURST=$RATE_BURST
-    R_EACH_PORT=$(printf 'PORT=%s\n' "${API_PORTS[@]}")
+    local i
+    R_EACH_PORT=$(for i in "${!API_PORTS[@]}"; do printf 'PORT=%s\tADMIN_PORT=%s\n' "${API_PORTS[$i]}" "${ADMIN_PORTS[$i]}"; done)
     R_EACH_ERROR=$(printf '%s\n' "${NGINX_ERRORS[@]}" | awk '{ printf "CODE=%s\tSTATUS=%s\tREASON=%s", $1, $2, $3; for (i = 4; i <= NF; i++) printf " %s", $i; print "" }')
     # Sandbox: nginx's workers run as the master's user, unless the master is root (then
     # nginx would switch them to nobody, who cannot read a private sandbox).
@@ -540,7 +548,7 @@ render() {
 }
 
 # render_all DIR: every config of this deploy into DIR (nginx-site.conf, supervisor.conf,
-# logrotate.conf; in a sandbox also nginx-main.conf and supervisord.conf).
+# logrotate.conf, prometheus-scrape.yml; in a sandbox also nginx-main.conf and supervisord.conf).
 render_all() {
     local out=$1
     mkdir -p "$out"
@@ -548,6 +556,7 @@ render_all() {
     render "$REPO_DIR/nginx.conf" >"$out/nginx-site.conf"
     render "$REPO_DIR/supervisor.conf" >"$out/supervisor.conf"
     render "$DEPLOY_DIR/logrotate.conf" >"$out/logrotate.conf"
+    render "$DEPLOY_DIR/prometheus-scrape.yml" >"$out/prometheus-scrape.yml"
     if [[ -n $SANDBOX ]]; then
         render "$DEPLOY_DIR/sandbox/nginx-main.conf" >"$out/nginx-main.conf"
         render "$DEPLOY_DIR/sandbox/supervisord.conf" >"$out/supervisord.conf"

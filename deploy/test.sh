@@ -13,8 +13,10 @@
 # nothing changed), then --rate-limit: a burst gets 429s in JSON; a second instance of the
 # product (--instance) beside the first, over HTTPS (curl --cacert, HTTP/2, HSTS, 308 from
 # plain HTTP, JSON errors, sslyze's intermediate profile, renewal by reload), then
-# --uninstall of it, idempotent; teardown by PID.
-# Needs nginx, supervisor, logrotate, curl, python3: FAILS without them, unless
+# --uninstall of it, idempotent; a real Prometheus scraping every API process's admin
+# listener from the deploy's PREFIX/etc/prometheus-scrape.yml (up == 1 for each, a request
+# counter that grows after traffic, through its HTTP API); teardown by PID.
+# Needs nginx, supervisor, logrotate, curl, python3, prometheus: FAILS without them, unless
 # APIPHANT_SKIP_DEPLOY_TEST=1 (then it says SKIPPED and exits 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +35,7 @@ REQUESTS_AFTER=40  # per client, after the restart / reload is complete
 CLIENTS=2
 
 missing=()
-for tool in nginx supervisord supervisorctl logrotate curl python3; do
+for tool in nginx supervisord supervisorctl logrotate curl python3 prometheus; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
@@ -41,7 +43,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
         echo "deploy test SKIPPED (APIPHANT_SKIP_DEPLOY_TEST=1): missing ${missing[*]}"
         exit 0
     fi
-    echo "deploy test FAILED: missing ${missing[*]} (apt-get install nginx supervisor logrotate curl python3;"
+    echo "deploy test FAILED: missing ${missing[*]} (apt-get install nginx supervisor logrotate curl python3 prometheus;"
     echo "or APIPHANT_SKIP_DEPLOY_TEST=1 to skip this test knowingly)"
     exit 1
 fi
@@ -59,12 +61,14 @@ command -v openssl >/dev/null || die "openssl not found (apt-get install openssl
 
 sandbox=$(mktemp -d /tmp/apiphant-deploy-test.XXXXXX)
 clients=()
+prometheus_pid=""
 failed=1
 cleanup() {
     local status=$?
     local pid
     trap - EXIT INT TERM
     for pid in "${clients[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [[ -z $prometheus_pid ]] || kill "$prometheus_pid" 2>/dev/null || true
     if [[ -s $sandbox/etc/supervisord.conf ]]; then
         deploy/deploy.sh --sandbox "$sandbox" --stop || true
     fi
@@ -82,22 +86,23 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# free_base COUNT: a port with COUNT free consecutive ports from it (on 127.0.0.1), below
-# Linux's ephemeral range; bound and released to check (python3), else probed.
+# free_base COUNT: a port with COUNT free consecutive ports from it (on 127.0.0.1), and
+# as many free from it + ADMIN_OFFSET (the API processes' admin ports), below Linux's
+# ephemeral range; bound and released to check (python3), else probed.
 free_base() {
     local count=$1 base port ok
     for _ in $(seq 1 100); do
-        base=$((20000 + RANDOM % 12000))
+        base=$((20000 + RANDOM % 11000))
         if command -v python3 >/dev/null; then
             python3 -c '
 import socket, sys
-base, count = int(sys.argv[1]), int(sys.argv[2])
+base, count, offset = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 held = []
-for port in range(base, base + count):
+for port in [*range(base, base + count), *range(base + offset, base + offset + count)]:
     s = socket.socket()
     s.bind(("127.0.0.1", port))
     held.append(s)
-' "$base" "$count" 2>/dev/null && {
+' "$base" "$count" "$ADMIN_OFFSET" 2>/dev/null && {
                 echo "$base"
                 return
             }
@@ -105,6 +110,7 @@ for port in range(base, base + count):
             ok=1
             for ((port = base; port < base + count; port++)); do
                 if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ok=0; fi
+                if (: <"/dev/tcp/127.0.0.1/$((port + ADMIN_OFFSET))") 2>/dev/null; then ok=0; fi
             done
             [[ $ok == 1 ]] && {
                 echo "$base"
@@ -115,9 +121,14 @@ for port in range(base, base + count):
     die "no free ports found"
 }
 
+# in_pool PORT BASE: PORT is one of 2 API ports from BASE or their admin ports.
+in_pool() {
+    (($1 >= $2 && $1 <= $2 + 1)) || (($1 >= $2 + ADMIN_OFFSET && $1 <= $2 + ADMIN_OFFSET + 1))
+}
+
 api_base=$(free_base 2)
 listen=$(free_base 1)
-while ((listen >= api_base && listen <= api_base + 1)); do listen=$(free_base 1); done
+while in_pool "$listen" "$api_base"; do listen=$(free_base 1); done
 
 # --read-timeout 2: the 504 check below waits for it (twice: a read is tried on each process).
 params=(--sandbox "$sandbox" --processes 2 --first-port "$api_base" --listen "$listen" --profile debug
@@ -162,6 +173,52 @@ wait_until 10 "the request id in nginx's access log" \
     grep -qs 'req=deploy-check-1$' "$LOG_DIR/nginx-access.log"
 check grep -qs 'req=deploy-check-1 user=-' "$LOG_DIR/$PRODUCT"-api-*.log
 ok "request ids: the client's kept through nginx, nginx's \$request_id otherwise, in both logs"
+
+# ------------------------------------------------------------ Prometheus scrapes the pool
+# A real Prometheus, with the deploy's scrape config (its interval shortened to 1 s), on a
+# free loopback port and a storage folder in the sandbox: every API process up, and the
+# echo counter grows after traffic, read through Prometheus's HTTP API.
+scrape=$PREFIX/etc/prometheus-scrape.yml
+check test -s "$scrape"
+for port in "${ADMIN_PORTS[@]}"; do
+    check grep -qF "\"127.0.0.1:$port\"" "$scrape"
+    check [ "$(curl -sS --max-time 5 "http://127.0.0.1:$port/readyz")" = ready ]
+done
+prometheus_port=$(free_base 1)
+sed 's/^\(  scrape_interval:\).*/\1 1s/' "$scrape" >"$sandbox/prometheus.yml"
+prometheus --config.file="$sandbox/prometheus.yml" --storage.tsdb.path="$sandbox/prometheus-data" \
+    --web.listen-address="127.0.0.1:$prometheus_port" >"$sandbox/prometheus.log" 2>&1 &
+prometheus_pid=$!
+# prom_value QUERY: the query's single value through /api/v1/query (fails when it has none).
+prom_value() {
+    curl -sS --max-time 5 -G "http://127.0.0.1:$prometheus_port/api/v1/query" --data-urlencode "query=$1" |
+        python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1]) if len(r) == 1 else sys.exit(1)'
+}
+# prom_is QUERY VALUE: the query's value is VALUE.
+prom_is() {
+    [[ $(prom_value "$1") == "$2" ]]
+}
+up_query="count(up{job=\"$INSTANCE-api\"} == 1)"
+wait_until 60 "Prometheus to see all ${#ADMIN_PORTS[@]} API processes up (log: $sandbox/prometheus.log)" \
+    prom_is "$up_query" "${#ADMIN_PORTS[@]}"
+echo_total="sum(apiphant_requests_total{job=\"$INSTANCE-api\",route=\"v0/echo\",action=\"read\",status=\"200\"})"
+wait_until 10 "Prometheus's first echo count" prom_value "$echo_total"
+before=$(prom_value "$echo_total")
+for n in $(seq 1 10); do
+    check [ "$(curl -sS --max-time 5 -X POST "$url" -d "{\"n\": $n}")" = "{\"n\":$n,\"server\":\"myproduct\"}" ]
+done
+# prom_grew QUERY FROM: the query's value is at least FROM + 10.
+prom_grew() {
+    local now
+    now=$(prom_value "$1") || return 1
+    python3 -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]) + 10)' "$now" "$2"
+}
+wait_until 20 "Prometheus to count the 10 echo requests (from $before)" prom_grew "$echo_total" "$before"
+after=$(prom_value "$echo_total")
+kill "$prometheus_pid"
+wait "$prometheus_pid" || true
+prometheus_pid=""
+ok "Prometheus scraped every API process (up == 1 for ${#ADMIN_PORTS[@]}); the echo counter grew: $before -> $after"
 
 check grep -q '<h1>myproduct</h1>' <(curl -sS --max-time 5 "$NGINX_URL/")
 ok "static public/index.html served by nginx"
@@ -391,9 +448,9 @@ ok "--rate-limit 10 --rate-burst 5: nginx answers excess requests 429 in JSON, R
 # server certificate as its own anchor). Then --uninstall removes it and only it.
 b_api=$(free_base 2)
 b_listen=$(free_base 1)
-while ((b_listen >= b_api && b_listen <= b_api + 1)); do b_listen=$(free_base 1); done
+while in_pool "$b_listen" "$b_api"; do b_listen=$(free_base 1); done
 b_https=$(free_base 1)
-while ((b_https >= b_api && b_https <= b_api + 1)) || ((b_https == b_listen)); do b_https=$(free_base 1); done
+while in_pool "$b_https" "$b_api" || ((b_https == b_listen)); do b_https=$(free_base 1); done
 tls=$sandbox/tls
 mkdir -p "$tls"
 openssl req -x509 -newkey rsa:2048 -sha256 -days 365 -nodes -keyout "$tls/ca.key" -out "$tls/ca.pem" \

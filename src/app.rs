@@ -8,8 +8,9 @@ use crate::blocking::Pool;
 use crate::cors::{self, Cors, Preflight};
 use crate::dispatch::{self, Reply};
 use crate::http::{self, Headers, RequestHead};
-use crate::metrics::Metrics;
+use crate::metrics::{Call, Metrics};
 use crate::plugin::{Endpoint, PluginBuf, Registry};
+use crate::watchdog::Watchdog;
 use apiphant_sdk::wire::{FORBIDDEN, NOT_IMPLEMENTED, UNAUTHORIZED};
 
 /// The loaded plugins, the pool their blocking actions run on, and who may call them.
@@ -21,6 +22,8 @@ pub(crate) struct Application {
     cors: Option<&'static Cors>,
     /// Counted only when the admin listener serves them.
     metrics: Option<&'static Metrics>,
+    /// Names the actions not marked blocking that hold their worker (`blocking_warn_ms`).
+    watchdog: Option<&'static Watchdog>,
 }
 
 /// What the route step lets through: the endpoint, the caller's identity (a token's name,
@@ -103,7 +106,13 @@ impl Application {
             auth,
             cors,
             metrics,
+            watchdog: None,
         }
+    }
+
+    /// With the watchdog for unmarked blocking actions.
+    pub(crate) fn watched(self, watchdog: Option<&'static Watchdog>) -> Self {
+        Application { watchdog, ..self }
     }
 
     /// Counts an answer for `/metrics` (when the admin listener is on).
@@ -151,15 +160,32 @@ impl http::App for Application {
             identity: identity.as_bytes(),
             body: request.body,
         };
+        // Timed only when counted or watched: two clock reads, and five relaxed adds per
+        // call when counted.
+        let watchdog = self.watchdog.filter(|_| !endpoint.blocking);
+        let started = (self.metrics.is_some() || watchdog.is_some()).then(std::time::Instant::now);
         let reply = if endpoint.blocking {
             self.blocking.call(self.registry, endpoint, &request)
         } else {
             dispatch::call(self.registry, endpoint, &request)
         };
-        self.count(Answer {
+        let took = started.map(|started| started.elapsed());
+        if let (Some(watchdog), Some(took)) = (watchdog, took) {
+            watchdog.check(endpoint, took);
+        }
+        if let (Some(metrics), Some(took)) = (self.metrics, took) {
+            let call = Call {
+                status: reply.status,
+                latency: took,
+                bytes_in: request.body.len(),
+                bytes_out: reply.body().len(),
+            };
+            metrics.record(endpoint, call);
+        }
+        Answer {
             endpoint: Some(endpoint),
             ..Answer::new(reply, identity, [cors, b""])
-        })
+        }
     }
 }
 

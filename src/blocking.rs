@@ -17,7 +17,7 @@
 use crate::dispatch::{self, Reply, Request};
 use crate::plugin::{Endpoint, Registry};
 use apiphant_sdk::wire::{GATEWAY_TIMEOUT, INTERNAL_ERROR, UNAVAILABLE};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +32,19 @@ pub(crate) struct Pool {
     timeout: Duration,
     /// Calls past their deadline still running on a pool thread.
     stuck: Arc<AtomicUsize>,
+    stats: Arc<PoolStats>,
+}
+
+/// What `/metrics` shows of the pool: relaxed atomics touched by blocking calls only (slow
+/// by nature: two adds and two subtractions each).
+#[derive(Debug, Default)]
+pub(crate) struct PoolStats {
+    /// Threads running a call.
+    pub(crate) busy: AtomicUsize,
+    /// Calls queued and not yet started.
+    pub(crate) queued: AtomicUsize,
+    /// Calls answered 503: the queue was full.
+    pub(crate) rejected: AtomicU64,
 }
 
 impl Pool {
@@ -50,7 +63,13 @@ impl Pool {
             jobs,
             timeout,
             stuck: Arc::new(AtomicUsize::new(0)),
+            stats: Arc::default(),
         })
+    }
+
+    /// The pool's gauges, for `/metrics`.
+    pub(crate) fn stats(&self) -> Arc<PoolStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Runs the action on the pool; the calling coroutine waits without holding its thread.
@@ -76,7 +95,10 @@ impl Pool {
         let label = endpoint.label.clone();
         let given_up = endpoint.label.clone();
         let timeout = endpoint.timeout.unwrap_or(self.timeout);
+        let stats = Arc::clone(&self.stats);
         let job: Job = Box::new(move || {
+            stats.queued.fetch_sub(1, Ordering::Relaxed);
+            stats.busy.fetch_add(1, Ordering::Relaxed);
             let headers: Vec<(&str, &[u8])> = headers
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_slice()))
@@ -90,15 +112,23 @@ impl Pool {
                 body: &body,
             };
             let reply = dispatch::call(registry, &endpoint, &request);
+            stats.busy.fetch_sub(1, Ordering::Relaxed);
             if done.send(reply).is_err() {
                 // Answered 504 already: the call was stuck until now.
                 let left = stuck.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
                 log::warn!("action {label} ended after its deadline ({left} call(s) still stuck)");
             }
         });
-        match self.jobs.try_send(job) {
+        // Counted before it is sent: the job may start (and uncount itself) at once.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.jobs.try_send(job);
+        if sent.is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 log::warn!(
                     "req={} blocking pool full: 503 for {}",
                     String::from_utf8_lossy(request.request_id),

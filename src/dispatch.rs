@@ -12,6 +12,7 @@ use apiphant_sdk::abi;
 use apiphant_sdk::outcome::Outcome;
 use apiphant_sdk::wire::{BAD_BODY, INTERNAL_ERROR, NOT_FOUND, NOT_IMPLEMENTED};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::http::RequestId;
 
@@ -116,6 +117,9 @@ pub fn route<'r>(
     Ok(endpoint)
 }
 
+/// Actions that panicked, for `/metrics`: one relaxed add, by a panic only.
+pub(crate) static PANICS: AtomicU64 = AtomicU64::new(0);
+
 /// Runs the endpoint's action and turns its outcome into a reply. Plugin faults (panic,
 /// non-object result, malformed bytes) are logged with target, action and cause, and
 /// answered 500 without details.
@@ -175,7 +179,10 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
             }
         }
         Outcome::BadBody => Reply::json(400, &BAD_BODY),
-        Outcome::Panic(report) => fault(&format!("action {}", text(&report))),
+        Outcome::Panic(report) => {
+            PANICS.fetch_add(1, Ordering::Relaxed);
+            fault(&format!("action {}", text(&report)))
+        }
         Outcome::NotObject(why) => fault(&text(&why)),
         Outcome::Raw {
             status,

@@ -28,6 +28,7 @@ pub mod product;
 pub mod server;
 pub mod store;
 pub mod testing;
+mod watchdog;
 
 pub use config::{Config, ConfigError};
 pub use plugin::{PluginError, Registry};

@@ -1,25 +1,64 @@
 //! Request counters for the admin listener's `GET /metrics`, in the Prometheus text format.
 //!
-//! How they are kept: one array of counters per endpoint (indexed by `Endpoint::index`,
-//! fixed at start-up), one counter per status, each a relaxed atomic add. No lock and no
-//! map lookup on the request path; a scrape reads every counter once, relaxed (a scrape
-//! may see one request counted and not its neighbour, which Prometheus tolerates).
+//! How they are kept: one set of counters per endpoint (indexed by `Endpoint::index`,
+//! fixed at start-up): one counter per status, one per latency bucket (not cumulative: the
+//! scrape adds them up), the latency's sum in microseconds, body bytes in and out; a call
+//! is five relaxed atomic adds on its own endpoint's counters. No lock and no map lookup
+//! on the request path. The blocking pool's gauges are its own atomics
+//! ([`crate::blocking::PoolStats`]), plugin panics one relaxed counter touched only by a
+//! panic. A scrape reads every counter once, relaxed (it may see one request counted and
+//! not its neighbour, which Prometheus tolerates).
 
+use crate::blocking::PoolStats;
 use crate::plugin::{Endpoint, Registry};
+use crate::watchdog::Watchdog;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The statuses counted by their own series; any other is counted as `other`.
 const STATUSES: [u16; 12] = [200, 204, 400, 401, 403, 408, 413, 422, 429, 500, 501, 503];
 
+/// The latency histogram's upper bounds, in seconds (then `+Inf`).
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// One endpoint's counters.
+#[derive(Debug, Default)]
+struct Counters {
+    route: Box<str>,
+    action: Box<str>,
+    /// Answers by [`STATUSES`], then `other`.
+    statuses: [AtomicU64; STATUSES.len() + 1],
+    /// Calls by latency bucket ([`BUCKETS`], then `+Inf`), each in its own bucket only.
+    latency: [AtomicU64; BUCKETS.len() + 1],
+    /// The calls' latencies added up, in microseconds.
+    latency_micros: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
 /// Per-endpoint counters, and the requests that reached no endpoint.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    /// (route, action, counts by [`STATUSES`] then `other`), by endpoint index.
-    routes: Vec<(Box<str>, Box<str>, [AtomicU64; STATUSES.len() + 1])>,
+    /// By endpoint index.
+    routes: Vec<Counters>,
     /// Requests answered 404 (no such route).
     unrouted: AtomicU64,
     plugins: usize,
+    pool: Arc<PoolStats>,
+    watchdog: Option<&'static Watchdog>,
+}
+
+/// One call's figures: how long the action took, the body bytes read and written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call {
+    pub(crate) status: u16,
+    pub(crate) latency: Duration,
+    pub(crate) bytes_in: usize,
+    pub(crate) bytes_out: usize,
 }
 
 /// What the server reports besides the counters.
@@ -34,10 +73,15 @@ pub(crate) struct Gauges {
 }
 
 impl Metrics {
-    /// Zeroed counters for every endpoint of `registry`.
-    pub(crate) fn new(registry: &Registry) -> Metrics {
-        let mut routes: Vec<_> = (0..registry.routes().len())
-            .map(|_| (Box::from(""), Box::from(""), Default::default()))
+    /// Zeroed counters for every endpoint of `registry`; the blocking pool's `pool`; the
+    /// `watchdog`'s counts of unmarked blocking calls.
+    pub(crate) fn new(
+        registry: &Registry,
+        pool: Arc<PoolStats>,
+        watchdog: Option<&'static Watchdog>,
+    ) -> Metrics {
+        let mut routes: Vec<Counters> = (0..registry.routes().len())
+            .map(|_| Counters::default())
             .collect();
         for endpoint in registry.endpoints() {
             let (route, action) = endpoint
@@ -45,14 +89,16 @@ impl Metrics {
                 .split_once(' ')
                 .unwrap_or((&endpoint.label, ""));
             if let Some(slot) = routes.get_mut(endpoint.index) {
-                slot.0 = route.into();
-                slot.1 = action.into();
+                slot.route = route.into();
+                slot.action = action.into();
             }
         }
         Metrics {
             routes,
             unrouted: AtomicU64::new(0),
             plugins: registry.plugin_paths().count(),
+            pool,
+            watchdog,
         }
     }
 
@@ -60,18 +106,34 @@ impl Metrics {
     /// routes are not counted).
     pub(crate) fn count(&self, endpoint: Option<&Endpoint>, status: u16) {
         let counter = match endpoint.and_then(|endpoint| self.routes.get(endpoint.index)) {
-            Some((_, _, counts)) => {
-                let slot = STATUSES
-                    .iter()
-                    .position(|&known| known == status)
-                    .unwrap_or(STATUSES.len());
-                &counts[slot]
-            }
+            Some(counters) => &counters.statuses[status_slot(status)],
             None if status == 404 => &self.unrouted,
             // An answer that is no route's (the OpenAPI document): not counted.
             None => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one call of `endpoint`'s action: its answer, latency and bytes.
+    pub(crate) fn record(&self, endpoint: &Endpoint, call: Call) {
+        let Some(counters) = self.routes.get(endpoint.index) else {
+            return;
+        };
+        let seconds = call.latency.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(BUCKETS.len());
+        let micros = u64::try_from(call.latency.as_micros()).unwrap_or(u64::MAX);
+        counters.statuses[status_slot(call.status)].fetch_add(1, Ordering::Relaxed);
+        counters.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        counters.latency_micros.fetch_add(micros, Ordering::Relaxed);
+        counters
+            .bytes_in
+            .fetch_add(call.bytes_in as u64, Ordering::Relaxed);
+        counters
+            .bytes_out
+            .fetch_add(call.bytes_out as u64, Ordering::Relaxed);
     }
 
     /// The exposition: build info, the counters, the gauges.
@@ -90,8 +152,14 @@ impl Metrics {
             "# HELP apiphant_requests_total Requests answered, by route, action and status.\n\
              # TYPE apiphant_requests_total counter\n",
         );
-        for (route, action, counts) in &self.routes {
-            for (slot, count) in counts.iter().enumerate() {
+        for Counters {
+            route,
+            action,
+            statuses,
+            ..
+        } in &self.routes
+        {
+            for (slot, count) in statuses.iter().enumerate() {
                 let count = count.load(Ordering::Relaxed);
                 // Every route's 200 series exists from the start; the others once counted.
                 let status = STATUSES.get(slot).copied();
@@ -124,6 +192,109 @@ impl Metrics {
             gauges.connections,
             u8::from(gauges.ready)
         );
+        self.render_calls(&mut out);
+        self.render_pool(&mut out);
         out
     }
+
+    /// The latency histogram and the bytes, by route and action.
+    fn render_calls(&self, out: &mut String) {
+        out.push_str(
+            "# HELP apiphant_request_duration_seconds Time inside the action's call (queue of the blocking pool included), by route and action.\n\
+             # TYPE apiphant_request_duration_seconds histogram\n",
+        );
+        for counters in &self.routes {
+            let labels = format!(
+                "route=\"{}\",action=\"{}\"",
+                counters.route, counters.action
+            );
+            let mut total = 0;
+            for (slot, count) in counters.latency.iter().enumerate() {
+                total += count.load(Ordering::Relaxed);
+                let bound = BUCKETS
+                    .get(slot)
+                    .map_or_else(|| "+Inf".to_owned(), f64::to_string);
+                let _ = writeln!(
+                    out,
+                    "apiphant_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {total}"
+                );
+            }
+            let sum = counters.latency_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "apiphant_request_duration_seconds_sum{{{labels}}} {sum}\n\
+                 apiphant_request_duration_seconds_count{{{labels}}} {total}"
+            );
+        }
+        for (name, help, read) in [
+            (
+                "apiphant_request_body_bytes_total",
+                "Request body bytes read by calls, by route and action.",
+                (|c: &Counters| c.bytes_in.load(Ordering::Relaxed)) as fn(&Counters) -> u64,
+            ),
+            (
+                "apiphant_response_body_bytes_total",
+                "Response body bytes of calls, by route and action.",
+                |c: &Counters| c.bytes_out.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for counters in &self.routes {
+                let _ = writeln!(
+                    out,
+                    "{name}{{route=\"{}\",action=\"{}\"}} {}",
+                    counters.route,
+                    counters.action,
+                    read(counters)
+                );
+            }
+        }
+    }
+
+    /// The blocking pool's gauges and rejections, and plugin panics.
+    fn render_pool(&self, out: &mut String) {
+        let pool = &self.pool;
+        let _ = writeln!(
+            out,
+            "# HELP apiphant_blocking_busy_threads Blocking-pool threads running a call.\n\
+             # TYPE apiphant_blocking_busy_threads gauge\n\
+             apiphant_blocking_busy_threads {}\n\
+             # HELP apiphant_blocking_queue_depth Calls waiting for a blocking-pool thread.\n\
+             # TYPE apiphant_blocking_queue_depth gauge\n\
+             apiphant_blocking_queue_depth {}\n\
+             # HELP apiphant_blocking_rejected_total Calls answered 503: the blocking pool's queue was full.\n\
+             # TYPE apiphant_blocking_rejected_total counter\n\
+             apiphant_blocking_rejected_total {}\n\
+             # HELP apiphant_plugin_panics_total Actions that panicked (each answered 500).\n\
+             # TYPE apiphant_plugin_panics_total counter\n\
+             apiphant_plugin_panics_total {}",
+            pool.busy.load(Ordering::Relaxed),
+            pool.queued.load(Ordering::Relaxed),
+            pool.rejected.load(Ordering::Relaxed),
+            crate::dispatch::PANICS.load(Ordering::Relaxed),
+        );
+        if let Some(watchdog) = self.watchdog {
+            out.push_str(
+                "# HELP apiphant_unmarked_blocking_calls_total Calls of actions not marked blocking that held their worker over blocking_warn_ms.\n\
+                 # TYPE apiphant_unmarked_blocking_calls_total counter\n",
+            );
+            for (index, counters) in self.routes.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "apiphant_unmarked_blocking_calls_total{{route=\"{}\",action=\"{}\"}} {}",
+                    counters.route,
+                    counters.action,
+                    watchdog.caught(index)
+                );
+            }
+        }
+    }
+}
+
+/// The slot of `status` in a [`Counters::statuses`].
+fn status_slot(status: u16) -> usize {
+    STATUSES
+        .iter()
+        .position(|&known| known == status)
+        .unwrap_or(STATUSES.len())
 }

@@ -15,6 +15,7 @@ use crate::fd_limit::FdLimit;
 use crate::http::{self, Limits};
 use crate::metrics::Metrics;
 use crate::plugin::Registry;
+use crate::watchdog::Watchdog;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,6 +53,8 @@ pub struct Settings {
     pub admin: Option<SocketAddr>,
     /// Deadline of a blocking action without its own.
     pub action_timeout: Duration,
+    /// The watchdog's threshold for actions not marked blocking (zero: off).
+    pub blocking_warn: Duration,
 }
 
 impl Settings {
@@ -80,6 +83,7 @@ impl Settings {
             cors: None,
             admin: None,
             action_timeout: secs(config.action_timeout_secs),
+            blocking_warn: Duration::from_millis(config.blocking_warn_ms),
         }
     }
 }
@@ -130,11 +134,14 @@ pub fn run(
     // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
     // any start-up error below; forgotten if requests are still running at the end.
     let stop_plugins = StopPlugins(registry);
+    let watchdog: Option<&'static Watchdog> =
+        Watchdog::new(registry, settings.blocking_warn).map(|dog| &*Box::leak(Box::new(dog)));
     let metrics: Option<&'static Metrics> = settings
         .admin
-        .map(|_| &*Box::leak(Box::new(Metrics::new(registry))));
+        .map(|_| &*Box::leak(Box::new(Metrics::new(registry, blocking.stats(), watchdog))));
     let server: &'static Server = Box::leak(Box::new(Server {
-        app: Application::new(registry, blocking, settings.auth, settings.cors, metrics),
+        app: Application::new(registry, blocking, settings.auth, settings.cors, metrics)
+            .watched(watchdog),
         http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub blocking_threads: usize,
     /// Seconds a `blocking` action may take (its own `.timeout(secs)` first): 504 beyond.
     pub action_timeout_secs: f64,
+    /// Milliseconds an action not marked `blocking` may hold its worker before the watchdog
+    /// names it (0: off).
+    pub blocking_warn_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +50,7 @@ impl Default for ServerConfig {
             stack_kib: 0,
             blocking_threads: 16,
             action_timeout_secs: 60.0,
+            blocking_warn_ms: 10,
         }
     }
 }
@@ -72,6 +76,7 @@ impl ServerConfig {
             Range::or_zero(64, 64 * 1024).limit("server.stack_kib", self.stack_kib),
             Range::new(1, 4096).limit("server.blocking_threads", self.blocking_threads),
             Range::new(0.1, 86_400.0).limit("server.action_timeout_secs", self.action_timeout_secs),
+            Range::new(0, 60_000).limit("server.blocking_warn_ms", self.blocking_warn_ms),
         ]
     }
 }

@@ -38,6 +38,7 @@ fn every_range_at_each_bound() {
         server.stack_kib                63    64   65536       65537
         server.blocking_threads         0     1    4096        4097
         server.action_timeout_secs      0.05  0.1  86400       86401
+        server.blocking_warn_ms         -     0    60000       60001
         background.shutdown_grace_secs  -1    0    3600        3600.1
         email.port                      0     1    65535       -
         email.timeout_secs              0     0.1  600         601

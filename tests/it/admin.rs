@@ -48,6 +48,23 @@ fn promtool(text: &[u8]) -> (bool, String) {
     (output.status.success(), said)
 }
 
+/// `GET /metrics`: its exposition, checked by `promtool`.
+fn scrape(admin: &mut Conn) -> String {
+    let metrics = get(admin, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let (ok, said) = promtool(&metrics.body);
+    assert!(
+        ok,
+        "promtool check metrics refused:\n{said}\n{}",
+        metrics.text()
+    );
+    metrics.text()
+}
+
 /// The value of the series `line_start` (`name{labels}`) in an exposition.
 fn value(exposition: &str, line_start: &str) -> Option<f64> {
     exposition
@@ -69,19 +86,7 @@ fn livez_readyz_and_metrics_that_promtool_accepts() {
     }
     assert_eq!(server.post("/api/v0/echo/read", b"[]").status, 400);
     assert_eq!(server.post("/api/v0/nothing/read", b"{}").status, 404);
-    let metrics = get(&mut admin, "/metrics");
-    assert_eq!(metrics.status, 200);
-    assert_eq!(
-        metrics.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    let (ok, said) = promtool(&metrics.body);
-    assert!(
-        ok,
-        "promtool check metrics refused:\n{said}\n{}",
-        metrics.text()
-    );
-    let text = metrics.text();
+    let text = scrape(&mut admin);
     let echo = "apiphant_requests_total{route=\"v0/echo\",action=\"read\",status=";
     assert_eq!(
         value(&text, &format!("{echo}\"200\"}}")),
@@ -122,4 +127,156 @@ fn livez_readyz_and_metrics_that_promtool_accepts() {
     assert_eq!(late.status, 200);
     let status = server.terminate(WITHIN);
     assert!(status.is_some_and(|s| s.success()), "{}", server.log_text());
+}
+
+/// The latency histogram, the bytes, the blocking pool's gauges and plugin panics, by the
+/// real `promtool` too.
+#[test]
+fn histogram_bytes_pool_and_panics() {
+    let plugins = ["echo", "selftest", "slow"].map(crate::util::plugin);
+    let mut server = Server::spawn(command(&plugins, &["--admin", "127.0.0.1:0"]));
+    let mut admin = Conn::open(admin_port(&server));
+    let body = br#"{"bytes": 12345}"#;
+    let mut out_bytes = 0;
+    for _ in 0..4 {
+        let answer = server.post("/api/v0/echo/read", body);
+        assert_eq!(answer.status, 200);
+        out_bytes += answer.body.len();
+    }
+    assert_eq!(
+        server
+            .post("/api/v0/self/create", br#"{"test": "1/0"}"#)
+            .status,
+        500
+    );
+    assert_eq!(server.post("/api/v0/slow/read", b"{}").status, 200);
+    // The same 50 ms sleep, unmarked, twice: named once, counted twice.
+    for _ in 0..2 {
+        assert_eq!(server.post("/api/v0/slow/unmarked/read", b"{}").status, 200);
+    }
+    let text = scrape(&mut admin);
+    let echo = "route=\"v0/echo\",action=\"read\"";
+    let series = |name: &str, labels: &str| value(&text, &format!("{name}{{{labels}}}"));
+    assert_eq!(
+        series("apiphant_request_duration_seconds_count", echo),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(
+            "apiphant_request_duration_seconds_bucket",
+            &format!("{echo},le=\"+Inf\"")
+        ),
+        Some(4.0),
+        "{text}"
+    );
+    assert!(series("apiphant_request_duration_seconds_sum", echo).is_some_and(|sum| sum > 0.0));
+    // The slow action sleeps 50 ms: never in a bucket up to 0.025 s.
+    let slow = "route=\"v0/slow\",action=\"read\"";
+    assert_eq!(
+        series(
+            "apiphant_request_duration_seconds_bucket",
+            &format!("{slow},le=\"0.025\"")
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        series("apiphant_request_duration_seconds_count", slow),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series("apiphant_request_body_bytes_total", echo),
+        Some(4.0 * body.len() as f64),
+        "{text}"
+    );
+    assert_eq!(
+        series("apiphant_response_body_bytes_total", echo),
+        Some(out_bytes as f64),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "apiphant_plugin_panics_total"),
+        Some(1.0),
+        "{text}"
+    );
+    for gauge in [
+        "apiphant_blocking_busy_threads",
+        "apiphant_blocking_queue_depth",
+        "apiphant_blocking_rejected_total",
+    ] {
+        assert_eq!(value(&text, gauge), Some(0.0), "{gauge}: {text}");
+    }
+    let unmarked = "route=\"v0/slow/unmarked\",action=\"read\"";
+    assert_eq!(
+        series("apiphant_unmarked_blocking_calls_total", unmarked),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        series("apiphant_unmarked_blocking_calls_total", slow),
+        Some(0.0),
+        "{text}"
+    );
+    let log = server.log_text();
+    let named = log
+        .lines()
+        .filter(|line| line.contains("action v0/slow/unmarked read held its worker"))
+        .collect::<Vec<_>>();
+    assert_eq!(named.len(), 1, "{log}");
+    assert!(named[0].contains("mark it .blocking()"), "{log}");
+    assert!(!log.contains("action v0/slow read held"), "{log}");
+    let status = server.terminate(WITHIN);
+    assert!(status.is_some_and(|s| s.success()), "{}", server.log_text());
+}
+
+/// The blocking pool's gauges while it is full, and its 503 rejections counted.
+#[test]
+fn a_full_blocking_pool_shows_busy_queued_and_rejected() {
+    // One thread, so a queue of 64 calls.
+    let settings = "blocking_threads = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"";
+    let server = Server::start_configured(settings, &[crate::util::plugin("fixture-slow")]);
+    let mut admin = Conn::open(admin_port(&server));
+    let mut holder = server.connect();
+    holder.send(&post("/api/v0/slow/read", br#"{"ms": 3000}"#, ""));
+    let held = wait_until(WITHIN, || server.log_text().contains("sleeping 3000 ms"));
+    assert!(held, "{}", server.log_text());
+    let mut waiting: Vec<Conn> = (0..67).map(|_| server.connect()).collect();
+    for conn in &mut waiting {
+        conn.send(&post("/api/v0/slow/read", br#"{"ms": 0}"#, ""));
+    }
+    let queued = wait_until(WITHIN, || {
+        let text = get(&mut admin, "/metrics").text();
+        value(&text, "apiphant_blocking_queue_depth") == Some(64.0)
+            && value(&text, "apiphant_blocking_busy_threads") == Some(1.0)
+            && value(&text, "apiphant_blocking_rejected_total") == Some(3.0)
+    });
+    assert!(queued, "{}", scrape(&mut admin));
+    let statuses: Vec<u16> = waiting
+        .iter_mut()
+        .map(|conn| conn.response(WITHIN).map_or(0, |answer| answer.status))
+        .collect();
+    assert_eq!(statuses.iter().filter(|&&status| status == 503).count(), 3);
+    assert_eq!(statuses.iter().filter(|&&status| status == 200).count(), 64);
+    assert_eq!(
+        holder.response(WITHIN).map(|answer| answer.status),
+        Some(200)
+    );
+    let text = scrape(&mut admin);
+    assert_eq!(
+        value(&text, "apiphant_blocking_queue_depth"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "apiphant_blocking_busy_threads"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "apiphant_blocking_rejected_total"),
+        Some(3.0),
+        "{text}"
+    );
 }
