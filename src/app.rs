@@ -133,6 +133,11 @@ impl http::App for Application {
         self.checks(head).map_err(|answer| self.count(answer))
     }
 
+    /// A query string holding a token is logged `?[redacted]` (`crate::auth`).
+    fn loggable_target<'t>(&self, target: &'t str) -> std::borrow::Cow<'t, str> {
+        crate::auth::loggable_target(target)
+    }
+
     fn call(&self, grant: Grant, request: &http::Request<'_>) -> Answer {
         let Grant {
             endpoint,

@@ -18,6 +18,12 @@ pub trait App: Sync + 'static {
 
     /// Runs a route with the whole body (de-chunked).
     fn call(&self, route: Self::Route, request: &Request<'_>) -> Self::Reply;
+
+    /// The request target as the access log writes it: the application may hide a secret
+    /// a client put in it (the loop escapes what this returns).
+    fn loggable_target<'t>(&self, target: &'t str) -> std::borrow::Cow<'t, str> {
+        std::borrow::Cow::Borrowed(target)
+    }
 }
 
 /// What the loop writes for a request: status, header lines, body.

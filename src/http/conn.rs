@@ -371,7 +371,7 @@ impl<A: App> Conn<A> {
                 "{} \"{} {} HTTP/1.{}\" {} {} {:.6} req={} user={}",
                 self.peer,
                 escape(head.method.as_bytes()),
-                escape(crate::auth::loggable_target(head.target_text()).as_bytes()),
+                escape(self.app.loggable_target(head.target_text()).as_bytes()),
                 self.head.minor_version,
                 reply.status(),
                 reply.body().len(),
