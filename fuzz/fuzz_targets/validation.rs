@@ -3,7 +3,7 @@
 //! 400 `{"field": .., "state": "missing"|"invalid"}`, and never a panic.
 #![no_main]
 
-use apiphant_sdk::{field, ApiError, JsonType, Object, Scope, Value};
+use apiphant_sdk::{field, ApiError, Field, JsonType, Object, Presence, Scope, Value};
 use libfuzzer_sys::fuzz_target;
 
 const TYPES: [JsonType; 7] = [
@@ -36,13 +36,53 @@ fn validate(scope: &Scope<'_>, prefix: Option<&str>, name: &str, options: &[u8],
         Some(prefix) => format!("{prefix}.{name}"),
         None => name.to_owned(),
     };
-    let mut checks = scope.field(name);
-    if flags & 1 != 0 {
-        checks = checks.required();
+    let present = scope.object().get(name);
+    let checks = scope.field(name);
+    // The presence is in the field's type: the value's checks are applied to each.
+    match (flags & 3, flags >> 7) {
+        (1 | 3, 0) => match value_checks(checks.required(), flags, arg, scope, name).get() {
+            Ok(value) => assert_eq!(Some(&value), present),
+            Err(error) => check_error(&error, &path),
+        },
+        (1 | 3, _) => match value_checks(checks.required(), flags, arg, scope, name).scope() {
+            Ok(inner) => descend(&inner, &path, rest, depth),
+            Err(error) => check_error(&error, &path),
+        },
+        (2, _) => {
+            let checks = checks.default(Value::from(arg));
+            match value_checks(checks, flags, arg, scope, name).get() {
+                Ok(value) => {
+                    if let Some(present) = present {
+                        assert_eq!(&value, present);
+                    }
+                }
+                Err(error) => check_error(&error, &path),
+            }
+        }
+        (_, 0) => match value_checks(checks, flags, arg, scope, name).get() {
+            Ok(value) => {
+                if let Some(present) = present {
+                    assert_eq!(&value, present);
+                }
+            }
+            Err(error) => check_error(&error, &path),
+        },
+        _ => match value_checks(checks, flags, arg, scope, name).scope() {
+            Ok(Some(inner)) => descend(&inner, &path, rest, depth),
+            Ok(None) => assert!(present.is_none()),
+            Err(error) => check_error(&error, &path),
+        },
     }
-    if flags & 2 != 0 {
-        checks = checks.default(Value::from(arg));
-    }
+}
+
+/// The checks of a value that `options` choose, whatever the field's presence.
+fn value_checks<'r, P: Presence>(
+    mut checks: Field<'r, P>,
+    flags: u8,
+    arg: u8,
+    scope: &Scope<'r>,
+    name: &str,
+) -> Field<'r, P> {
     if flags & 4 != 0 {
         checks = checks.valid_type(TYPES[usize::from(arg) % TYPES.len()]);
     }
@@ -59,34 +99,22 @@ fn validate(scope: &Scope<'_>, prefix: Option<&str>, name: &str, options: &[u8],
     if flags & 64 != 0 {
         checks = checks.explain(Value::from(name));
     }
-    let present = scope.object().get(name);
-    match flags >> 7 {
-        0 => match checks.get() {
-            Ok(value) => {
-                if let Some(present) = present {
-                    assert_eq!(&value, present);
-                }
-            }
-            Err(error) => check_error(&error, &path),
-        },
-        _ => match checks.scope() {
-            Ok(Some(inner)) => {
-                let keys: Vec<String> = inner.object().keys().take(4).cloned().collect();
-                if depth < 8 {
-                    for key in keys {
-                        validate(
-                            &inner,
-                            Some(&path),
-                            &key,
-                            rest.get(1..).unwrap_or(&[]),
-                            depth + 1,
-                        );
-                    }
-                }
-            }
-            Ok(None) => assert!(present.is_none()),
-            Err(error) => check_error(&error, &path),
-        },
+    checks
+}
+
+/// Validates a few subfields of `inner` (bounded depth).
+fn descend(inner: &Scope<'_>, path: &str, rest: &[u8], depth: usize) {
+    let keys: Vec<String> = inner.object().keys().take(4).cloned().collect();
+    if depth < 8 {
+        for key in keys {
+            validate(
+                inner,
+                Some(path),
+                &key,
+                rest.get(1..).unwrap_or(&[]),
+                depth + 1,
+            );
+        }
     }
 }
 
