@@ -47,6 +47,7 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
             let (product, files) = args.open()?;
             let registry = Registry::load(&files, &product.config.plugin_configs())?;
             access(&product, &registry)?;
+            registry.openapi(&product.name())?;
             for route in registry.routes() {
                 println!("POST {route}");
             }
@@ -64,7 +65,7 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
         Plan::Openapi(args) => {
             let (product, files) = args.open()?;
             let registry = Registry::load(&files, &product.config.plugin_configs())?;
-            let document = registry.openapi(&product.name());
+            let document = registry.openapi(&product.name())?;
             println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -116,7 +117,7 @@ fn run_config(args: &ConfigArgs) -> Result<(), Error> {
 fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let (product, files) = serve.product.open()?;
     let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
-    registry.build_openapi(&product.name());
+    registry.build_openapi(&product.name())?;
     let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
     (settings.auth, settings.cors) = access(&product, &registry)?;
     settings.admin = serve.admin.or(product.config.admin.listen);
