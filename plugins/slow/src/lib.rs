@@ -1,7 +1,7 @@
 //! An action that blocks its thread, as a database driver or an HTTP client would:
 //! `POST /api/v0/slow/read` sleeps (50 ms, or `{"ms": N}` up to 1000) and answers
 //! `{"slept_ms": N}`. It is marked `.blocking()`, so the server runs it on its blocking
-//! pool and other requests never wait for it (README, "Plugins run on the coroutine
+//! pool and other requests never wait for it (docs/guide.md, "Plugins run on the coroutine
 //! workers"; measured by `bench/run.sh --mixed`).
 //!
 //! `v0/slow/unmarked` is the same action left unmarked, to show what a plugin author who
