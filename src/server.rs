@@ -1,4 +1,4 @@
-//! The server: coroutine workers, the accept loop, and graceful shutdown.
+//! The server: worker threads, the accept loop, and graceful shutdown.
 //!
 //! `may` runs one worker thread per core (configurable); each connection is a coroutine
 //! with an explicit stack (docs/operations.md, "Limits and timeouts": plugin calls run on it). On
