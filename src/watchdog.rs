@@ -37,7 +37,7 @@ impl Watchdog {
         };
         if caught.fetch_add(1, Ordering::Relaxed) == 0 {
             log::warn!(
-                "action {} held its worker {:.1} ms (over blocking_warn_ms = {}): every connection of that worker waited; if it blocks (a database, a file, a sleep), mark it .blocking() in export! (or raise blocking_warn_ms)",
+                "action {} held its worker thread {:.1} ms (over blocking_warn_ms = {}): every connection of that thread waited; if it blocks (a database, a file, a sleep), mark it .blocking() in export! (or raise blocking_warn_ms)",
                 endpoint.label,
                 took.as_secs_f64() * 1000.0,
                 self.threshold.as_millis()

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 type Error = Box<dyn std::error::Error>;
 
-/// Runs the server command; the exit code follows the README (0 ok, 1 requests left
+/// Runs the server command; the exit code follows docs/operations.md (0 ok, 1 requests left
 /// unanswered at the end of the shutdown grace period, 2 start-up error).
 pub fn main() -> ExitCode {
     crate::logging::init();

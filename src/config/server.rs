@@ -1,10 +1,10 @@
-//! `[server]` in `apiphant.toml`: every limit of the README's "Limits and timeouts", with
+//! `[server]` in `apiphant.toml`: every limit of docs/operations.md's "Limits and timeouts", with
 //! its range.
 
 use super::range::{Limit, Range};
 use serde::{Deserialize, Serialize};
 
-/// `[server]`: every limit of the README's "Limits and timeouts".
+/// `[server]`: every limit of docs/operations.md's "Limits and timeouts".
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {

@@ -20,6 +20,9 @@ mod cluster;
 mod config;
 /// `[cors]`: preflights, CORS headers, and a real headless Chromium calling from a page.
 mod cors;
+/// The docs cannot drift: the configuration tables against `apiphant config`, README.md's
+/// length, every relative link.
+mod docs;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
