@@ -34,6 +34,8 @@ mounts=()
 bind() { mkdir -p "$rootfs$2"; mount --rbind "$1" "$rootfs$2"; mounts+=("$rootfs$2"); }
 cleanup() {
     local status=$?
+    # Nothing may outlive the mounts it builds with.
+    fuser -k -m "$rootfs/root/.rustup" >/dev/null 2>&1 || true
     for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null || true; done
     exit "$status"
 }
@@ -68,9 +70,11 @@ apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-d
 echo "bare machine: 1. cargo run --release -- . 127.0.0.1:$PORT"
 cargo run --release -- . "127.0.0.1:$PORT" >/tmp/serve.log 2>&1 &
 server=$!
-for _ in $(seq 1 1800); do
-    grep -q "is serving" /tmp/serve.log && break
-    kill -0 "$server" 2>/dev/null || { tail -20 /tmp/serve.log; exit 1; }
+# Bounded (an hour: a release build on a busy 2-core machine is slow); a dead server is a
+# zombie until waited for, so its /proc state tells.
+for _ in $(seq 1 3600); do
+    grep -qs "is serving" /tmp/serve.log && break
+    grep -qs "^State:.*Z" "/proc/$server/status" && { tail -20 /tmp/serve.log; exit 1; }
     sleep 1
 done
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"
