@@ -17,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-rootfs=${1:-/var/tmp/apiphant-bare}
+rootfs=$(realpath -m "${1:-/var/tmp/apiphant-bare}")
 [[ $(id -u) -eq 0 ]] || { echo "bare-machine.sh: run as root (debootstrap, chroot, mounts)" >&2; exit 1; }
 command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
 
@@ -34,8 +34,12 @@ mounts=()
 bind() { mkdir -p "$rootfs$2"; mount --rbind "$1" "$rootfs$2"; mounts+=("$rootfs$2"); }
 cleanup() {
     local status=$?
-    # Nothing may outlive the mounts it builds with.
-    fuser -k -m "$rootfs/root/.rustup" >/dev/null 2>&1 || true
+    # Nothing started inside the chroot may outlive the mounts it builds with: kill every
+    # process whose root directory is the chroot (and nothing else).
+    local proc
+    for proc in /proc/[0-9]*; do
+        [[ $(readlink "$proc/root" 2>/dev/null) == "$rootfs" ]] && kill -KILL "${proc#/proc/}" 2>/dev/null
+    done
     for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null || true; done
     exit "$status"
 }
