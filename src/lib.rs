@@ -39,3 +39,8 @@ pub use product::{Product, ProductError};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeExamples;
+
+/// docs/testing.md's examples, compiled (and the in-process one run) by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing.md")]
+pub struct TestingGuideExamples;
