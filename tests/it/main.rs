@@ -20,6 +20,8 @@ mod cluster;
 mod config;
 /// `[cors]`: preflights, CORS headers, and a real headless Chromium calling from a page.
 mod cors;
+/// 5-field cron expressions against croniter (an independent reference) and Vixie cron.
+mod cron_reference;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
