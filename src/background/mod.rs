@@ -15,4 +15,5 @@ pub mod email;
 pub mod lock;
 pub mod plan;
 pub mod schedule;
+mod vixie;
 pub mod worker;

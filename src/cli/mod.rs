@@ -77,7 +77,7 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
 }
 
 /// `[auth]` checked against the loaded routes, and `[cors]`, for the life of the process.
-fn access(
+pub(crate) fn access(
     product: &Product,
     registry: &Registry,
 ) -> Result<(Option<&'static Auth>, Option<&'static Cors>), Error> {

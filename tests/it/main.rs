@@ -23,6 +23,8 @@ mod cors;
 /// The docs cannot drift: the configuration tables against `apiphant config`, README.md's
 /// length, every relative link.
 mod docs;
+/// 5-field cron expressions against croniter (an independent reference) and Vixie cron.
+mod cron_reference;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
