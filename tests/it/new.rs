@@ -189,6 +189,13 @@ fn new_refuses_bad_input_with_one_line() {
         &mut apiphant(&["new", empty.to_str().expect("utf-8")]),
         QUICK,
     );
+    // --target without a folder: the product is the current one.
+    let mut inside = apiphant(&["new", "--target", "v2/users/profile"]);
+    inside.current_dir(&empty);
+    succeeds(&mut inside, QUICK);
+    let lib = std::fs::read_to_string(empty.join("plugins/users-profile/src/lib.rs"))
+        .expect("the target's crate");
+    assert!(lib.contains(r#"apiphant_sdk::export! { "v2/users/profile" => { read } }"#));
     let empty = empty.to_str().expect("utf-8");
     for (args, why) in [
         (&["new"][..], "apiphant new needs the new product's folder"),
