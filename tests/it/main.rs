@@ -16,7 +16,7 @@ mod background;
 mod blocking;
 /// Scheduled tasks on three "hosts" sharing a real PostgreSQL: every slot once, SIGKILL too.
 mod cluster;
-/// `apiphant config` / `--print-config`, the configuration's ranges, reserved command names.
+/// `apiphant config` / `--print-config`, the configuration's ranges, command names refused as folders.
 mod config;
 /// `[cors]`: preflights, CORS headers, and a real headless Chromium calling from a page.
 mod cors;
@@ -33,6 +33,9 @@ mod faults;
 mod hostile;
 /// ABI 2 with a real plugin: init and shutdown hooks, the request context.
 mod lifecycle;
+/// `apiphant new`: a product scaffolded outside the repository builds, serves, passes its
+/// own tests; bad input refused with one line.
+mod new;
 /// The API description: OpenAPI 3.1, printed and served, checked by openapi-spec-validator.
 mod openapi;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
