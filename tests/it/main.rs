@@ -28,6 +28,8 @@ mod faults;
 mod hostile;
 /// ABI 2 with a real plugin: init and shutdown hooks, the request context.
 mod lifecycle;
+/// The memory budget for request bodies, multipart's limits, memory given back after a burst.
+mod memory;
 /// The API description: OpenAPI 3.1, printed and served, checked by openapi-spec-validator.
 mod openapi;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
