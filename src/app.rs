@@ -286,7 +286,8 @@ impl Application {
                 return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
             }
         };
-        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
+        // 503: the memory budget cannot hold the body. Checked next by the connection loop
+        // (`http::conn`, `reserve_body`), which holds the bytes and the budget's counter.
         Ok(Grant {
             endpoint,
             identity,

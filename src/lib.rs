@@ -21,6 +21,7 @@ pub mod dispatch;
 mod fd_limit;
 pub mod http;
 pub mod logging;
+mod memory;
 mod metrics;
 pub mod openapi;
 pub mod plugin;

@@ -71,6 +71,7 @@ impl Settings {
                 max_headers: config.max_headers.clamp(1, http::head::MAX_HEADERS_CAP),
                 max_header_bytes: config.max_header_bytes.max(64),
                 max_body_bytes: config.max_body_bytes as u64,
+                memory_budget_bytes: config.memory_budget(crate::memory::total()),
                 header_timeout: secs(config.header_timeout_secs),
                 body_timeout: secs(config.body_timeout_secs),
                 idle_timeout: secs(config.idle_timeout_secs),
@@ -122,6 +123,7 @@ pub fn run(
         Ok(limit) => log::debug!("open file limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open file limit: {error}"),
     }
+    crate::memory::tune();
     may::config()
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());

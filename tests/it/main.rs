@@ -36,6 +36,8 @@ mod lifecycle;
 /// `apiphant new`: a product scaffolded outside the repository builds, serves, passes its
 /// own tests; bad input refused with one line.
 mod new;
+/// The memory budget for request bodies, multipart's limits, memory given back after a burst.
+mod memory;
 /// The API description: OpenAPI 3.1, printed and served, checked by openapi-spec-validator.
 mod openapi;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
