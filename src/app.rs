@@ -167,9 +167,14 @@ impl http::App for Application {
         };
         // Timed only when counted or watched: two clock reads, and five relaxed adds per
         // call when counted.
-        let watchdog = self.watchdog.filter(|_| !endpoint.blocking);
+        // An unmarked action the watchdog moved (`auto_offload`) runs on the pool too.
+        let blocking = endpoint.blocking
+            || self
+                .watchdog
+                .is_some_and(|watchdog| watchdog.offloaded(endpoint.index));
+        let watchdog = self.watchdog.filter(|_| !blocking);
         let started = (self.metrics.is_some() || watchdog.is_some()).then(std::time::Instant::now);
-        let reply = if endpoint.blocking {
+        let reply = if blocking {
             self.blocking.call(self.registry, endpoint, &request)
         } else {
             dispatch::call(self.registry, endpoint, &request)
