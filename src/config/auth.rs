@@ -29,7 +29,6 @@ pub struct AuthConfig {
     pub tokens: BTreeMap<String, TokenConfig>,
     /// The crate whose plugin's `authorize` hook decides for requests no static token
     /// covers (its `export! { authorize = f }`); none when absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorize: Option<String>,
 }
 
