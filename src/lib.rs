@@ -18,6 +18,7 @@ pub mod config;
 mod coroutine;
 pub mod cors;
 pub mod dispatch;
+mod exposition;
 mod fd_limit;
 pub mod http;
 pub mod logging;
