@@ -47,6 +47,7 @@ pub struct ReadmeExamples;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideExamples;
+
 /// docs/testing.md's examples, compiled (and the in-process one run) by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../docs/testing.md")]
