@@ -4,14 +4,16 @@
 //! drains the process; it asks no database), `GET /metrics` (Prometheus text format,
 //! `metrics.rs`). The public listener serves none of these.
 
+use crate::app::Application;
 use crate::http::{self, RequestHead, Shared};
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Gauges;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What the admin endpoints read.
 #[derive(Debug)]
 pub(crate) struct Admin {
-    pub(crate) metrics: &'static Metrics,
+    /// The API's application: the serving generation's counters.
+    pub(crate) app: &'static Application,
     /// The API listener's shared state: in flight, shutting down.
     pub(crate) api: &'static Shared,
     /// The API listener's open connections.
@@ -57,15 +59,21 @@ impl http::App for Admin {
             "/livez" => page(200, TEXT, "ok\n"),
             "/readyz" if ready => page(200, TEXT, "ready\n"),
             "/readyz" => page(503, TEXT, "shutting down\n"),
-            _ => page(
-                200,
-                EXPOSITION,
-                self.metrics.render(Gauges {
+            _ => {
+                let generation = self.app.current().get();
+                let gauges = Gauges {
                     in_flight: self.api.in_flight(),
                     connections: self.connections.load(Ordering::Relaxed),
                     ready,
-                }),
-            ),
+                };
+                let text = generation
+                    .metrics
+                    .as_ref()
+                    .map_or_else(String::new, |metrics| {
+                        metrics.render(gauges, generation.watchdog.as_ref())
+                    });
+                page(200, EXPOSITION, text)
+            }
         })
     }
 

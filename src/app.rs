@@ -2,35 +2,35 @@
 //! request head (route, CORS preflight, method, token and scopes), then the plugins' calls
 //! ([`dispatch::call`], on the blocking pool for an action marked `blocking`), each answer
 //! carrying the lines its request adds (CORS, `WWW-Authenticate`) and its caller's identity.
+//! A request is routed and called by the plugin generation serving when its head arrived
+//! (`crate::generation`): a reload in between changes nothing for it.
 
-use crate::auth::{Auth, Decision};
+use crate::auth::Decision;
 use crate::blocking::Pool;
-use crate::cors::{self, Cors, Preflight};
+use crate::cors::{self, Preflight};
 use crate::dispatch::{self, Reply};
+use crate::generation::{Current, Generation};
 use crate::http::{self, Headers, RequestHead};
-use crate::metrics::{Call, Metrics};
-use crate::plugin::{Endpoint, PluginBuf, Registry};
-use crate::watchdog::Watchdog;
+use crate::metrics::Call;
+use crate::plugin::{PluginBuf, Registry};
 use apiphant_sdk::wire::{FORBIDDEN, NOT_IMPLEMENTED, UNAUTHORIZED};
+use std::sync::Arc;
 
-/// The loaded plugins, the pool their blocking actions run on, and who may call them.
+/// The serving plugin generation (its plugins, and who may call them), and the pool their
+/// blocking actions run on.
 #[derive(Debug)]
 pub(crate) struct Application {
-    registry: &'static Registry,
+    current: Current,
     blocking: Pool,
-    auth: Option<&'static Auth>,
-    cors: Option<&'static Cors>,
-    /// Counted only when the admin listener serves them.
-    metrics: Option<&'static Metrics>,
-    /// Names the actions not marked blocking that hold their worker (`blocking_warn_ms`).
-    watchdog: Option<&'static Watchdog>,
 }
 
-/// What the route step lets through: the endpoint, the caller's identity (a token's name,
-/// or empty) and the CORS lines of the request's origin (empty if none is allowed).
-#[derive(Debug, Clone, Copy)]
+/// What the route step lets through: the generation that routed it, the endpoint (its
+/// index there), the caller's identity (a token's name, or empty) and the CORS lines of
+/// the request's origin (empty if none is allowed).
+#[derive(Debug, Clone)]
 pub(crate) struct Grant {
-    endpoint: &'static Endpoint,
+    generation: Arc<Generation>,
+    endpoint: usize,
     identity: &'static str,
     cors: &'static [u8],
 }
@@ -39,14 +39,17 @@ pub(crate) struct Grant {
 #[derive(Debug)]
 pub(crate) struct Answer {
     reply: Reply,
-    /// The endpoint it answers for (`None`: no such route).
-    endpoint: Option<&'static Endpoint>,
+    /// The endpoint it answers for, by index in its generation (`None`: no such route).
+    endpoint: Option<usize>,
     identity: &'static str,
     /// Extra header lines: the origin's CORS lines, `WWW-Authenticate`.
     lines: [&'static [u8]; 2],
     /// Its own header lines instead of `Content-Type: application/json`: none on a 204
     /// preflight (no body), the HTML type on the page of the API.
     own_lines: Option<&'static [u8]>,
+    /// The generation whose plugin made the reply: kept loaded until the reply's bytes
+    /// are given back to it (declared after `reply`, so dropped after it).
+    _code: Option<Arc<Generation>>,
 }
 
 impl Answer {
@@ -57,6 +60,7 @@ impl Answer {
             identity,
             lines,
             own_lines: None,
+            _code: None,
         }
     }
 }
@@ -93,35 +97,25 @@ impl<'a> Seen<'a> {
 }
 
 impl Application {
-    pub(crate) fn new(
-        registry: &'static Registry,
-        blocking: Pool,
-        auth: Option<&'static Auth>,
-        cors: Option<&'static Cors>,
-        metrics: Option<&'static Metrics>,
-    ) -> Self {
-        Application {
-            registry,
-            blocking,
-            auth,
-            cors,
-            metrics,
-            watchdog: None,
-        }
+    pub(crate) fn new(current: Current, blocking: Pool) -> Self {
+        Application { current, blocking }
     }
 
-    /// With the watchdog for unmarked blocking actions.
-    pub(crate) fn watched(self, watchdog: Option<&'static Watchdog>) -> Self {
-        Application { watchdog, ..self }
+    /// The generation serving new requests, and the swap a reload makes.
+    pub(crate) fn current(&self) -> &Current {
+        &self.current
     }
+}
 
-    /// Counts an answer for `/metrics` (when the admin listener is on).
-    fn count(&self, answer: Answer) -> Answer {
-        if let Some(metrics) = self.metrics {
-            metrics.count(answer.endpoint, answer.reply.status);
-        }
-        answer
+/// Counts an answer for `/metrics` (when the admin listener is on).
+fn count(generation: &Generation, answer: Answer) -> Answer {
+    if let Some(metrics) = &generation.metrics {
+        let endpoint = answer
+            .endpoint
+            .and_then(|index| generation.registry.endpoint_at(index));
+        metrics.count(endpoint, answer.reply.status);
     }
+    answer
 }
 
 impl http::App for Application {
@@ -130,7 +124,16 @@ impl http::App for Application {
 
     /// [`Application::checks`], each refusal counted.
     fn route(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
-        self.checks(head).map_err(|answer| self.count(answer))
+        let generation = self.current.get();
+        match checks(&generation, head) {
+            Ok((endpoint, identity, cors)) => Ok(Grant {
+                generation,
+                endpoint,
+                identity,
+                cors,
+            }),
+            Err(answer) => Err(count(&generation, answer)),
+        }
     }
 
     /// A query string holding a token is logged `?[redacted]` (`crate::auth`).
@@ -140,10 +143,19 @@ impl http::App for Application {
 
     fn call(&self, grant: Grant, request: &http::Request<'_>) -> Answer {
         let Grant {
+            generation,
             endpoint,
             identity,
             cors,
         } = grant;
+        let Some(endpoint) = generation.registry.endpoint_at(endpoint) else {
+            // The index came from this generation's own table.
+            return Answer::new(
+                Reply::json(404, &apiphant_sdk::wire::NOT_FOUND),
+                "",
+                [cors, b""],
+            );
+        };
         let head = &request.head;
         // The usual target is exactly the route's path (no query, no percent signs): borrow
         // the route's text, no second UTF-8 check.
@@ -167,18 +179,19 @@ impl http::App for Application {
         };
         // Timed only when counted or watched: two clock reads, and five relaxed adds per
         // call when counted.
-        let watchdog = self.watchdog.filter(|_| !endpoint.blocking);
-        let started = (self.metrics.is_some() || watchdog.is_some()).then(std::time::Instant::now);
+        let watchdog = generation.watchdog.as_ref().filter(|_| !endpoint.blocking);
+        let metrics = generation.metrics.as_ref();
+        let started = (metrics.is_some() || watchdog.is_some()).then(std::time::Instant::now);
         let reply = if endpoint.blocking {
-            self.blocking.call(self.registry, endpoint, &request)
+            self.blocking.call(&generation, endpoint, &request)
         } else {
-            dispatch::call(self.registry, endpoint, &request)
+            dispatch::call(&generation.registry, endpoint, &request)
         };
         let took = started.map(|started| started.elapsed());
         if let (Some(watchdog), Some(took)) = (watchdog, took) {
             watchdog.check(endpoint, took);
         }
-        if let (Some(metrics), Some(took)) = (self.metrics, took) {
+        if let (Some(metrics), Some(took)) = (metrics, took) {
             let call = Call {
                 status: reply.status,
                 latency: took,
@@ -187,8 +200,10 @@ impl http::App for Application {
             };
             metrics.record(endpoint, call);
         }
+        let endpoint = endpoint.index;
         Answer {
             endpoint: Some(endpoint),
+            _code: Some(generation),
             ..Answer::new(reply, identity, [cors, b""])
         }
     }
@@ -211,88 +226,85 @@ fn description<'a>(
     (!document.0.is_empty()).then_some(document)
 }
 
-impl Application {
-    /// The application's checks from the head, one a step, in the order of
-    /// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
-    /// the body's size after). A later check goes in its slot.
-    // The refusal is the answer itself, moved once to the loop (as `App::route` returns
-    // it): boxing it would allocate on every refused request.
-    #[allow(clippy::result_large_err)]
-    fn checks(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
-        let seen = if self.auth.is_some() || self.cors.is_some() {
-            Seen::of(head.headers)
-        } else {
-            Seen::default()
-        };
-        // Every answer to an allowed origin carries its CORS lines, refusals included (a
-        // page reads a 401 as a 401, not as a CORS failure).
-        let origin = self
-            .cors
-            .zip(seen.origin)
-            .and_then(|(cors, origin)| cors.allowed(origin));
-        let cors_lines: &'static [u8] = origin.map_or(b"", |origin| &origin.actual);
-        // 200: the API description, `GET /.well-known/openapi.json`, and its page,
-        // `GET /.well-known/api.html` (no route is at either).
-        if head.method == "GET" {
-            if let Some((body, own_lines)) = description(self.registry, head.target_text()) {
-                return Err(Answer {
-                    own_lines,
-                    ..Answer::new(Reply::json(200, body), "", [cors_lines, b""])
-                });
-            }
+/// The endpoint's index, the caller's identity and the origin's CORS lines.
+type Granted = (usize, &'static str, &'static [u8]);
+
+/// The application's checks from the head, one a step, in the order of
+/// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
+/// the body's size after), by the serving `generation`. A later check goes in its slot.
+// The refusal is the answer itself, moved once to the loop (as `App::route` returns
+// it): boxing it would allocate on every refused request.
+#[allow(clippy::result_large_err)]
+fn checks(generation: &Generation, head: &RequestHead<'_>) -> Result<Granted, Answer> {
+    let seen = if generation.auth.is_some() || generation.cors.is_some() {
+        Seen::of(head.headers)
+    } else {
+        Seen::default()
+    };
+    // Every answer to an allowed origin carries its CORS lines, refusals included (a
+    // page reads a 401 as a 401, not as a CORS failure).
+    let origin = generation
+        .cors
+        .zip(seen.origin)
+        .and_then(|(cors, origin)| cors.allowed(origin));
+    let cors_lines: &'static [u8] = origin.map_or(b"", |origin| &origin.actual);
+    // 200: the API description, `GET /.well-known/openapi.json`, and its page,
+    // `GET /.well-known/api.html` (no route is at either).
+    if head.method == "GET" {
+        if let Some((body, own_lines)) = description(&generation.registry, head.target_text()) {
+            let reply = Reply::owned(200, body.to_vec());
+            return Err(Answer {
+                own_lines,
+                ..Answer::new(reply, "", [cors_lines, b""])
+            });
         }
-        // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
-        // only this; the method is checked in its own place below.)
-        let endpoint = dispatch::route(self.registry, "POST", head.target_text())
-            .map_err(|reply| Answer::new(reply, "", [cors_lines, b""]))?;
-        // Later refusals answer for this endpoint (its counters).
-        let at = |answer: Answer| Answer {
-            endpoint: Some(endpoint),
-            ..answer
-        };
-        // 204 / 403: a CORS preflight from an allowed origin (never needs a token).
-        if let (Some(origin), Some(method), "OPTIONS") = (origin, seen.request_method, head.method)
-        {
-            return Err(at(match cors::preflight(method, seen.request_headers) {
-                Preflight::Granted => Answer {
-                    own_lines: Some(b""),
-                    ..Answer::new(Reply::json(204, b""), "", [&origin.preflight, b""])
-                },
-                Preflight::Refused => Answer::new(Reply::json(403, &FORBIDDEN), "", [b"", b""]),
-            }));
-        }
-        // 501: a method other than POST.
-        if head.method != "POST" {
-            let reply = Reply::json(501, &NOT_IMPLEMENTED);
-            return Err(at(Answer::new(reply, "", [cors_lines, b""])));
-        }
-        // 401 / 403: the caller's token and its scopes.
-        let identity = match self.auth.map(|auth| {
-            let route = endpoint
-                .path
-                .strip_prefix("/api/")
-                .unwrap_or(&endpoint.path);
-            auth.decide(route, seen.authorizations, seen.authorization)
-        }) {
-            None => "",
-            Some(Decision::Allow(identity)) => identity,
-            Some(Decision::Unauthorized) => {
-                let reply = Reply::json(401, &UNAUTHORIZED);
-                let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
-                return Err(at(Answer::new(reply, "", [cors_lines, challenge])));
-            }
-            Some(Decision::Forbidden(identity)) => {
-                let reply = Reply::json(403, &FORBIDDEN);
-                return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
-            }
-        };
-        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
-        Ok(Grant {
-            endpoint,
-            identity,
-            cors: cors_lines,
-        })
     }
+    // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
+    // only this; the method is checked in its own place below.)
+    let endpoint = dispatch::route(&generation.registry, "POST", head.target_text())
+        .map_err(|reply| Answer::new(reply, "", [cors_lines, b""]))?;
+    // Later refusals answer for this endpoint (its counters).
+    let at = |answer: Answer| Answer {
+        endpoint: Some(endpoint.index),
+        ..answer
+    };
+    // 204 / 403: a CORS preflight from an allowed origin (never needs a token).
+    if let (Some(origin), Some(method), "OPTIONS") = (origin, seen.request_method, head.method) {
+        return Err(at(match cors::preflight(method, seen.request_headers) {
+            Preflight::Granted => Answer {
+                own_lines: Some(b""),
+                ..Answer::new(Reply::json(204, b""), "", [&origin.preflight, b""])
+            },
+            Preflight::Refused => Answer::new(Reply::json(403, &FORBIDDEN), "", [b"", b""]),
+        }));
+    }
+    // 501: a method other than POST.
+    if head.method != "POST" {
+        let reply = Reply::json(501, &NOT_IMPLEMENTED);
+        return Err(at(Answer::new(reply, "", [cors_lines, b""])));
+    }
+    // 401 / 403: the caller's token and its scopes.
+    let identity = match generation.auth.map(|auth| {
+        let route = endpoint
+            .path
+            .strip_prefix("/api/")
+            .unwrap_or(&endpoint.path);
+        auth.decide(route, seen.authorizations, seen.authorization)
+    }) {
+        None => "",
+        Some(Decision::Allow(identity)) => identity,
+        Some(Decision::Unauthorized) => {
+            let reply = Reply::json(401, &UNAUTHORIZED);
+            let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
+            return Err(at(Answer::new(reply, "", [cors_lines, challenge])));
+        }
+        Some(Decision::Forbidden(identity)) => {
+            let reply = Reply::json(403, &FORBIDDEN);
+            return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
+        }
+    };
+    // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
+    Ok((endpoint.index, identity, cors_lines))
 }
 
 impl http::Reply for Answer {

@@ -38,6 +38,8 @@ pub struct Request<'a> {
 pub enum Body {
     /// A constant (apiphant's error bodies).
     Static(&'static [u8]),
+    /// Bytes of the server's own (the API description).
+    Owned(Vec<u8>),
     /// Bytes the plugin allocated, freed by the plugin once written.
     Plugin(PluginBuf),
 }
@@ -63,10 +65,20 @@ impl Reply {
         }
     }
 
+    /// A JSON reply with a body of its own.
+    pub fn owned(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            raw_headers: None,
+            body: Body::Owned(body),
+        }
+    }
+
     /// The body bytes.
     pub fn body(&self) -> &[u8] {
         match &self.body {
             Body::Static(bytes) => bytes,
+            Body::Owned(bytes) => bytes,
             Body::Plugin(buf) => buf.as_slice(),
         }
     }
