@@ -12,8 +12,9 @@ use crate::dispatch::{self, Reply};
 use crate::generation::{Current, Generation};
 use crate::http::{self, Headers, RequestHead};
 use crate::metrics::Call;
-use crate::plugin::{PluginBuf, Registry};
-use apiphant_sdk::wire::{FORBIDDEN, NOT_IMPLEMENTED, UNAUTHORIZED};
+use crate::plugin::{Endpoint, PluginBuf, Registry};
+use apiphant_sdk::wire::{FORBIDDEN, INTERNAL_ERROR, NOT_FOUND, NOT_IMPLEMENTED, UNAUTHORIZED};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The serving plugin generation (its plugins, and who may call them), and the pool their
@@ -31,9 +32,13 @@ pub(crate) struct Application {
 pub(crate) struct Grant {
     generation: Arc<Generation>,
     endpoint: usize,
-    identity: &'static str,
+    identity: Cow<'static, str>,
     cors: &'static [u8],
 }
+
+/// What the checks let through: the endpoint's index, the caller's identity and the
+/// origin's CORS lines.
+type Granted = (usize, Cow<'static, str>, &'static [u8]);
 
 /// A reply, and what its request adds to it.
 #[derive(Debug)]
@@ -41,7 +46,7 @@ pub(crate) struct Answer {
     reply: Reply,
     /// The endpoint it answers for, by index in its generation (`None`: no such route).
     endpoint: Option<usize>,
-    identity: &'static str,
+    identity: Cow<'static, str>,
     /// Extra header lines: the origin's CORS lines, `WWW-Authenticate`.
     lines: [&'static [u8]; 2],
     /// Its own header lines instead of `Content-Type: application/json`: none on a 204
@@ -53,11 +58,15 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    fn new(reply: Reply, identity: &'static str, lines: [&'static [u8]; 2]) -> Answer {
+    fn new(
+        reply: Reply,
+        identity: impl Into<Cow<'static, str>>,
+        lines: [&'static [u8]; 2],
+    ) -> Answer {
         Answer {
             reply,
             endpoint: None,
-            identity,
+            identity: identity.into(),
             lines,
             own_lines: None,
             _code: None,
@@ -125,7 +134,7 @@ impl http::App for Application {
     /// [`Application::checks`], each refusal counted.
     fn route(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
         let generation = self.current.get();
-        match checks(&generation, head) {
+        match self.checks(&generation, head) {
             Ok((endpoint, identity, cors)) => Ok(Grant {
                 generation,
                 endpoint,
@@ -150,11 +159,7 @@ impl http::App for Application {
         } = grant;
         let Some(endpoint) = generation.registry.endpoint_at(endpoint) else {
             // The index came from this generation's own table.
-            return Answer::new(
-                Reply::json(404, &apiphant_sdk::wire::NOT_FOUND),
-                "",
-                [cors, b""],
-            );
+            return Answer::new(Reply::json(404, &NOT_FOUND), "", [cors, b""]);
         };
         let head = &request.head;
         // The usual target is exactly the route's path (no query, no percent signs): borrow
@@ -179,10 +184,16 @@ impl http::App for Application {
         };
         // Timed only when counted or watched: two clock reads, and five relaxed adds per
         // call when counted.
-        let watchdog = generation.watchdog.as_ref().filter(|_| !endpoint.blocking);
+        // An unmarked action the watchdog moved (`auto_offload`) runs on the pool too.
+        let blocking = endpoint.blocking
+            || generation
+                .watchdog
+                .as_ref()
+                .is_some_and(|watchdog| watchdog.offloaded(endpoint.index));
+        let watchdog = generation.watchdog.as_ref().filter(|_| !blocking);
         let metrics = generation.metrics.as_ref();
         let started = (metrics.is_some() || watchdog.is_some()).then(std::time::Instant::now);
-        let reply = if endpoint.blocking {
+        let reply = if blocking {
             self.blocking.call(&generation, endpoint, &request)
         } else {
             dispatch::call(&generation.registry, endpoint, &request)
@@ -226,85 +237,196 @@ fn description<'a>(
     (!document.0.is_empty()).then_some(document)
 }
 
-/// The endpoint's index, the caller's identity and the origin's CORS lines.
-type Granted = (usize, &'static str, &'static [u8]);
+impl Application {
+    /// The application's checks from the head, one a step, in the order of
+    /// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
+    /// the body's size after), by the serving `generation`. A later check goes in its slot.
+    // The refusal is the answer itself, moved once to the loop (as `App::route` returns
+    // it): boxing it would allocate on every refused request.
+    #[allow(clippy::result_large_err)]
+    fn checks(
+        &self,
+        generation: &Arc<Generation>,
+        head: &RequestHead<'_>,
+    ) -> Result<Granted, Answer> {
+        let seen = if generation.auth.is_some() || generation.cors.is_some() {
+            Seen::of(head.headers)
+        } else {
+            Seen::default()
+        };
+        // Every answer to an allowed origin carries its CORS lines, refusals included (a
+        // page reads a 401 as a 401, not as a CORS failure).
+        let origin = generation
+            .cors
+            .zip(seen.origin)
+            .and_then(|(cors, origin)| cors.allowed(origin));
+        let cors_lines: &'static [u8] = origin.map_or(b"", |origin| &origin.actual);
+        // 200: the API description, `GET /.well-known/openapi.json`, and its page,
+        // `GET /.well-known/api.html` (no route is at either).
+        if head.method == "GET" {
+            if let Some((body, own_lines)) = description(&generation.registry, head.target_text()) {
+                let reply = Reply::owned(200, body.to_vec());
+                return Err(Answer {
+                    own_lines,
+                    ..Answer::new(reply, "", [cors_lines, b""])
+                });
+            }
+        }
+        // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
+        // only this; the method is checked in its own place below.)
+        let endpoint = dispatch::route(&generation.registry, "POST", head.target_text())
+            .map_err(|reply| Answer::new(reply, "", [cors_lines, b""]))?;
+        // Later refusals answer for this endpoint (its counters).
+        let at = |answer: Answer| Answer {
+            endpoint: Some(endpoint.index),
+            ..answer
+        };
+        // 204 / 403: a CORS preflight from an allowed origin (never needs a token).
+        if let (Some(origin), Some(method), "OPTIONS") = (origin, seen.request_method, head.method)
+        {
+            return Err(at(match cors::preflight(method, seen.request_headers) {
+                Preflight::Granted => Answer {
+                    own_lines: Some(b""),
+                    ..Answer::new(Reply::json(204, b""), "", [&origin.preflight, b""])
+                },
+                Preflight::Refused => Answer::new(Reply::json(403, &FORBIDDEN), "", [b"", b""]),
+            }));
+        }
+        // 501: a method other than POST.
+        if head.method != "POST" {
+            let reply = Reply::json(501, &NOT_IMPLEMENTED);
+            return Err(at(Answer::new(reply, "", [cors_lines, b""])));
+        }
+        // 401 / 403: the caller's token and its scopes, or the `authorize` hook.
+        let identity: Cow<'static, str> = match generation.auth.map(|auth| {
+            let route = endpoint
+                .path
+                .strip_prefix("/api/")
+                .unwrap_or(&endpoint.path);
+            (
+                auth,
+                route,
+                auth.decide(route, seen.authorizations, seen.authorization),
+            )
+        }) {
+            None => Cow::Borrowed(""),
+            Some((_, _, Decision::Allow(identity))) => Cow::Borrowed(identity),
+            Some((_, _, Decision::Unauthorized)) => return Err(at(unauthorized(cors_lines))),
+            Some((_, _, Decision::Forbidden(identity))) => {
+                let reply = Reply::json(403, &FORBIDDEN);
+                return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
+            }
+            Some((auth, route, Decision::Ask(hook))) => {
+                match self.ask(generation, hook, head, route, auth.is_public(route)) {
+                    Asked::Allow(identity) => Cow::Owned(identity),
+                    Asked::Unauthorized => return Err(at(unauthorized(cors_lines))),
+                    Asked::Forbidden(identity) => {
+                        let reply = Reply::json(403, &FORBIDDEN);
+                        return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
+                    }
+                    Asked::Failed(reply) => {
+                        return Err(at(Answer::new(reply, "", [cors_lines, b""])))
+                    }
+                }
+            }
+        };
+        // 503: the memory budget cannot hold the body. Checked next by the connection loop
+        // (`http::conn`, `reserve_body`), which holds the bytes and the budget's counter.
+        Ok((endpoint.index, identity, cors_lines))
+    }
+}
 
-/// The application's checks from the head, one a step, in the order of
-/// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
-/// the body's size after), by the serving `generation`. A later check goes in its slot.
-// The refusal is the answer itself, moved once to the loop (as `App::route` returns
-// it): boxing it would allocate on every refused request.
-#[allow(clippy::result_large_err)]
-fn checks(generation: &Generation, head: &RequestHead<'_>) -> Result<Granted, Answer> {
-    let seen = if generation.auth.is_some() || generation.cors.is_some() {
-        Seen::of(head.headers)
-    } else {
-        Seen::default()
-    };
-    // Every answer to an allowed origin carries its CORS lines, refusals included (a
-    // page reads a 401 as a 401, not as a CORS failure).
-    let origin = generation
-        .cors
-        .zip(seen.origin)
-        .and_then(|(cors, origin)| cors.allowed(origin));
-    let cors_lines: &'static [u8] = origin.map_or(b"", |origin| &origin.actual);
-    // 200: the API description, `GET /.well-known/openapi.json`, and its page,
-    // `GET /.well-known/api.html` (no route is at either).
-    if head.method == "GET" {
-        if let Some((body, own_lines)) = description(&generation.registry, head.target_text()) {
-            let reply = Reply::owned(200, body.to_vec());
-            return Err(Answer {
-                own_lines,
-                ..Answer::new(reply, "", [cors_lines, b""])
-            });
+/// 401 with its challenge.
+fn unauthorized(cors_lines: &'static [u8]) -> Answer {
+    let reply = Reply::json(401, &UNAUTHORIZED);
+    let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
+    Answer::new(reply, "", [cors_lines, challenge])
+}
+
+/// What the `authorize` hook decided.
+#[derive(Debug)]
+enum Asked {
+    Allow(String),
+    Unauthorized,
+    Forbidden(String),
+    /// It failed (panicked, answered nonsense: 500, logged), or the blocking pool could
+    /// not run it (503 / 504).
+    Failed(Reply),
+}
+
+impl Application {
+    /// Calls the `authorize` hook with the request's head (every header, the route in the
+    /// body), on the blocking pool when it is marked so, and reads its answer: allowed
+    /// when `public` or one of its route globs matches `route`.
+    fn ask(
+        &self,
+        generation: &Arc<Generation>,
+        hook: &Endpoint,
+        head: &RequestHead<'_>,
+        route: &str,
+        public: bool,
+    ) -> Asked {
+        let headers: Vec<(&str, &[u8])> = head.headers.iter().collect();
+        let call = apiphant_sdk::AuthorizeCall {
+            route: route.to_owned(),
+        };
+        let body = serde_json::to_vec(&call).unwrap_or_default();
+        let request = dispatch::Request {
+            method: head.method,
+            path: head.target_text(),
+            headers: &headers,
+            request_id: head.request_id,
+            identity: b"",
+            body: &body,
+        };
+        let reply = if hook.blocking {
+            self.blocking.call(generation, hook, &request)
+        } else {
+            dispatch::call(&generation.registry, hook, &request)
+        };
+        let failed = |why: String| {
+            log::error!(
+                "req={} 500 for {route}: the {} {why}",
+                String::from_utf8_lossy(head.request_id),
+                hook.label
+            );
+            Asked::Failed(Reply::json(500, &INTERNAL_ERROR))
+        };
+        match reply.status {
+            200 => {}
+            401 => return Asked::Unauthorized,
+            403 => return Asked::Forbidden(String::new()),
+            500 | 503 | 504 => return Asked::Failed(reply),
+            other => return failed(format!("answered {other}: only an identity, 401 or 403")),
+        }
+        let identity: apiphant_sdk::Identity = match serde_json::from_slice(reply.body()) {
+            Ok(identity) => identity,
+            Err(error) => return failed(format!("answered no identity: {error}")),
+        };
+        if !apiphant_sdk::is_identity(&identity.identity) {
+            return failed(format!(
+                "answered the identity {:?}: give 1 to 128 visible ASCII characters, no \" or \\",
+                identity.identity
+            ));
+        }
+        if let Some((glob, why)) = identity
+            .routes
+            .iter()
+            .find_map(|glob| crate::config::glob_error(glob).map(|why| (glob, why)))
+        {
+            return failed(format!("answered the route glob '{glob}', which {why}"));
+        }
+        let allowed = public
+            || identity
+                .routes
+                .iter()
+                .any(|glob| crate::auth::glob_matches(glob, route));
+        if allowed {
+            Asked::Allow(identity.identity)
+        } else {
+            Asked::Forbidden(identity.identity)
         }
     }
-    // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
-    // only this; the method is checked in its own place below.)
-    let endpoint = dispatch::route(&generation.registry, "POST", head.target_text())
-        .map_err(|reply| Answer::new(reply, "", [cors_lines, b""]))?;
-    // Later refusals answer for this endpoint (its counters).
-    let at = |answer: Answer| Answer {
-        endpoint: Some(endpoint.index),
-        ..answer
-    };
-    // 204 / 403: a CORS preflight from an allowed origin (never needs a token).
-    if let (Some(origin), Some(method), "OPTIONS") = (origin, seen.request_method, head.method) {
-        return Err(at(match cors::preflight(method, seen.request_headers) {
-            Preflight::Granted => Answer {
-                own_lines: Some(b""),
-                ..Answer::new(Reply::json(204, b""), "", [&origin.preflight, b""])
-            },
-            Preflight::Refused => Answer::new(Reply::json(403, &FORBIDDEN), "", [b"", b""]),
-        }));
-    }
-    // 501: a method other than POST.
-    if head.method != "POST" {
-        let reply = Reply::json(501, &NOT_IMPLEMENTED);
-        return Err(at(Answer::new(reply, "", [cors_lines, b""])));
-    }
-    // 401 / 403: the caller's token and its scopes.
-    let identity = match generation.auth.map(|auth| {
-        let route = endpoint
-            .path
-            .strip_prefix("/api/")
-            .unwrap_or(&endpoint.path);
-        auth.decide(route, seen.authorizations, seen.authorization)
-    }) {
-        None => "",
-        Some(Decision::Allow(identity)) => identity,
-        Some(Decision::Unauthorized) => {
-            let reply = Reply::json(401, &UNAUTHORIZED);
-            let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
-            return Err(at(Answer::new(reply, "", [cors_lines, challenge])));
-        }
-        Some(Decision::Forbidden(identity)) => {
-            let reply = Reply::json(403, &FORBIDDEN);
-            return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
-        }
-    };
-    // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
-    Ok((endpoint.index, identity, cors_lines))
 }
 
 impl http::Reply for Answer {
@@ -328,6 +450,6 @@ impl http::Reply for Answer {
     }
 
     fn identity(&self) -> &str {
-        self.identity
+        &self.identity
     }
 }

@@ -26,14 +26,16 @@ pub struct Next {
     pub cors: Option<&'static Cors>,
     /// `[server] blocking_warn_ms` (zero: the watchdog is off).
     pub blocking_warn: Duration,
+    /// `[server] auto_offload`.
+    pub auto_offload: bool,
 }
 
 /// Makes the next generation's parts, or says in one line why it cannot.
 pub type Reloader = Box<dyn FnMut() -> Result<Next, String> + Send>;
 
-/// The `[server]` key that changes live; every other `[server]` and `[admin]` key needs a
+/// The `[server]` keys that change live (the watchdog is per generation); every other `[server]` and `[admin]` key needs a
 /// restart.
-const LIVE_SERVER_KEYS: [&str; 1] = ["blocking_warn_ms"];
+const LIVE_SERVER_KEYS: [&str; 2] = ["blocking_warn_ms", "auto_offload"];
 
 /// The reloader of the product `args` name, started with `started`'s configuration: each
 /// call opens the product again (building a source product's plugins unless `--no-build`,
@@ -47,7 +49,9 @@ pub fn reloader(args: ProductArgs, started: &Product) -> Reloader {
         let (product, files) = args.open().map_err(|error| error.to_string())?;
         let configs = product.config.plugin_configs();
         let mut registry = Registry::load_copies(&files, &configs, &copies(number))?;
-        registry.build_openapi(&product.name());
+        registry
+            .build_openapi(&product.name())
+            .map_err(|error| error.to_string())?;
         let (auth, cors) =
             crate::cli::access(&product, &registry).map_err(|error| error.to_string())?;
         for line in needs_restart(&running, &product.config.resolved(&product.dir)) {
@@ -58,6 +62,7 @@ pub fn reloader(args: ProductArgs, started: &Product) -> Reloader {
             auth,
             cors,
             blocking_warn: Duration::from_millis(product.config.server.blocking_warn_ms),
+            auto_offload: product.config.server.auto_offload,
         })
     })
 }

@@ -1,14 +1,14 @@
-//! The server: coroutine workers, the accept loop, and graceful shutdown.
+//! The server: worker threads, the accept loop, and graceful shutdown.
 //!
 //! `may` runs one worker thread per core (configurable); each connection is a coroutine
-//! with an explicit stack (README, "Limits and timeouts": plugin calls run on it). On
+//! with an explicit stack (docs/operations.md, "Limits and timeouts": plugin calls run on it). On
 //! SIGTERM / SIGINT the listener closes, idle connections close within a second, every
 //! request already read is answered (with `Connection: close`), then the process exits 0;
 //! when the grace period ends first, it exits 1 and says how many requests went unanswered.
 //! On SIGHUP the product's plugins and configuration are reloaded beside the running ones
 //! (`crate::generation`, `crate::reload`; docs/reload.md): the listener stays open.
 
-use crate::admin::Admin;
+use crate::admin::Api;
 use crate::app::Application;
 use crate::auth::Auth;
 use crate::config::ServerConfig;
@@ -59,6 +59,8 @@ pub struct Settings {
     pub action_timeout: Duration,
     /// The watchdog's threshold for actions not marked blocking (zero: off).
     pub blocking_warn: Duration,
+    /// Whether the watchdog moves an action it keeps catching to the blocking pool.
+    pub auto_offload: bool,
 }
 
 impl Settings {
@@ -75,6 +77,7 @@ impl Settings {
                 max_headers: config.max_headers.clamp(1, http::head::MAX_HEADERS_CAP),
                 max_header_bytes: config.max_header_bytes.max(64),
                 max_body_bytes: config.max_body_bytes as u64,
+                memory_budget_bytes: config.memory_budget(crate::memory::total()),
                 header_timeout: secs(config.header_timeout_secs),
                 body_timeout: secs(config.body_timeout_secs),
                 idle_timeout: secs(config.idle_timeout_secs),
@@ -88,6 +91,7 @@ impl Settings {
             admin: None,
             action_timeout: secs(config.action_timeout_secs),
             blocking_warn: Duration::from_millis(config.blocking_warn_ms),
+            auto_offload: config.auto_offload,
         }
     }
 }
@@ -124,11 +128,12 @@ pub fn run(
     reloader: Option<Reloader>,
 ) -> io::Result<Stopped> {
     // Each connection is an fd: raise the soft limit to the hard one (a 1024 soft limit
-    // would refuse the 1025th client). README, "Limits and timeouts".
+    // would refuse the 1025th client). docs/operations.md, "Limits and timeouts".
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => log::debug!("open file limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open file limit: {error}"),
     }
+    crate::memory::tune();
     may::config()
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
@@ -145,6 +150,7 @@ pub fn run(
         auth: settings.auth,
         cors: settings.cors,
         blocking_warn: settings.blocking_warn,
+        auto_offload: settings.auto_offload,
     };
     let current = Current::new(generation(0, first, metrics))?;
     let server: &'static Server = Box::leak(Box::new(Server {
@@ -213,13 +219,12 @@ pub fn run(
         log::info!("listener closed");
     })?;
     if let (Some(addr), Some(_)) = (settings.admin, metrics) {
-        let admin = Box::leak(Box::new(Admin {
+        let api = Box::leak(Box::new(Api {
             app: &server.app,
             api: &server.http,
             connections: &server.connections,
         }));
-        let bound = serve_admin(admin, addr, &settings)?;
-        log::info!("admin listener at http://{bound} (/livez, /readyz, /metrics)");
+        crate::admin::listen(api, addr, settings.limits.clone(), settings.stack_bytes)?;
     }
     on_listening(bound);
     let mut signals = signals;
@@ -230,7 +235,7 @@ pub fn run(
         match &reload {
             // A reload already asked for and not started takes this one in.
             Some(reload) => drop(reload.try_send(())),
-            None => log::warn!("SIGHUP received: nothing to reload (the plugins were given with --plugin and no product folder)"),
+            None => log::warn!("SIGHUP received: nothing to reload"),
         }
         false
     });
@@ -274,38 +279,6 @@ pub fn run(
     Ok(Stopped::Drained)
 }
 
-/// Binds the admin listener and serves it on coroutines (the API's connection loop, its own
-/// limits and shutdown flag: it keeps answering, `/readyz` with 503, through the grace
-/// period); returns the bound address.
-fn serve_admin(
-    admin: &'static Admin,
-    addr: SocketAddr,
-    settings: &Settings,
-) -> io::Result<SocketAddr> {
-    if addr.port() != 0 {
-        drop(std::net::TcpListener::bind(addr).map_err(bind_error)?);
-    }
-    let listener = may::net::TcpListener::bind(addr).map_err(bind_error)?;
-    let bound = listener.local_addr()?;
-    let shared: &'static http::Shared =
-        Box::leak(Box::new(http::Shared::start(settings.limits.clone())?));
-    let stack = settings.stack_bytes;
-    crate::coroutine::spawn("admin", stack, move || {
-        for stream in listener.incoming() {
-            let spawned = stream.and_then(|stream| {
-                crate::coroutine::spawn("admin connection", stack, move || {
-                    http::serve(stream, admin, shared);
-                })
-            });
-            if let Err(error) = spawned {
-                log::warn!("admin listener: {error}");
-                may::coroutine::sleep(Duration::from_millis(10));
-            }
-        }
-    })?;
-    Ok(bound)
-}
-
 /// Runs the serving generation's shutdown hooks when dropped.
 struct StopPlugins(&'static Application);
 
@@ -320,14 +293,13 @@ impl Drop for StopPlugins {
 fn generation(number: u64, next: Next, metrics: Option<&'static Metrics>) -> Generation {
     Generation {
         number,
-        watchdog: Watchdog::new(&next.registry, next.blocking_warn),
+        watchdog: Watchdog::new(&next.registry, next.blocking_warn, next.auto_offload),
         metrics: metrics.map(|metrics| metrics.for_routes(&next.registry)),
         registry: next.registry,
         auth: next.auth,
         cors: next.cors,
     }
 }
-
 /// Starts the thread that runs reloads one at a time, if there is a `reloader`; a send to
 /// the returned channel asks for one (a full channel: one is asked for already).
 fn start_reloads(
@@ -366,7 +338,7 @@ fn start_reloads(
 }
 
 /// A bind error with the fix for the common ones.
-fn bind_error(error: io::Error) -> io::Error {
+pub(crate) fn bind_error(error: io::Error) -> io::Error {
     let hint = match error.kind() {
         io::ErrorKind::AddrInUse => {
             "the address is in use by another process: stop it, or give another HOST:PORT"
