@@ -47,6 +47,8 @@ mod original;
 mod postgres;
 /// Raw mode: a real multipart upload, a non-JSON response.
 mod raw;
+/// Live reload: SIGHUP under load, broken plugins and configs, token revocation, --watch.
+mod reload;
 /// Request ids: kept or generated, returned, logged, handed to the action.
 mod request_ids;
 /// Routing: nested targets, versions side by side, 404 / 501 / 400 rules, path forms.
