@@ -309,7 +309,8 @@ impl Application {
                 }
             }
         };
-        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
+        // 503: the memory budget cannot hold the body. Checked next by the connection loop
+        // (`http::conn`, `reserve_body`), which holds the bytes and the budget's counter.
         Ok(Grant {
             endpoint,
             identity,

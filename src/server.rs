@@ -1,7 +1,7 @@
-//! The server: coroutine workers, the accept loop, and graceful shutdown.
+//! The server: worker threads, the accept loop, and graceful shutdown.
 //!
 //! `may` runs one worker thread per core (configurable); each connection is a coroutine
-//! with an explicit stack (README, "Limits and timeouts": plugin calls run on it). On
+//! with an explicit stack (docs/operations.md, "Limits and timeouts": plugin calls run on it). On
 //! SIGTERM / SIGINT the listener closes, idle connections close within a second, every
 //! request already read is answered (with `Connection: close`), then the process exits 0;
 //! when the grace period ends first, it exits 1 and says how many requests went unanswered.
@@ -73,6 +73,7 @@ impl Settings {
                 max_headers: config.max_headers.clamp(1, http::head::MAX_HEADERS_CAP),
                 max_header_bytes: config.max_header_bytes.max(64),
                 max_body_bytes: config.max_body_bytes as u64,
+                memory_budget_bytes: config.memory_budget(crate::memory::total()),
                 header_timeout: secs(config.header_timeout_secs),
                 body_timeout: secs(config.body_timeout_secs),
                 idle_timeout: secs(config.idle_timeout_secs),
@@ -120,11 +121,12 @@ pub fn run(
     on_listening: impl FnOnce(SocketAddr),
 ) -> io::Result<Stopped> {
     // Each connection is an fd: raise the soft limit to the hard one (a 1024 soft limit
-    // would refuse the 1025th client). README, "Limits and timeouts".
+    // would refuse the 1025th client). docs/operations.md, "Limits and timeouts".
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => log::debug!("open file limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open file limit: {error}"),
     }
+    crate::memory::tune();
     may::config()
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());

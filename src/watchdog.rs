@@ -69,7 +69,7 @@ impl Watchdog {
         };
         if caught.fetch_add(1, Ordering::Relaxed) == 0 {
             log::warn!(
-                "action {} held its worker {:.1} ms (over blocking_warn_ms = {}): every connection of that worker waited; if it blocks (a database, a file, a sleep), mark it .blocking() in export! (or raise blocking_warn_ms{})",
+                "action {} held its worker thread {:.1} ms (over blocking_warn_ms = {}): every connection of that thread waited; if it blocks (a database, a file, a sleep), mark it .blocking() in export! (or raise blocking_warn_ms{})",
                 endpoint.label,
                 took.as_secs_f64() * 1000.0,
                 self.threshold.as_millis(),
@@ -82,7 +82,7 @@ impl Watchdog {
         }
         if let Some(seen) = self.offload.as_ref().and_then(|o| o.caught(endpoint.index)) {
             log::warn!(
-                "auto_offload: action {} held its worker over blocking_warn_ms = {} {seen} times within {} s: it runs on the blocking pool from now on (mark it .blocking() in export! to make that its place)",
+                "auto_offload: action {} held its worker thread over blocking_warn_ms = {} {seen} times within {} s: it runs on the blocking pool from now on (mark it .blocking() in export! to make that its place)",
                 endpoint.label,
                 self.threshold.as_millis(),
                 OFFLOAD_WINDOW.as_secs()

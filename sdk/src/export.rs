@@ -12,7 +12,7 @@
 #![allow(unsafe_code)]
 
 use crate::abi::{self, Bytes, CallIn, CallOut, HostV2, OwnedBuf, PluginV2};
-use crate::action::kind;
+use crate::action::not_object;
 use crate::action::{Action, Input, Reply};
 use crate::authorize::{Authorize, AuthorizeCall, Refusal, RequestHead};
 use crate::body::parse_object;
@@ -371,9 +371,7 @@ pub(crate) fn json_reply<T: serde::Serialize + ?Sized>(value: &T) -> Reply {
             recycle(bytes);
             match value {
                 serde_json::Value::Null => Reply::Object(Object::new()),
-                other => {
-                    Reply::NotObject(format!("action returned a non-object: {}", kind(&other)))
-                }
+                other => Reply::NotObject(not_object(&other)),
             }
         }
     }

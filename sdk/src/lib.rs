@@ -54,7 +54,7 @@ pub use error::{status_line, ApiError, ApiResult, FieldState, Object};
 pub use hooks::{settings, InitHook};
 pub use json::{Json, Valid};
 #[cfg(feature = "multipart")]
-pub use multipart::{Form, Part};
+pub use multipart::{Form, MultipartLimits, Part, NOT_MULTIPART};
 pub use raw::{field_value, is_token_byte, RawRequest, RawResponse};
 pub use schemars;
 pub use serde_json::{self, json, Map, Value};

@@ -66,7 +66,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     let tasks = TaskSet::load(&files, &product.config.plugin_configs())?;
     if tasks.tasks().is_empty() {
         return Err(format!(
-            "no background tasks in the plugins of '{}' (add `tasks {{ name: every(60) }}` to a plugin's export!, see the README, \"Background tasks\")",
+            "no background tasks in the plugins of '{}' (add `tasks {{ name: every(60) }}` to a plugin's export!, see docs/guide.md, \"Tasks\")",
             product.dir.display()
         )
         .into());

@@ -1,5 +1,5 @@
 //! `apiphant-background`: runs a product's background tasks, the port of the original's
-//! `apiphant.background` (see the README, "Background tasks").
+//! `apiphant.background` (see docs/background.md).
 //!
 //! - `schedule.rs`: parsing schedules (intervals, both cron forms) and `next_after`;
 //! - `plan.rs`: which tasks are due, in which order, missed runs (pure, clock-free);
@@ -17,4 +17,5 @@ pub mod lock;
 pub mod metrics;
 pub mod plan;
 pub mod schedule;
+mod vixie;
 pub mod worker;
