@@ -122,9 +122,10 @@ for port in [*range(base, base + count), *range(base + offset, base + offset + c
     die "no free ports found"
 }
 
-# in_pool PORT BASE: PORT is one of 2 API ports from BASE or their admin ports.
+# in_pool PORT BASE: PORT is one of 2 API ports from BASE or their admin ports, or the
+# worker's admin port (the third from BASE + ADMIN_OFFSET).
 in_pool() {
-    (($1 >= $2 && $1 <= $2 + 1)) || (($1 >= $2 + ADMIN_OFFSET && $1 <= $2 + ADMIN_OFFSET + 1))
+    (($1 >= $2 && $1 <= $2 + 2)) || (($1 >= $2 + ADMIN_OFFSET && $1 <= $2 + ADMIN_OFFSET + 2))
 }
 
 # 3: the 2 API ports and the next, whose admin port (+ADMIN_OFFSET) is the worker's.
@@ -554,7 +555,7 @@ ok "--rate-limit 10 --rate-burst 5: nginx answers excess requests 429 in JSON, R
 # here by openssl (365 days, the intermediate profile's limit): a test CA (self-signed)
 # and the server's certificate it signs (sslyze's path validation refuses a self-signed
 # server certificate as its own anchor). Then --uninstall removes it and only it.
-b_api=$(free_base 2)
+b_api=$(free_base 3)  # its 2 API ports and its worker's admin port (+ADMIN_OFFSET)
 b_listen=$(free_base 1)
 while in_pool "$b_listen" "$b_api"; do b_listen=$(free_base 1); done
 b_https=$(free_base 1)
