@@ -68,7 +68,7 @@ impl fmt::Display for ProductError {
             ),
             ProductError::NoPlugins(dir) => write!(
                 f,
-                "no plugins found for product '{}' (add a cdylib crate under plugins/, see the README, \"Write a target\")",
+                "no plugins found for product '{}' (add a cdylib crate under plugins/, see docs/guide.md, \"Write a target\")",
                 dir.display()
             ),
             ProductError::MissingPath {

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 type Error = Box<dyn std::error::Error>;
 
-/// Runs the server command; the exit code follows the README (0 ok, 1 requests left
+/// Runs the server command; the exit code follows docs/operations.md (0 ok, 1 requests left
 /// unanswered at the end of the shutdown grace period, 2 start-up error).
 pub fn main() -> ExitCode {
     crate::logging::init();
@@ -48,6 +48,7 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
             let (product, files) = args.open()?;
             let registry = Registry::load(&files, &product.config.plugin_configs())?;
             access(&product, &registry)?;
+            registry.openapi(&product.name())?;
             for route in registry.routes() {
                 println!("POST {route}");
             }
@@ -65,7 +66,7 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
         Plan::Openapi(args) => {
             let (product, files) = args.open()?;
             let registry = Registry::load(&files, &product.config.plugin_configs())?;
-            let document = registry.openapi(&product.name());
+            let document = registry.openapi(&product.name())?;
             println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -81,7 +82,7 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
 }
 
 /// `[auth]` checked against the loaded routes, and `[cors]`, for the life of the process.
-fn access(
+pub(crate) fn access(
     product: &Product,
     registry: &Registry,
 ) -> Result<(Option<&'static Auth>, Option<&'static Cors>), Error> {
@@ -140,7 +141,7 @@ fn route_log(routes: Vec<String>, product: &std::path::Path) -> Vec<String> {
 fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let (product, files) = serve.product.open()?;
     let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
-    registry.build_openapi(&product.name());
+    registry.build_openapi(&product.name())?;
     let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
     (settings.auth, settings.cors) = access(&product, &registry)?;
     settings.admin = serve.admin.or(product.config.admin.listen);
