@@ -154,13 +154,9 @@ fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     (settings.auth, settings.cors) = access(&product, &registry)?;
     settings.admin = serve.admin.or(product.config.admin.listen);
     crate::dispatch::developer_mode(serve.dev);
-    if serve.dev {
-        log::warn!("developer mode (--dev): the 500 of a plugin fault says why in its body; never serve clients with it");
-    }
     let routes = registry.routes().len();
-    for line in route_log(registry.route_actions(), &serve.product.product) {
-        log::info!("{line}");
-    }
+    // Logged once the address is bound: a start-up failure stays one line.
+    let route_lines = route_log(registry.route_actions(), &serve.product.product);
     let name = product.name();
     let dir = product.dir.display().to_string();
     let reloader = crate::reload::reloader(serve.product.clone(), &product);
@@ -171,6 +167,12 @@ fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
             settings.workers,
             settings.stack_bytes / 1024
         );
+        for line in &route_lines {
+            log::info!("{line}");
+        }
+        if serve.dev {
+            log::warn!("developer mode (--dev): the 500 of a plugin fault says why in its body; never serve clients with it");
+        }
         // After the SIGHUP handler is in place (the server's), never before.
         if let Some(product) = watch {
             if let Err(error) = crate::reload::watch(product) {
