@@ -8,6 +8,8 @@ use crate::blocking::Pool;
 use crate::cors::{self, Cors, Preflight};
 use crate::dispatch::{self, Reply};
 use crate::http::{self, Headers, RequestHead};
+use crate::jobs::front::{prefers_async, APPLIED};
+use crate::jobs::Front;
 use crate::metrics::{Call, Metrics};
 use crate::plugin::{Endpoint, PluginBuf, Registry};
 use crate::watchdog::Watchdog;
@@ -24,6 +26,8 @@ pub(crate) struct Application {
     metrics: Option<&'static Metrics>,
     /// Names the actions not marked blocking that hold their worker (`blocking_warn_ms`).
     watchdog: Option<&'static Watchdog>,
+    /// The job store's threads, when an action is asynchronous (`crate::jobs`).
+    jobs: Option<&'static Front>,
 }
 
 /// What the route step lets through: the endpoint, the caller's identity (a token's name,
@@ -107,7 +111,13 @@ impl Application {
             cors,
             metrics,
             watchdog: None,
+            jobs: None,
         }
+    }
+
+    /// With the job store (asynchronous calls and the `v0/_jobs` route).
+    pub(crate) fn with_jobs(self, jobs: Option<&'static Front>) -> Self {
+        Application { jobs, ..self }
     }
 
     /// With the watchdog for unmarked blocking actions.
@@ -165,6 +175,13 @@ impl http::App for Application {
             identity: identity.as_bytes(),
             body: request.body,
         };
+        // The host's own route, and an asynchronous call the client wants run as a job.
+        if let Some(answer) = self.job_answer(endpoint, head, &request) {
+            return Answer {
+                endpoint: Some(endpoint),
+                ..Answer::new(answer.0, identity, [cors, answer.1])
+            };
+        }
         // Timed only when counted or watched: two clock reads, and five relaxed adds per
         // call when counted.
         let watchdog = self.watchdog.filter(|_| !endpoint.blocking);
@@ -191,6 +208,42 @@ impl http::App for Application {
             endpoint: Some(endpoint),
             ..Answer::new(reply, identity, [cors, b""])
         }
+    }
+}
+
+impl Application {
+    /// The answer of the job store when `endpoint` is `v0/_jobs`, or asynchronous and
+    /// asked with `Prefer: respond-async` (then with `Preference-Applied`); `None`: a plain
+    /// call.
+    fn job_answer(
+        &self,
+        endpoint: &Endpoint,
+        head: &RequestHead<'_>,
+        request: &dispatch::Request<'_>,
+    ) -> Option<(Reply, &'static [u8])> {
+        if let Some(builtin) = endpoint.builtin {
+            let reply = match self.jobs {
+                Some(jobs) => jobs.answer(builtin, request),
+                None => Reply::json(404, &apiphant_sdk::wire::NOT_FOUND),
+            };
+            return Some((reply, b""));
+        }
+        let jobs = self.jobs.filter(|_| endpoint.asynchronous)?;
+        let mut prefer = false;
+        let mut key = None;
+        for (name, value) in head.headers.raw() {
+            if name.eq_ignore_ascii_case(b"prefer") {
+                prefer |= prefers_async(value);
+            } else if name.eq_ignore_ascii_case(b"idempotency-key") {
+                key.get_or_insert(value);
+            }
+        }
+        if !prefer {
+            return None;
+        }
+        let reply = jobs.enqueue(endpoint, request, key);
+        let applied = if reply.status == 202 { APPLIED } else { b"" };
+        Some((reply, applied))
     }
 }
 

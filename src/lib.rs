@@ -20,6 +20,7 @@ pub mod cors;
 pub mod dispatch;
 mod fd_limit;
 pub mod http;
+pub mod jobs;
 pub mod logging;
 mod metrics;
 pub mod openapi;

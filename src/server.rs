@@ -55,6 +55,8 @@ pub struct Settings {
     pub action_timeout: Duration,
     /// The watchdog's threshold for actions not marked blocking (zero: off).
     pub blocking_warn: Duration,
+    /// The job store's threads, when an action is asynchronous (`crate::jobs`).
+    pub jobs: Option<&'static crate::jobs::Front>,
 }
 
 impl Settings {
@@ -84,6 +86,7 @@ impl Settings {
             admin: None,
             action_timeout: secs(config.action_timeout_secs),
             blocking_warn: Duration::from_millis(config.blocking_warn_ms),
+            jobs: None,
         }
     }
 }
@@ -141,7 +144,8 @@ pub fn run(
         .map(|_| &*Box::leak(Box::new(Metrics::new(registry, blocking.stats(), watchdog))));
     let server: &'static Server = Box::leak(Box::new(Server {
         app: Application::new(registry, blocking, settings.auth, settings.cors, metrics)
-            .watched(watchdog),
+            .watched(watchdog)
+            .with_jobs(settings.jobs),
         http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));

@@ -259,7 +259,7 @@ pub fn run_due<R: Runner + ?Sized>(
     }
 }
 
-fn on_error<R: Runner + ?Sized>(
+pub(crate) fn on_error<R: Runner + ?Sized>(
     runner: &R,
     notifier: Option<&dyn Notifier>,
     task: &str,

@@ -118,6 +118,10 @@ fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
     registry.build_openapi(&product.name());
     let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
+    if registry.has_asynchronous() {
+        registry.add_jobs_routes();
+        settings.jobs = Some(crate::jobs::front::start(&product)?);
+    }
     (settings.auth, settings.cors) = access(&product, &registry)?;
     settings.admin = serve.admin.or(product.config.admin.listen);
     let routes = registry.routes().len();

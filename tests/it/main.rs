@@ -26,6 +26,8 @@ mod fairness;
 mod faults;
 /// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.
 mod hostile;
+/// Durable asynchronous calls: 202 and a job, workers, leases, retries, on both stores.
+mod jobs;
 /// ABI 2 with a real plugin: init and shutdown hooks, the request context.
 mod lifecycle;
 /// The API description: OpenAPI 3.1, printed and served, checked by openapi-spec-validator.
