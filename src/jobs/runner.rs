@@ -258,7 +258,7 @@ fn run_job(shared: &Shared, store: &mut dyn JobStore, job: &Claimed, lease_ms: i
         failed(shared, job, &label, &error);
         Finish::Failed(serde_json::json!({ "error": error }).to_string())
     };
-    match store.finish(&job.id, &finish, now_ms()) {
+    match record_end(shared, store, &job.id, &finish) {
         Ok(true) => {
             if let Finish::Succeeded(_) = finish {
                 log::info!("Job {} ({label}): OK.", job.id);
@@ -272,6 +272,30 @@ fn run_job(shared: &Shared, store: &mut dyn JobStore, job: &Claimed, lease_ms: i
             "Job {} ({label}): its end was not recorded ({why}); it runs again when its lease runs out.",
             job.id
         ),
+    }
+}
+
+/// Records how the run ended; while the store cannot be reached, tries again every half
+/// second (until the worker stops): the job's lease has run out meanwhile, but no other
+/// worker can claim it either while the store is down, so the end is kept once.
+fn record_end(
+    shared: &Shared,
+    store: &mut dyn JobStore,
+    id: &str,
+    finish: &Finish,
+) -> Result<bool, String> {
+    let mut warned = false;
+    loop {
+        match store.finish(id, finish, now_ms()) {
+            Err(why) if !shared.stop.load(Ordering::SeqCst) => {
+                if !warned {
+                    log::warn!("Job {id}: cannot record its end yet ({why}); trying again.");
+                    warned = true;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -249,14 +249,14 @@ fn status_row(row: &postgres::Row) -> Status {
 }
 
 impl PgStore {
-    /// Runs `statement` with `params`, forgetting a lost connection on error.
+    /// Runs `statement` with `params`. A connection found lost (the database restarted
+    /// since its last use) is made again and the statement sent once more.
     fn execute(
         &mut self,
         statement: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<u64, String> {
-        let result = self.client()?.execute(statement, params);
-        result.map_err(|error| self.failed(&error))
+        self.retried(|client| client.execute(statement, params))
     }
 
     /// [`PgStore::execute`] for rows.
@@ -265,8 +265,26 @@ impl PgStore {
         statement: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<Vec<postgres::Row>, String> {
-        let result = self.client()?.query(statement, params);
-        result.map_err(|error| self.failed(&error))
+        self.retried(|client| client.query(statement, params))
+    }
+
+    fn retried<T>(
+        &mut self,
+        mut run: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, String> {
+        let was_connected = self.client.is_some();
+        let result = run(self.client()?);
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                let why = self.failed(&error);
+                if !(was_connected && self.client.is_none()) {
+                    return Err(why);
+                }
+                let result = run(self.client()?);
+                result.map_err(|error| self.failed(&error))
+            }
+        }
     }
 }
 

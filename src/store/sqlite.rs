@@ -112,6 +112,22 @@ impl SqliteStore {
     }
 }
 
+/// The id of the oldest claimable job of `queue`, if any.
+fn pick(
+    connection: &Connection,
+    product: &str,
+    queue: &str,
+    now: i64,
+) -> rusqlite::Result<Option<String>> {
+    connection
+        .query_row(
+            &sql(jobs::CLAIM_PICK),
+            params![product, queue, now],
+            |row| row.get(0),
+        )
+        .optional()
+}
+
 fn status_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Status> {
     Ok(Status {
         state: row.get(0)?,
@@ -193,19 +209,18 @@ impl JobStore for SqliteStore {
         let (product, worker) = (self.product.clone(), self.worker.clone());
         let path = self.path.display().to_string();
         let failed = |error: rusqlite::Error| format!("job store '{path}': {error}");
+        // A read first (WAL: it waits for no writer): an idle poll takes no write lock.
+        if pick(&self.connection, &product, queue, now)
+            .map_err(failed)?
+            .is_none()
+        {
+            return Ok(None);
+        }
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(failed)?;
-        let picked: Option<String> = transaction
-            .query_row(
-                &sql(jobs::CLAIM_PICK),
-                params![product, queue, now],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(failed)?;
-        let Some(picked) = picked else {
+        let Some(picked) = pick(&transaction, &product, queue, now).map_err(failed)? else {
             return Ok(None);
         };
         let claimed = transaction
