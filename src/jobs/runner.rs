@@ -309,10 +309,9 @@ fn failed(shared: &Shared, job: &Claimed, label: &str, traceback: &str) {
         crate::logging::escape_lines(traceback, false)
     );
     let name = format!("job {label} {}", job.id);
-    crate::background::worker::on_error(
-        shared.tasks.as_ref(),
-        shared.notifier.as_deref(),
-        &name,
-        traceback,
-    );
+    let told = crate::background::worker::Told {
+        notifier: shared.notifier.as_deref(),
+        metrics: None,
+    };
+    crate::background::worker::on_error(shared.tasks.as_ref(), told, &name, traceback);
 }

@@ -1,6 +1,6 @@
 //! The example product's background tasks, the original's `myproduct/api/background.py`:
 //! `update_something` every 60 s, plus a cron task and an `on_error` hook. Run them with
-//! `apiphant-background .` (README, "Background tasks"). And `v0/reports create`, an
+//! `apiphant-background .` (docs/guide.md, "Tasks"). And `v0/reports create`, an
 //! asynchronous action in the `reports` queue: called with `Prefer: respond-async` it is
 //! stored as a job that the worker runs (docs/jobs.md).
 
