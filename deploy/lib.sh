@@ -655,14 +655,15 @@ install_product() {
     fi
     # Nothing under PREFIX is writable by the service user (supervisord, root, writes the
     # program logs, nginx's master, root, its own) but PREFIX/run, the background worker's
-    # lock folder (its default lock file; only that user may write there).
-    mkdir -p "$PREFIX/run"
+    # lock folder (its default lock file; only that user may write there), and PREFIX/var,
+    # the durable state (the embedded job store, docs/jobs.md), kept across reinstalls.
+    mkdir -p "$PREFIX/run" "$PREFIX/var"
     if [[ -z $SANDBOX ]]; then
         chown -R root:root "$PREFIX"
         chmod 0755 "$PREFIX" "$PREFIX/bin" "$PREFIX/plugins" "$PREFIX/public" "$LOG_DIR"
-        chown "$SERVICE_USER" "$PREFIX/run"
+        chown -R "$SERVICE_USER" "$PREFIX/run" "$PREFIX/var"
     fi
-    chmod 0700 "$PREFIX/run"
+    chmod 0700 "$PREFIX/run" "$PREFIX/var"
     write_deployed
 }
 

@@ -11,6 +11,8 @@ use crate::cors::{self, Preflight};
 use crate::dispatch::{self, Reply};
 use crate::generation::{Current, Generation};
 use crate::http::{self, Headers, RequestHead};
+use crate::jobs::front::{prefers_async, APPLIED};
+use crate::jobs::Front;
 use crate::metrics::Call;
 use crate::plugin::{Endpoint, PluginBuf, Registry};
 use apiphant_sdk::wire::{FORBIDDEN, INTERNAL_ERROR, NOT_FOUND, NOT_IMPLEMENTED, UNAUTHORIZED};
@@ -23,6 +25,9 @@ use std::sync::Arc;
 pub(crate) struct Application {
     current: Current,
     blocking: Pool,
+    /// The job store's threads, when an action is asynchronous (`crate::jobs`); the
+    /// process's, not a generation's (`[jobs]` changes need a restart).
+    jobs: Option<&'static Front>,
 }
 
 /// What the route step lets through: the generation that routed it, the endpoint (its
@@ -107,7 +112,16 @@ impl<'a> Seen<'a> {
 
 impl Application {
     pub(crate) fn new(current: Current, blocking: Pool) -> Self {
-        Application { current, blocking }
+        Application {
+            current,
+            blocking,
+            jobs: None,
+        }
+    }
+
+    /// With the job store (asynchronous calls and the `v0/_jobs` route).
+    pub(crate) fn with_jobs(self, jobs: Option<&'static Front>) -> Self {
+        Application { jobs, ..self }
     }
 
     /// The generation serving new requests, and the swap a reload makes.
@@ -182,6 +196,13 @@ impl http::App for Application {
             identity: identity.as_bytes(),
             body: request.body,
         };
+        // The host's own route, and an asynchronous call the client wants run as a job.
+        if let Some((reply, applied)) = self.job_answer(endpoint, head, &request) {
+            return Answer {
+                endpoint: Some(endpoint.index),
+                ..Answer::new(reply, identity, [cors, applied])
+            };
+        }
         // Timed only when counted or watched: two clock reads, and five relaxed adds per
         // call when counted.
         // An unmarked action the watchdog moved (`auto_offload`) runs on the pool too.
@@ -217,6 +238,42 @@ impl http::App for Application {
             _code: Some(generation),
             ..Answer::new(reply, identity, [cors, b""])
         }
+    }
+}
+
+impl Application {
+    /// The answer of the job store when `endpoint` is `v0/_jobs`, or asynchronous and
+    /// asked with `Prefer: respond-async` (then with `Preference-Applied`); `None`: a plain
+    /// call.
+    fn job_answer(
+        &self,
+        endpoint: &Endpoint,
+        head: &RequestHead<'_>,
+        request: &dispatch::Request<'_>,
+    ) -> Option<(Reply, &'static [u8])> {
+        if let Some(builtin) = endpoint.builtin {
+            let reply = match self.jobs {
+                Some(jobs) => jobs.answer(builtin, request),
+                None => Reply::json(404, &NOT_FOUND),
+            };
+            return Some((reply, b""));
+        }
+        let jobs = self.jobs.filter(|_| endpoint.asynchronous)?;
+        let mut prefer = false;
+        let mut key = None;
+        for (name, value) in head.headers.raw() {
+            if name.eq_ignore_ascii_case(b"prefer") {
+                prefer |= prefers_async(value);
+            } else if name.eq_ignore_ascii_case(b"idempotency-key") {
+                key.get_or_insert(value);
+            }
+        }
+        if !prefer {
+            return None;
+        }
+        let reply = jobs.enqueue(endpoint, request, key);
+        let applied = if reply.status == 202 { APPLIED } else { b"" };
+        Some((reply, applied))
     }
 }
 

@@ -40,7 +40,8 @@ pub enum Body {
     Static(&'static [u8]),
     /// Bytes the plugin allocated, freed by the plugin once written.
     Plugin(PluginBuf),
-    /// Bytes made for this reply (`--dev`'s 500 with its cause).
+    /// Bytes made for this reply (`--dev`'s 500 with its cause, the answers of
+    /// asynchronous calls).
     Owned(Vec<u8>),
 }
 
@@ -167,6 +168,27 @@ fn internal_error(cause: &str) -> Reply {
 /// non-object result, malformed bytes) are logged with target, action and cause, and
 /// answered 500 without details.
 pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> Reply {
+    call_traced(registry, endpoint, request).0
+}
+
+/// [`call`], with the fault's cause when the reply is a 500 for a plugin fault (a panic's
+/// message, location and backtrace): a job's traceback for `on_error`.
+pub fn call_traced(
+    registry: &Registry,
+    endpoint: &Endpoint,
+    request: &Request<'_>,
+) -> (Reply, Option<String>) {
+    let mut cause = None;
+    let reply = call_inner(registry, endpoint, request, &mut cause);
+    (reply, cause)
+}
+
+fn call_inner(
+    registry: &Registry,
+    endpoint: &Endpoint,
+    request: &Request<'_>,
+    traceback: &mut Option<String>,
+) -> Reply {
     let raw_headers: Vec<abi::Header> = if endpoint.raw_request {
         request
             .headers
@@ -188,7 +210,8 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
         request.body,
         context,
     );
-    let fault = |cause: &str| {
+    let mut fault = |cause: &str| {
+        *traceback = Some(cause.to_owned());
         log::error!(
             "req={} 500 for {} {} ({}): {}",
             String::from_utf8_lossy(request.request_id),

@@ -22,6 +22,7 @@ mod exposition;
 mod fd_limit;
 mod generation;
 pub mod http;
+pub mod jobs;
 pub mod logging;
 mod memory;
 mod metrics;

@@ -52,6 +52,11 @@ pub fn reloader(args: ProductArgs, started: &Product) -> Reloader {
         registry
             .build_openapi(&product.name())
             .map_err(|error| error.to_string())?;
+        // The job store is the process's (opened at start when an action was asynchronous):
+        // its route stays where it was served.
+        if registry.has_asynchronous() {
+            registry.add_jobs_routes();
+        }
         let (auth, cors) =
             crate::cli::access(&product, &registry).map_err(|error| error.to_string())?;
         for line in needs_restart(&running, &product.config.resolved(&product.dir)) {

@@ -61,6 +61,8 @@ pub struct Settings {
     pub blocking_warn: Duration,
     /// Whether the watchdog moves an action it keeps catching to the blocking pool.
     pub auto_offload: bool,
+    /// The job store's threads, when an action is asynchronous (`crate::jobs`).
+    pub jobs: Option<&'static crate::jobs::Front>,
 }
 
 impl Settings {
@@ -92,6 +94,7 @@ impl Settings {
             action_timeout: secs(config.action_timeout_secs),
             blocking_warn: Duration::from_millis(config.blocking_warn_ms),
             auto_offload: config.auto_offload,
+            jobs: None,
         }
     }
 }
@@ -154,7 +157,7 @@ pub fn run(
     };
     let current = Current::new(generation(0, first, metrics))?;
     let server: &'static Server = Box::leak(Box::new(Server {
-        app: Application::new(current, blocking),
+        app: Application::new(current, blocking).with_jobs(settings.jobs),
         http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));

@@ -268,6 +268,7 @@ pub struct Action {
     pub(crate) raw_response: bool,
     pub(crate) blocking: bool,
     pub(crate) asynchronous: bool,
+    pub(crate) queue: Option<String>,
     pub(crate) timeout_secs: Option<f64>,
     pub(crate) consumes: Option<String>,
     pub(crate) produces: Option<String>,
@@ -295,6 +296,7 @@ pub fn action<M, H: Handler<M>>(handler: H) -> Action {
         raw_response: H::RAW_RESPONSE,
         blocking: false,
         asynchronous: false,
+        queue: None,
         timeout_secs: None,
         consumes: None,
         produces: None,
@@ -330,11 +332,20 @@ impl Action {
         self
     }
 
-    /// Marks the action as asynchronous: it may be run in the background, the client
-    /// getting a job to poll. Carried in the manifest; the server does not act on it yet
-    /// (docs/protocol.md, "Start-up").
+    /// Marks the action as asynchronous: a call with `Prefer: respond-async` is stored as
+    /// a job and answered 202 `{"job":"<id>"}` at once; `apiphant-background` runs it
+    /// (at least once: make the action idempotent; docs/jobs.md).
     pub fn asynchronous(mut self) -> Self {
         self.asynchronous = true;
+        self
+    }
+
+    /// The named queue its asynchronous calls wait in (each queue has its own concurrency
+    /// limit, `[jobs.queues]`); implies [`Action::asynchronous`]. A queue name is 1 to 64
+    /// letters, digits, `_` or `-` (the server refuses another at start-up).
+    pub fn queue(mut self, name: impl Into<String>) -> Self {
+        self.asynchronous = true;
+        self.queue = Some(name.into());
         self
     }
 

@@ -143,6 +143,7 @@ fn table() -> &'static Table {
                     raw_response: action.raw_response,
                     blocking: action.blocking,
                     asynchronous: action.asynchronous,
+                    queue: action.queue.clone(),
                     timeout_secs: action.timeout_secs,
                     consumes: action.consumes.clone(),
                     produces: action.produces.clone(),

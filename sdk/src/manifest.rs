@@ -68,6 +68,10 @@ pub struct ActionEntry {
     /// version only read and carry the flag.
     #[serde(default)]
     pub asynchronous: bool,
+    /// The named queue its asynchronous calls wait in (`.queue("reports")`); `None`: the
+    /// `default` queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
     /// Its own deadline in seconds (`.timeout(secs)`), else the server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<f64>,
@@ -139,6 +143,7 @@ mod tests {
                     raw_response: false,
                     blocking: true,
                     asynchronous: true,
+                    queue: None,
                     timeout_secs: Some(2.5),
                     consumes: Some("multipart/form-data".into()),
                     produces: None,

@@ -1,7 +1,13 @@
 //! The route grammar, one definition for `export!` (checked at build time), the host
 //! (checked again when a plugin loads) and the docs: a route is `v<digits>/<target>`, a
 //! target is one or more `/`-separated segments of ASCII letters, digits, `_` and `-`, and
-//! an action is one of [`ACTIONS`]. `const fn`s, so a bad `export!` line fails to compile.
+//! an action is one of [`ACTIONS`]. A target whose first segment starts with `_` is the
+//! host's own ([`JOBS_ROUTE`]): no plugin may take one. `const fn`s, so a bad `export!`
+//! line fails to compile.
+
+/// The host's built-in route of asynchronous calls' jobs (`read`: status and result,
+/// `delete`: cancel); reserved by the grammar (a plugin's target never starts with `_`).
+pub const JOBS_ROUTE: &str = "v0/_jobs";
 
 /// The CRUD action names a route may end with.
 pub const ACTIONS: [&str; 4] = ["create", "read", "update", "delete"];
@@ -23,6 +29,13 @@ pub enum RouteError {
     },
     /// Nothing follows the version.
     NoTarget,
+    /// The target starts with `_`, the host's reserved prefix (`route[start..end]`).
+    Reserved {
+        /// Start of the first target segment.
+        start: usize,
+        /// Its end.
+        end: usize,
+    },
 }
 
 /// Whether `name` is one of the four action names.
@@ -63,6 +76,13 @@ pub const fn check_route(route: &str) -> Result<(), RouteError> {
         return Err(RouteError::NoTarget);
     }
     let mut start = end + 1;
+    if start < bytes.len() && bytes[start] == b'_' {
+        let mut stop = start;
+        while stop < bytes.len() && bytes[stop] != b'/' {
+            stop += 1;
+        }
+        return Err(RouteError::Reserved { start, end: stop });
+    }
     loop {
         let mut stop = start;
         while stop < bytes.len() && bytes[stop] != b'/' {
@@ -102,6 +122,10 @@ impl RouteError {
                 part(start, end)
             ),
             RouteError::NoTarget => "a target name must follow the version".to_owned(),
+            RouteError::Reserved { start, end } => format!(
+                "'{}' starts with _, reserved for apiphant's own routes (rename the target)",
+                part(start, end)
+            ),
         }
     }
 }
@@ -146,6 +170,14 @@ mod tests {
         assert!(is_route("v0/echo"));
         assert!(is_route("v12/users/profile"));
         assert!(is_route("v1/a_b-C9"));
+        assert!(is_route("v1/a/_b"));
+        assert_eq!(
+            check_route(JOBS_ROUTE).map_err(|e| e.message(JOBS_ROUTE)),
+            Err(
+                "'_jobs' starts with _, reserved for apiphant's own routes (rename the target)"
+                    .to_owned()
+            )
+        );
         for bad in [
             "",
             "echo",
@@ -158,6 +190,8 @@ mod tests {
             "v0/a b",
             "v0/a/../b",
             "v0/a/",
+            "v0/_jobs",
+            "v1/_x/y",
         ] {
             assert!(!is_route(bad), "{bad}");
         }

@@ -11,6 +11,7 @@ use super::schedule::Schedule;
 use super::worker::{self, Worker};
 use crate::args::{PrintConfig, ProductArgs};
 use crate::config::{TimeZone, CONFIG_FILE};
+use crate::jobs::runner;
 use crate::plugin::TaskSet;
 use crate::product::Product;
 use crate::store::{self, TickStore};
@@ -64,9 +65,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
     let (product, files) = cli.product.open()?;
     let tasks = TaskSet::load(&files, &product.config.plugin_configs())?;
-    if tasks.tasks().is_empty() {
+    let has_jobs = tasks.registry().has_asynchronous();
+    if tasks.tasks().is_empty() && !has_jobs {
         return Err(format!(
-            "no background tasks in the plugins of '{}' (add `tasks {{ name: every(60) }}` to a plugin's export!, see docs/guide.md, \"Tasks\")",
+            "no background tasks nor asynchronous actions in the plugins of '{}' (add `tasks {{ name: every(60) }}` to a plugin's export!, see docs/guide.md, \"Tasks\")",
             product.dir.display()
         )
         .into());
@@ -162,6 +164,11 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         );
     }
     let tasks = Arc::new(tasks);
+    let runners = if has_jobs {
+        Some(start_jobs(&product, &tasks, notifier.clone())?)
+    } else {
+        None
+    };
     let worker = Worker {
         runner: Arc::clone(&tasks),
         schedules,
@@ -172,8 +179,49 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         metrics,
     };
     worker::run(worker, events, &inbox)?;
+    if let Some(runners) = runners {
+        runners.stop(grace);
+    }
     shutdown(&tasks);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the job store (its migrations applied: one line and exit 2 when it cannot be
+/// opened) and starts the runner threads of every queue.
+fn start_jobs(
+    product: &Product,
+    tasks: &Arc<TaskSet>,
+    notifier: Option<Arc<dyn Notifier>>,
+) -> Result<runner::Runners, Error> {
+    let config = product.config.clone();
+    let dir = product.dir.clone();
+    let worker = store::worker_id();
+    let first = store::open_jobs(&config, &dir, &worker).map_err(|why| {
+        format!(
+            "{why} (check [jobs] store or [database] in '{}')",
+            dir.join(CONFIG_FILE).display()
+        )
+    })?;
+    let queues = runner::queues(tasks, &config.jobs);
+    let listed: Vec<String> = queues
+        .iter()
+        .map(|(queue, threads)| format!("{queue} ({threads} at once)"))
+        .collect();
+    log::info!(
+        "Running asynchronous calls from {}: queues {}.",
+        first.describe(),
+        listed.join(", ")
+    );
+    drop(first);
+    let jobs = config.jobs.clone();
+    let open: runner::Opener = Arc::new(move || store::open_jobs(&config, &dir, &worker));
+    Ok(runner::start(
+        Arc::clone(tasks),
+        notifier,
+        &jobs,
+        &queues,
+        open,
+    )?)
 }
 
 /// Starts the admin listener at `addr` (on one coroutine worker thread): the counters the

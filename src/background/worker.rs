@@ -282,7 +282,12 @@ pub fn run_due<R: Runner + ?Sized>(runner: &R, told: Told<'_>, due: &Due, slot: 
     }
 }
 
-fn on_error<R: Runner + ?Sized>(runner: &R, told: Told<'_>, task: &str, traceback: &str) {
+pub(crate) fn on_error<R: Runner + ?Sized>(
+    runner: &R,
+    told: Told<'_>,
+    task: &str,
+    traceback: &str,
+) {
     if let Some(notifier) = told.notifier {
         let sent = notifier.notify(task, traceback);
         if let Some(metrics) = told.metrics {

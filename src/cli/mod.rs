@@ -151,6 +151,10 @@ fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let mut registry = Registry::load_copies(&files, &configs, &crate::reload::copies(0))?;
     registry.build_openapi(&product.name())?;
     let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
+    if registry.has_asynchronous() {
+        registry.add_jobs_routes();
+        settings.jobs = Some(crate::jobs::front::start(&product)?);
+    }
     (settings.auth, settings.cors) = access(&product, &registry)?;
     settings.admin = serve.admin.or(product.config.admin.listen);
     crate::dispatch::developer_mode(serve.dev);

@@ -12,6 +12,7 @@ mod cors;
 mod database;
 mod email;
 mod expand;
+mod jobs;
 mod mask;
 mod range;
 mod server;
@@ -22,6 +23,7 @@ pub use background::{default_lock_file, BackgroundConfig, TimeZone, RUN_DIR};
 pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, DATABASE_PASSWORD_ENV};
 pub use email::{EmailConfig, Tls, PASSWORD_ENV};
+pub use jobs::{is_queue_name, JobsConfig, DEFAULT_QUEUE, VAR_DIR};
 pub use mask::{mask_url_password, MASK};
 pub use server::ServerConfig;
 
@@ -52,6 +54,9 @@ pub struct Config {
     /// The database shared by the workers of several hosts; one host as before when absent.
     #[serde(default)]
     pub database: Option<DatabaseConfig>,
+    /// Asynchronous calls: the embedded store, leases, retries, queues.
+    #[serde(default)]
+    pub jobs: JobsConfig,
     /// Who may call: tokens and their scopes; every call is open when absent.
     #[serde(default)]
     pub auth: Option<AuthConfig>,
@@ -206,7 +211,8 @@ impl Config {
         }
         let mistake = (config.server.mistake())
             .or_else(|| config.auth.as_ref().and_then(AuthConfig::mistake))
-            .or_else(|| config.cors.as_ref().and_then(CorsConfig::mistake));
+            .or_else(|| config.cors.as_ref().and_then(CorsConfig::mistake))
+            .or_else(|| config.jobs.mistake());
         if let Some((key, reason)) = mistake {
             return Err(ConfigError::BadValue {
                 path: path.to_path_buf(),
@@ -224,6 +230,7 @@ impl Config {
         limits.extend(self.email.iter().flat_map(EmailConfig::limits));
         limits.extend(self.database.iter().flat_map(DatabaseConfig::limits));
         limits.extend(self.cors.iter().flat_map(CorsConfig::limits));
+        limits.extend(self.jobs.limits());
         limits
     }
 
@@ -257,6 +264,7 @@ impl Config {
             "background": self.background,
             "email": self.email,
             "database": self.database,
+            "jobs": self.jobs,
             "auth": self.auth,
             "cors": self.cors,
             "admin": self.admin,
@@ -270,6 +278,9 @@ impl Config {
                 .subject_prefix
                 .clone()
                 .unwrap_or_else(|| format!("[{name}] ")));
+        }
+        if self.database.is_none() {
+            value["jobs"]["store"] = json!(self.jobs.store_file(dir).display().to_string());
         }
         value["from_env"] = json!(self.from_env);
         mask::mask(&mut value, &self.from_env);

@@ -44,7 +44,17 @@ fn every_range_at_each_bound() {
         email.port                      0     1    65535       -
         email.timeout_secs              0     0.1  600         601
         database.connect_timeout_secs   0     0.1  600         601
-        cors.max_age_secs               -1    0    86400       86400.5";
+        cors.max_age_secs               -1    0    86400       86400.5
+        jobs.lease_secs                 0.5   1    3600        3601
+        jobs.max_attempts               0     1    100         101
+        jobs.backoff_secs               0     0.01 3600        3601
+        jobs.backoff_max_secs           0     0.01 86400       86401
+        jobs.keep_secs                  0.5   1    31536000    31536001
+        jobs.poll_ms                    9     10   60000       60001
+        jobs.concurrency                0     1    256         257
+        jobs.store_threads              0     1    64          65
+        jobs.store_queue                0     1    65536       65537
+        jobs.store_timeout_secs         0.05  0.1  600         601";
     let mut tested = 0;
     for case in cases.lines().filter(|line| !line.trim().is_empty()) {
         let [key, below, lowest, highest, above] = case.split_whitespace().collect::<Vec<_>>()[..]
@@ -220,8 +230,16 @@ fn plugin_tables_are_free_form_and_reach_the_host_as_json() {
 
 #[test]
 fn the_operations_doc_gives_every_range() {
-    let readme = include_str!("../../docs/operations.md");
-    let config = parse(&format!("{EMAIL}{DATABASE}[cors]\n")).expect("valid");
+    // docs/operations.md's tables, and docs/jobs.md's for `[jobs]`.
+    let readme = [
+        include_str!("../../docs/operations.md"),
+        include_str!("../../docs/jobs.md"),
+    ]
+    .concat();
+    let config = parse(&format!(
+        "{EMAIL}{DATABASE}[cors]\n[jobs.queues]\nreports = 1\n"
+    ))
+    .expect("valid");
     for limit in config.limits() {
         let row = readme
             .lines()

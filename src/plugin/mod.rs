@@ -210,8 +210,12 @@ pub struct Endpoint {
     pub(crate) blocking: bool,
     /// Its own deadline (`.timeout(secs)`; else the server's `action_timeout_secs`).
     pub(crate) timeout: Option<std::time::Duration>,
-    /// May run asynchronously (manifest flag; carried, not acted on yet).
+    /// May run asynchronously (`Prefer: respond-async` stores it as a job, `crate::jobs`).
     pub(crate) asynchronous: bool,
+    /// Its jobs' queue (`.queue(name)`), else `default`.
+    pub(crate) queue: Option<Box<str>>,
+    /// The host's own route (`v0/_jobs`), answered by the host, not a plugin.
+    pub(crate) builtin: Option<crate::jobs::front::Builtin>,
     /// `v0/echo read`, for logs.
     pub(crate) label: Box<str>,
     /// `/api/v0/echo/read`, the route's request path.
@@ -239,6 +243,13 @@ impl Endpoint {
     /// Whether the action is marked asynchronous (`.asynchronous()`; issue 14 runs it).
     pub fn is_asynchronous(&self) -> bool {
         self.asynchronous
+    }
+
+    /// Its jobs' queue.
+    pub fn queue(&self) -> &str {
+        self.queue
+            .as_deref()
+            .unwrap_or(crate::config::DEFAULT_QUEUE)
     }
 }
 
@@ -307,6 +318,18 @@ fn check_routes(
                     route: target.route.clone(),
                     reason: format!("'{}' is not an action name", action.name),
                 });
+            }
+            if let Some(queue) = action.queue.as_deref() {
+                if !crate::config::is_queue_name(queue) {
+                    return Err(PluginError::BadRoute {
+                        path: path.to_path_buf(),
+                        route: target.route.clone(),
+                        reason: format!(
+                            "action '{}' has queue(\"{queue}\"): a queue name is 1 to 64 letters, digits, _ or -",
+                            action.name
+                        ),
+                    });
+                }
             }
             if let Some(secs) = action.timeout_secs {
                 if !(secs > 0.0 && secs <= 86_400.0) {
@@ -419,6 +442,8 @@ impl Registry {
                     blocking: action.blocking,
                     timeout,
                     asynchronous: action.asynchronous,
+                    queue: action.queue.as_deref().map(Into::into),
+                    builtin: None,
                     label: format!("{} {}", target.route, action.name).into(),
                     path: key.as_str().into(),
                     // Its place in the metrics' per-endpoint counters.
@@ -430,6 +455,44 @@ impl Registry {
         }
         self.plugins.push((loaded.path, loaded.library));
         self.manifests.push(loaded.manifest);
+    }
+
+    /// Whether any action is marked asynchronous (then the server opens the job store).
+    pub fn has_asynchronous(&self) -> bool {
+        self.endpoints.iter().any(|endpoint| endpoint.asynchronous)
+    }
+
+    /// Adds the host's built-in route of jobs, `v0/_jobs` (`read`, `delete`): a place in
+    /// the route grammar no plugin can take (its target starts with `_`), so the 404, 501
+    /// and scope checks cover it like any route.
+    pub(crate) fn add_jobs_routes(&mut self) {
+        use crate::jobs::front::Builtin;
+        for (action, builtin) in [("read", Builtin::ReadJob), ("delete", Builtin::CancelJob)] {
+            let key = format!("/api/{}/{action}", route::JOBS_ROUTE);
+            let endpoint = Endpoint {
+                plugin: usize::MAX,
+                action: 0,
+                raw_request: false,
+                blocking: false,
+                timeout: None,
+                asynchronous: false,
+                queue: None,
+                builtin: Some(builtin),
+                label: format!("{} {action}", route::JOBS_ROUTE).into(),
+                path: key.as_str().into(),
+                index: self.endpoints.len(),
+            };
+            self.routes.insert(key.into(), endpoint.index);
+            self.endpoints.push(endpoint);
+        }
+    }
+
+    /// The endpoint of a stored job's route and action (`v0/reports`, `create`).
+    pub(crate) fn job_endpoint(&self, route: &str, action: &str) -> Option<&Endpoint> {
+        self.routes
+            .get(format!("/api/{route}/{action}").as_str())
+            .and_then(|&index| self.endpoints.get(index))
+            .filter(|endpoint| endpoint.builtin.is_none())
     }
 
     /// The OpenAPI 3.1 document of every route (`crate::openapi`), titled `title`, or the
@@ -496,9 +559,16 @@ impl Registry {
         body: &[u8],
         context: CallContext<'_>,
     ) -> Outcome<PluginBuf> {
-        self.plugins[endpoint.plugin]
-            .1
-            .call(endpoint.action, method, path, headers, body, context)
+        match self.plugins.get(endpoint.plugin) {
+            Some((_, library)) => {
+                library.call(endpoint.action, method, path, headers, body, context)
+            }
+            // A built-in route is answered by the host before this (`crate::app`).
+            None => Outcome::Unknown {
+                code: 0,
+                status: 500,
+            },
+        }
     }
 
     /// The `authorize` hook of the plugin whose crate is `crate_name`, as an endpoint
@@ -514,6 +584,8 @@ impl Registry {
                     blocking: hook.blocking,
                     timeout: None,
                     asynchronous: false,
+                    queue: None,
+                    builtin: None,
                     label: format!("authorize hook of {crate_name}").into(),
                     path: "".into(),
                     // No per-endpoint counters (an index past every route's).

@@ -4,7 +4,7 @@
 //! Each call's request id is `task-<name>-<n>` (`on_error-<task>-<n>` for the hooks), `n`
 //! counting the set's calls.
 
-use super::{ffi, load_all, CallContext, Loaded, PluginConfigs, PluginError};
+use super::{ffi, load_all, CallContext, Loaded, PluginConfigs, PluginError, Registry};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,7 +25,8 @@ pub struct TaskEntry {
 /// hooks.
 #[derive(Debug, Default)]
 pub struct TaskSet {
-    plugins: Vec<(PathBuf, ffi::Library)>,
+    /// The plugins, and their routes for the jobs of asynchronous calls (`crate::jobs`).
+    registry: Registry,
     tasks: Vec<TaskEntry>,
     hooks: Vec<(usize, u32)>,
     calls: AtomicU64,
@@ -44,7 +45,7 @@ impl TaskSet {
 
     /// Adds one loaded plugin's tasks and hook.
     fn add(&mut self, loaded: Loaded) {
-        let plugin = self.plugins.len();
+        let plugin = self.registry.plugins.len();
         for task in &loaded.manifest.tasks {
             self.tasks.push(TaskEntry {
                 name: task.name.clone(),
@@ -57,7 +58,12 @@ impl TaskSet {
         if let Some(index) = loaded.manifest.on_error {
             self.hooks.push((plugin, index));
         }
-        self.plugins.push((loaded.path, loaded.library));
+        self.registry.add(loaded);
+    }
+
+    /// The loaded plugins' routes: the worker runs jobs through them.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The tasks, in declaration order (plugin by plugin).
@@ -67,7 +73,7 @@ impl TaskSet {
 
     /// How many plugins are loaded.
     pub fn plugin_count(&self) -> usize {
-        self.plugins.len()
+        self.registry.plugins.len()
     }
 
     /// How many plugins declare an `on_error` hook.
@@ -84,7 +90,7 @@ impl TaskSet {
     /// [`TaskSet::run`] for a claimed slot (seconds since the epoch): the request id ends
     /// with `@<slot>` (`task-tick-7@1767225600`), so a task can key its work by slot.
     pub fn run_slot(&self, task: &TaskEntry, slot: Option<i64>) -> Result<(), String> {
-        let library = &self.plugins[task.plugin].1;
+        let library = &self.registry.plugins[task.plugin].1;
         let mut id = self.request_id("task", &task.name);
         if let Some(slot) = slot {
             id = format!("{id}@{slot}");
@@ -108,7 +114,7 @@ impl TaskSet {
         self.hooks
             .iter()
             .map(|&(plugin, index)| {
-                let (path, library) = &self.plugins[plugin];
+                let (path, library) = &self.registry.plugins[plugin];
                 let name = path
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
@@ -122,7 +128,7 @@ impl TaskSet {
 
     /// Runs every plugin's shutdown hook (once; dropping the set afterwards runs none again).
     pub fn shutdown(&self) {
-        super::shutdown(&self.plugins);
+        super::shutdown(&self.registry.plugins);
     }
 
     /// `task-<name>-<n>` (or `on_error-<task>-<n>`).

@@ -14,11 +14,26 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// The jobs table's indexes, the same SQL in both dialects.
+macro_rules! jobs_indexes {
+    () => {
+        "
+        CREATE UNIQUE INDEX apiphant_jobs_by_key
+            ON apiphant_jobs (product, identity, route, action, idem_key)
+            WHERE idem_key IS NOT NULL;
+        CREATE INDEX apiphant_jobs_to_claim ON apiphant_jobs (product, queue, state, run_at);
+        CREATE INDEX apiphant_jobs_finished ON apiphant_jobs (product, finished_at)
+            WHERE finished_at IS NOT NULL;
+        "
+    };
+}
+
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ticks of scheduled tasks",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ticks of scheduled tasks",
+        sql: "
         CREATE TABLE apiphant_ticks (
             product    text        NOT NULL,
             task       text        NOT NULL,
@@ -34,6 +49,74 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX apiphant_ticks_by_slot ON apiphant_ticks (product, task, slot)
             WHERE NOT is_start;
     ",
+    },
+    Migration {
+        version: 2,
+        name: "jobs of asynchronous calls",
+        sql: concat!(
+            "
+        CREATE TABLE apiphant_jobs (
+            id           text   PRIMARY KEY,
+            product      text   NOT NULL,
+            route        text   NOT NULL,
+            action       text   NOT NULL,
+            queue        text   NOT NULL,
+            body         bytea  NOT NULL,
+            request_id   text   NOT NULL,
+            identity     text   NOT NULL,
+            idem_key     text,
+            -- queued, running, succeeded, failed, cancelled
+            state        text   NOT NULL,
+            attempts     bigint NOT NULL,
+            max_attempts bigint NOT NULL,
+            result       text,
+            error        text,
+            locked_by    text,
+            -- times: milliseconds since the epoch
+            locked_until bigint,
+            run_at       bigint NOT NULL,
+            created_at   bigint NOT NULL,
+            started_at   bigint,
+            finished_at  bigint
+        );
+    ",
+            jobs_indexes!()
+        ),
+    },
+];
+
+/// The embedded store's schema (SQLite), numbered on its own: the same `apiphant_jobs`
+/// (no ticks: scheduled tasks on one host need no claims).
+pub const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "jobs of asynchronous calls",
+    sql: concat!(
+        "
+        CREATE TABLE apiphant_jobs (
+            id           TEXT    PRIMARY KEY,
+            product      TEXT    NOT NULL,
+            route        TEXT    NOT NULL,
+            action       TEXT    NOT NULL,
+            queue        TEXT    NOT NULL,
+            body         BLOB    NOT NULL,
+            request_id   TEXT    NOT NULL,
+            identity     TEXT    NOT NULL,
+            idem_key     TEXT,
+            state        TEXT    NOT NULL,
+            attempts     INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            result       TEXT,
+            error        TEXT,
+            locked_by    TEXT,
+            locked_until INTEGER,
+            run_at       INTEGER NOT NULL,
+            created_at   INTEGER NOT NULL,
+            started_at   INTEGER,
+            finished_at  INTEGER
+        );
+    ",
+        jobs_indexes!()
+    ),
 }];
 
 #[cfg(test)]
@@ -42,8 +125,10 @@ mod tests {
 
     #[test]
     fn versions_count_up_from_one() {
-        for (n, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(usize::try_from(migration.version).ok(), Some(n + 1));
+        for list in [MIGRATIONS, SQLITE_MIGRATIONS] {
+            for (n, migration) in list.iter().enumerate() {
+                assert_eq!(usize::try_from(migration.version).ok(), Some(n + 1));
+            }
         }
     }
 }

@@ -1,15 +1,21 @@
-//! The store: what the workers of a deployment share through `[database]` (PostgreSQL).
-//! Today the ticks of scheduled tasks: each (task, slot) is claimed by one worker of the
+//! The store: what the workers of a deployment share through `[database]` (PostgreSQL),
+//! and the jobs of asynchronous calls (there, or in the embedded SQLite file). The ticks of scheduled tasks: each (task, slot) is claimed by one worker of the
 //! whole deployment (graphile-worker's model: a row inserted with `ON CONFLICT DO NOTHING`
 //! on the primary key, so the claim is recorded, not merely serialized).
 //!
 //! - `migrations.rs`: the schema as numbered migrations, applied at start;
-//! - `postgres.rs`: the PostgreSQL backend (the `postgres` crate, synchronous).
+//! - `postgres.rs`: the PostgreSQL backend (the `postgres` crate, synchronous);
+//! - `jobs.rs`: the jobs of asynchronous calls, the [`JobStore`] trait both backends
+//!   implement and their shared SQL;
+//! - `sqlite.rs`: the embedded backend of jobs (SQLite, one host, no server to install).
 
+pub mod jobs;
 mod migrations;
 pub mod postgres;
+pub mod sqlite;
 
-pub use migrations::{Migration, MIGRATIONS};
+pub use jobs::JobStore;
+pub use migrations::{Migration, MIGRATIONS, SQLITE_MIGRATIONS};
 
 use chrono::{DateTime, Utc};
 
@@ -78,4 +84,24 @@ pub fn worker_id() -> String {
         .map(|host| host.trim().to_owned())
         .unwrap_or_else(|_| "localhost".to_owned());
     format!("{host}:{}", std::process::id())
+}
+
+/// Opens the product's job store: `[database]` when set, else the embedded SQLite file of
+/// `[jobs] store`; migrated. `worker` names this process in claims.
+pub fn open_jobs(
+    config: &crate::config::Config,
+    dir: &std::path::Path,
+    worker: &str,
+) -> Result<Box<dyn JobStore>, String> {
+    let product = config.name(dir);
+    match &config.database {
+        Some(database) => {
+            let store = postgres::connect(database, &product, "", worker)?;
+            Ok(Box::new(store))
+        }
+        None => {
+            let store = sqlite::open(&config.jobs.store_file(dir), &product, worker)?;
+            Ok(Box::new(store))
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! stale slot). No session state is used, so it works behind PgBouncer's transaction
 //! pooling; the migrations' lock is a transaction-level advisory lock for the same reason.
 
+use super::jobs::{self, Claimed, Enqueued, Finish, JobStore, NewJob, Status};
 use super::{Claim, Tick, TickStore, MIGRATIONS};
 use crate::config::DatabaseConfig;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -214,5 +215,165 @@ impl TickStore for PgStore {
             "database {} (worker {}, deployment {})",
             self.url, self.worker, self.deployment
         )
+    }
+}
+
+/// The claim on PostgreSQL: the pick locks its row and skips rows other workers hold.
+const CLAIM_JOB: &str = "
+    WITH picked AS (
+        SELECT id FROM apiphant_jobs
+        WHERE product = $1 AND queue = $2
+          AND ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $3))
+        ORDER BY run_at LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE apiphant_jobs
+    SET state = 'running', attempts = attempts + 1, locked_by = $4, locked_until = $5,
+        started_at = $3
+    WHERE id = (SELECT id FROM picked)
+    RETURNING id, route, action, body, request_id, identity, attempts, max_attempts";
+
+fn status_row(row: &postgres::Row) -> Status {
+    Status {
+        state: row.get(0),
+        result: row.get(1),
+        error: row.get(2),
+        attempts: row.get(3),
+        max_attempts: row.get(4),
+        queue: row.get(5),
+        created_at: row.get(6),
+        run_at: row.get(7),
+        started_at: row.get(8),
+        finished_at: row.get(9),
+    }
+}
+
+impl PgStore {
+    /// Runs `statement` with `params`. A connection found lost (the database restarted
+    /// since its last use) is made again and the statement sent once more.
+    fn execute(
+        &mut self,
+        statement: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<u64, String> {
+        self.retried(|client| client.execute(statement, params))
+    }
+
+    /// [`PgStore::execute`] for rows.
+    fn query(
+        &mut self,
+        statement: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, String> {
+        self.retried(|client| client.query(statement, params))
+    }
+
+    fn retried<T>(
+        &mut self,
+        mut run: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, String> {
+        let was_connected = self.client.is_some();
+        let result = run(self.client()?);
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                let why = self.failed(&error);
+                if !(was_connected && self.client.is_none()) {
+                    return Err(why);
+                }
+                let result = run(self.client()?);
+                result.map_err(|error| self.failed(&error))
+            }
+        }
+    }
+}
+
+impl JobStore for PgStore {
+    fn enqueue(&mut self, job: &NewJob, now: i64) -> Result<Enqueued, String> {
+        let id = jobs::new_id()?;
+        let product = self.product.clone();
+        let max_attempts = i64::from(job.max_attempts);
+        let inserted = self.execute(
+            jobs::ENQUEUE,
+            &[
+                &id,
+                &product,
+                &job.route,
+                &job.action,
+                &job.queue,
+                &job.body,
+                &job.request_id,
+                &job.identity,
+                &job.key,
+                &max_attempts,
+                &now,
+            ],
+        )?;
+        if inserted == 1 {
+            return Ok(Enqueued::New(id));
+        }
+        let rows = self.query(
+            jobs::BY_KEY,
+            &[&product, &job.identity, &job.route, &job.action, &job.key],
+        )?;
+        match rows.first() {
+            Some(row) if row.get::<_, Vec<u8>>(1) == job.body => Ok(Enqueued::Existing(row.get(0))),
+            Some(_) => Ok(Enqueued::Conflict),
+            None => Err(format!(
+                "database {}: the job was neither stored nor found",
+                self.url
+            )),
+        }
+    }
+
+    fn status(&mut self, id: &str, identity: &str) -> Result<Option<Status>, String> {
+        let product = self.product.clone();
+        let rows = self.query(jobs::STATUS, &[&id, &product, &identity])?;
+        Ok(rows.first().map(status_row))
+    }
+
+    fn cancel(&mut self, id: &str, identity: &str, now: i64) -> Result<Option<Status>, String> {
+        let product = self.product.clone();
+        self.execute(jobs::CANCEL, &[&id, &product, &identity, &now])?;
+        self.status(id, identity)
+    }
+
+    fn claim(&mut self, queue: &str, now: i64, until: i64) -> Result<Option<Claimed>, String> {
+        let (product, worker) = (self.product.clone(), self.worker.clone());
+        let rows = self.query(CLAIM_JOB, &[&product, &queue, &now, &worker, &until])?;
+        Ok(rows.first().map(|row| Claimed {
+            id: row.get(0),
+            route: row.get(1),
+            action: row.get(2),
+            body: row.get(3),
+            request_id: row.get(4),
+            identity: row.get(5),
+            attempts: u32::try_from(row.get::<_, i64>(6)).unwrap_or(u32::MAX),
+            max_attempts: u32::try_from(row.get::<_, i64>(7)).unwrap_or(u32::MAX),
+        }))
+    }
+
+    fn renew(&mut self, id: &str, until: i64) -> Result<bool, String> {
+        let worker = self.worker.clone();
+        Ok(self.execute(jobs::RENEW, &[&id, &worker, &until])? == 1)
+    }
+
+    fn finish(&mut self, id: &str, finish: &Finish, now: i64) -> Result<bool, String> {
+        let worker = self.worker.clone();
+        let rows = match finish {
+            Finish::Succeeded(result) => self.execute(jobs::SUCCEED, &[&id, &worker, result, &now]),
+            Finish::Failed(error) => self.execute(jobs::FAIL, &[&id, &worker, error, &now]),
+            Finish::Retry { error, at } => self.execute(jobs::RETRY, &[&id, &worker, error, at]),
+        }?;
+        Ok(rows == 1)
+    }
+
+    fn purge(&mut self, before: i64) -> Result<u64, String> {
+        let product = self.product.clone();
+        self.execute(jobs::PURGE, &[&product, &before])
+    }
+
+    fn describe(&self) -> String {
+        format!("database {}", self.url)
     }
 }

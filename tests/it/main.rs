@@ -31,6 +31,8 @@ mod fairness;
 mod faults;
 /// Hostile input, slow clients, timeouts, memory and fd bounds, graceful shutdown.
 mod hostile;
+/// Durable asynchronous calls: 202 and a job, workers, leases, retries, on both stores.
+mod jobs;
 /// ABI 2 with a real plugin: init and shutdown hooks, the request context.
 mod lifecycle;
 /// The memory budget for request bodies, multipart's limits, memory given back after a burst.

@@ -123,30 +123,25 @@ impl Postgres {
             ],
         );
         let port = free_port();
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off",
-            text(&dir)
-        );
-        run_as_postgres(
-            &bin.join("pg_ctl"),
-            &[
-                "-D",
-                &text(&data),
-                "-l",
-                &text(&dir.join("server.log")),
-                "-o",
-                &options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
-        let pid = std::fs::read_to_string(data.join("postmaster.pid"))
-            .ok()
-            .and_then(|text| text.lines().next()?.trim().parse().ok())
-            .expect("postmaster.pid");
+        let pid = pg_ctl_start(&bin, &dir, port);
         Some(Postgres { port, pid, dir })
+    }
+
+    /// Stops the cluster (fast shutdown), waiting until it is gone.
+    pub fn stop(&self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the stopped cluster again on its port.
+    pub fn restart(&mut self) {
+        let bin = bin_dir().expect("PostgreSQL binaries");
+        self.pid = pg_ctl_start(&bin, &self.dir, self.port);
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`: no password, it comes from
@@ -165,16 +160,40 @@ impl Postgres {
     }
 }
 
+/// `pg_ctl start` of the cluster in `dir` on `port`, waiting until it accepts connections;
+/// the postmaster's PID.
+fn pg_ctl_start(bin: &Path, dir: &Path, port: u16) -> u32 {
+    let text = |path: &Path| path.display().to_string();
+    let data = dir.join("data");
+    let options = format!(
+        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off",
+        text(dir)
+    );
+    run_as_postgres(
+        &bin.join("pg_ctl"),
+        &[
+            "-D",
+            &text(&data),
+            "-l",
+            &text(&dir.join("server.log")),
+            "-o",
+            &options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+    );
+    std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse().ok())
+        .expect("postmaster.pid")
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         // SIGINT: PostgreSQL's fast shutdown.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.pid.to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
