@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark harness (README, "Performance"): builds apiphant and its peers, checks
+# The benchmark harness (bench/README.md; figures in bench/results/): builds apiphant and its peers, checks
 # each server answers the echo correctly, loads it with wrk, repeats, prints markdown.
 #
 #   bench/run.sh [--runs N] [--duration S] [--servers "apiphant may-echo ..."] [--no-build]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start-up time of a product with many targets (README, "Performance"; issue 6: 100 targets
+# Start-up time of a product with many targets (bench/README.md; issue 6: 100 targets
 # serve in under 1 s, plugins built).
 #
 #   bench/startup.sh [--targets N] [--runs N] [--no-build]

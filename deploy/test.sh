@@ -127,7 +127,8 @@ in_pool() {
     (($1 >= $2 && $1 <= $2 + 1)) || (($1 >= $2 + ADMIN_OFFSET && $1 <= $2 + ADMIN_OFFSET + 1))
 }
 
-api_base=$(free_base 2)
+# 3: the 2 API ports and the next, whose admin port (+ADMIN_OFFSET) is the worker's.
+api_base=$(free_base 3)
 listen=$(free_base 1)
 while in_pool "$listen" "$api_base"; do listen=$(free_base 1); done
 
@@ -202,6 +203,16 @@ prom_is() {
 up_query="count(up{job=\"$INSTANCE-api\"} == 1)"
 wait_until 60 "Prometheus to see all ${#ADMIN_PORTS[@]} API processes up (log: $sandbox/prometheus.log)" \
     prom_is "$up_query" "${#ADMIN_PORTS[@]}"
+# The background worker's own admin listener, scraped as its own job.
+worker_up="not checked"
+if [[ $EXPECT_BACKGROUND == 1 ]]; then
+    check grep -qF "\"127.0.0.1:$BACKGROUND_ADMIN_PORT\"" "$scrape"
+    wait_until 60 "Prometheus to see the background worker up (127.0.0.1:$BACKGROUND_ADMIN_PORT)" \
+        prom_is "count(up{job=\"$INSTANCE-background\"} == 1)" 1
+    wait_until 20 "the worker's task runs in Prometheus" \
+        prom_value "sum(apiphant_task_runs_total{job=\"$INSTANCE-background\"})"
+    worker_up="up == 1, $(prom_value "sum(apiphant_task_runs_total{job=\"$INSTANCE-background\"})") task run(s)"
+fi
 echo_total="sum(apiphant_requests_total{job=\"$INSTANCE-api\",route=\"v0/echo\",action=\"read\",status=\"200\"})"
 wait_until 10 "Prometheus's first echo count" prom_value "$echo_total"
 before=$(prom_value "$echo_total")
@@ -219,7 +230,7 @@ after=$(prom_value "$echo_total")
 kill "$prometheus_pid"
 wait "$prometheus_pid" || true
 prometheus_pid=""
-ok "Prometheus scraped every API process (up == 1 for ${#ADMIN_PORTS[@]}); the echo counter grew: $before -> $after"
+ok "Prometheus scraped every API process (up == 1 for ${#ADMIN_PORTS[@]}); the echo counter grew: $before -> $after; the background worker: $worker_up"
 
 check grep -q '<h1>myproduct</h1>' <(curl -sS --max-time 5 "$NGINX_URL/")
 ok "static public/index.html served by nginx"

@@ -1,7 +1,7 @@
 //! The blocking pool: actions marked `blocking` (`action(read).blocking()` in `export!`)
 //! run on a bounded set of plain threads while their connection's coroutine waits, so an
 //! action that blocks its thread on a database, a file or an HTTP call never stalls the
-//! coroutine workers that serve every other request.
+//! worker threads that serve every other request.
 //!
 //! The request is copied for the hand-off (blocking actions are slow by nature; the copy is
 //! small next to them). When every thread is busy and the queue is full, the request is

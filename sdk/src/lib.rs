@@ -23,6 +23,7 @@
 
 pub mod abi;
 mod action;
+mod authorize;
 mod body;
 mod call;
 mod error;
@@ -44,6 +45,10 @@ mod validation;
 pub mod wire;
 
 pub use action::{action, Action, Handler, IntoAction, IntoReply};
+pub use authorize::{
+    authorizer, is_identity, AuthorizeCall, AuthorizeResult, Identity, IntoAuthorize, Refusal,
+    RequestHead,
+};
 pub use call::{context, RequestContext};
 pub use error::{status_line, ApiError, ApiResult, FieldState, Object};
 pub use hooks::{settings, InitHook};
@@ -74,6 +79,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::action::IntoAction;
+    pub use crate::authorize::IntoAuthorize;
     pub use crate::export::{entry, Plugin, Target};
     pub use crate::hooks::{Init, Shutdown};
     pub use crate::task::Task;

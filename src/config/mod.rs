@@ -109,7 +109,7 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Invalid { path, reason } => write!(
                 f,
-                "config '{}' is invalid: {} (see the README, \"The product\")",
+                "config '{}' is invalid: {} (see docs/operations.md, \"The configuration file\")",
                 path.display(),
                 reason.trim()
             ),

@@ -1,10 +1,10 @@
-//! `[server]` in `apiphant.toml`: every limit of the README's "Limits and timeouts", with
+//! `[server]` in `apiphant.toml`: every limit of docs/operations.md's "Limits and timeouts", with
 //! its range.
 
 use super::range::{Limit, Range};
 use serde::{Deserialize, Serialize};
 
-/// `[server]`: every limit of the README's "Limits and timeouts".
+/// `[server]`: every limit of docs/operations.md's "Limits and timeouts".
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
@@ -38,6 +38,9 @@ pub struct ServerConfig {
     /// Milliseconds an action not marked `blocking` may hold its worker before the watchdog
     /// names it (0: off).
     pub blocking_warn_ms: u64,
+    /// Whether an action the watchdog catches 3 times within a minute moves to the blocking
+    /// pool from then on (needs `blocking_warn_ms` > 0).
+    pub auto_offload: bool,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             blocking_threads: 16,
             action_timeout_secs: 60.0,
             blocking_warn_ms: 10,
+            auto_offload: false,
         }
     }
 }

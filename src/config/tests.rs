@@ -1,5 +1,5 @@
 //! Unit tests of the configuration reader: every range at each bound, the error line, the
-//! environment's override and its mask, plugin tables, the README's table.
+//! environment's override and its mask, plugin tables, docs/operations.md's table.
 
 use super::*;
 
@@ -219,21 +219,17 @@ fn plugin_tables_are_free_form_and_reach_the_host_as_json() {
 }
 
 #[test]
-fn the_readme_documents_every_range() {
-    // The README, or the docs page a section moved to.
-    let readme = concat!(
-        include_str!("../../README.md"),
-        include_str!("../../docs/limits.md")
-    );
+fn the_operations_doc_gives_every_range() {
+    let readme = include_str!("../../docs/operations.md");
     let config = parse(&format!("{EMAIL}{DATABASE}[cors]\n")).expect("valid");
     for limit in config.limits() {
         let row = readme
             .lines()
             .find(|line| line.starts_with(&format!("| `{}` |", limit.key)))
-            .unwrap_or_else(|| panic!("README: no row for `{}`", limit.key));
+            .unwrap_or_else(|| panic!("docs/operations.md: no row for `{}`", limit.key));
         assert!(
             row.contains(&format!("| {} |", limit.range)),
-            "README row of `{}` does not say {}: {row}",
+            "docs/operations.md row of `{}` does not say {}: {row}",
             limit.key,
             limit.range
         );

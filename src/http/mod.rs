@@ -28,7 +28,7 @@ pub(crate) use shared::Shared;
 
 use std::time::Duration;
 
-/// Every limit and timeout of the connection loop (README, "Limits and timeouts").
+/// Every limit and timeout of the connection loop (docs/operations.md, "Limits and timeouts").
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Most request headers (431 beyond).
