@@ -47,6 +47,12 @@ pub struct ReadmeExamples;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideExamples;
+
+/// docs/operations.md's examples (the authorize hook), compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/operations.md")]
+pub struct OperationsExamples;
+
 /// docs/testing.md's examples, compiled (and the in-process one run) by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../docs/testing.md")]

@@ -86,7 +86,7 @@ impl InProcess {
         };
         let mut registry =
             Registry::load(&files, &product.config.plugin_configs()).map_err(failed)?;
-        registry.build_openapi(&product.name());
+        registry.build_openapi(&product.name()).map_err(failed)?;
         let registry: &'static Registry = Box::leak(Box::new(registry));
         let settings = Settings::from_config(&product.config.server, true);
         let (auth, cors) = crate::cli::access(&product, registry).map_err(failed)?;
