@@ -8,6 +8,7 @@
 //! connection is closed with a lingering close so the answer is not destroyed by a reset.
 
 use super::app::{App, Headers, Reply, Request, RequestHead};
+use super::buffers;
 use super::chunked::{ChunkError, Chunked};
 use super::deadline::Registration;
 use super::head::{self, Framing, Head};
@@ -19,8 +20,8 @@ use std::net::Shutdown;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-/// Read buffer size of a fresh or idle connection.
-const BUF_START: usize = 4096;
+/// Read buffer size of a fresh connection (pooled while it waits idle, `buffers`).
+const BUF_START: usize = buffers::SIZE;
 /// Buffers grown past this by a big request are shrunk back once it is answered.
 const BUF_KEEP: usize = 64 * 1024;
 /// Idle connections wake this often to notice a shutdown.
@@ -100,10 +101,11 @@ pub(crate) fn serve<A: App>(stream: TcpStream, app: &'static A, shared: &'static
         stream,
         app,
         shared,
-        buf: vec![0; BUF_START],
+        // Taken when the first bytes arrive (`read_some`).
+        buf: Vec::new(),
         start: 0,
         filled: 0,
-        out: Vec::with_capacity(BUF_START),
+        out: Vec::new(),
         head: Head::default(),
         request_id: RequestId::next(),
         chunked_body: Vec::new(),
@@ -143,6 +145,7 @@ impl<A: App> Conn<A> {
                 Next::NeedMore => {
                     self.flush()?;
                     self.compact();
+                    self.release_buffers();
                     // Shutting down, a kept-alive connection still gets one idle wait (at
                     // most SHUTDOWN_POLL): a client that sent its next request right after
                     // our last answer is answered, not reset.
@@ -523,6 +526,19 @@ impl<A: App> Conn<A> {
         Ok(())
     }
 
+    /// Hands both buffers back to the pool when nothing is left in them: a connection
+    /// waiting for its next request holds none (`read_some` takes them again).
+    fn release_buffers(&mut self) {
+        if self.start == self.filled && self.buf.len() == BUF_START {
+            self.start = 0;
+            self.filled = 0;
+            buffers::give_read(std::mem::take(&mut self.buf));
+        }
+        if self.out.is_empty() && self.out.capacity() == BUF_START {
+            buffers::give_write(std::mem::take(&mut self.out));
+        }
+    }
+
     /// Moves unparsed bytes to the front; shrinks a buffer a big request grew.
     fn compact(&mut self) {
         if self.start == self.filled {
@@ -632,15 +648,21 @@ impl<A: App> Conn<A> {
     /// (`deadline.rs`): no timer per wait, and a connection goes back in line only when
     /// it has something to read, so every connection gets its turn in epoll order.
     fn read_some(&mut self, timeout: Duration, want: usize) -> io::Result<Option<Stall>> {
+        let deadline = self.watch.deadline(timeout);
+        // Known empty (after a short read): wait first, which saves a read that finds
+        // nothing on every keep-alive request; and waits without buffers.
+        if self.watch.known_empty() && self.watch.wait(&self.stream, deadline) {
+            return Ok(Some(Stall::Timeout));
+        }
+        if self.buf.is_empty() {
+            self.buf = buffers::take_read();
+        }
+        if self.out.capacity() == 0 {
+            self.out = buffers::take_write();
+        }
         if self.filled == self.buf.len() {
             let grown = (self.buf.len() * 2).min(want.max(self.buf.len() + BUF_START));
             self.buf.resize(grown, 0);
-        }
-        let deadline = self.watch.deadline(timeout);
-        // Known empty (after a short read): wait first, which saves a read that finds
-        // nothing on every keep-alive request.
-        if self.watch.known_empty() && self.watch.wait(&self.stream, deadline) {
-            return Ok(Some(Stall::Timeout));
         }
         let buf = &mut self.buf[self.filled..];
         let free = buf.len();

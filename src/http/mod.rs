@@ -11,6 +11,7 @@
 
 mod app;
 mod budget;
+mod buffers;
 mod chunked;
 mod conn;
 mod deadline;

@@ -277,22 +277,24 @@ fn after_a_burst_of_uploads_memory_returns_within_twice_idle() {
     let _heavy = heavy();
     let server = server(&format!(
         "max_body_bytes = {}\nmemory_budget_bytes = {}",
-        4 * MIB,
-        64 * MIB
+        8 * MIB,
+        128 * MIB
     ));
     let idle = settled_rss(&server);
-    // 3 rounds of 16 clients at once, each an echo of a ~4 MiB JSON body or a 3 MiB form.
-    for round in 0..3 {
+    // 4 rounds of 16 clients at once, each an echo of a JSON body or a form of 3/4 its
+    // size: 8 MiB bodies first (glibc would raise its mmap threshold past them when they
+    // are freed), then smaller ones of varied sizes (which would then stay in its heaps).
+    for (round, mib) in [8, 2, 5, 3].into_iter().enumerate() {
         let clients: Vec<_> = (0..16)
             .map(|n| {
                 let port = server.port;
+                let size = mib * MIB - 64 * 1024 * (n % 4);
                 std::thread::spawn(move || {
                     let request = if n % 2 == 0 {
-                        let json =
-                            format!("{{\"a\":\"{}\",\"n\":{round}}}", "e".repeat(4 * MIB - 64));
+                        let json = format!("{{\"a\":\"{}\",\"n\":{round}}}", "e".repeat(size - 64));
                         post(ECHO, json.as_bytes(), "")
                     } else {
-                        let file = vec![b'f'; 3 * MIB];
+                        let file = vec![b'f'; size * 3 / 4];
                         let (content_type, body) =
                             form(&[("title", None, b"t"), ("file", Some("f"), &file)]);
                         post(FILES, &body, &format!("Content-Type: {content_type}\r\n"))
