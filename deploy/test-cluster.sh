@@ -220,11 +220,12 @@ for host in "${hosts[@]}"; do [[ ${latest##*:} == "${worker_pid[$host]}" ]] && v
 if [[ $victim == a ]]; then survivor=b; else survivor=a; fi
 front=http://127.0.0.1:${listen[$survivor]}
 # client OUT PATH BODY: POSTs through the survivor's nginx until $work/stop exists (or 3000
-# requests), one status code per line.
+# requests), one status code per line; request ids cluster-OUT-N (the API logs them).
 client() {
     local n=0 code
     while [[ ! -e $work/stop ]] && ((n < 3000)); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST "$front$2" -d "$3") || true
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST "$front$2" -d "$3" \
+            -H "X-Request-Id: cluster-$(basename "$1" .codes)-$n") || true
         echo "${code:-000}" >>"$1"
         n=$((n + 1))
     done
@@ -250,6 +251,9 @@ doomed+=("$supervisor" "$nginx_master")
 before_kill=$(count)
 killed_at=$(date +%s)
 kill -KILL "${doomed[@]}"
+# The one upstream spread the survivor's nginx's requests over both hosts: the dead host's
+# API processes had answered some (their logs hold the clients' request ids).
+victim_served=$(cat "$victim_dir/srv/cluster-$victim/log/cluster-$victim"-api-*.log | grep -c 'req=cluster-' || true)
 for pid in "${doomed[@]}"; do
     wait_until 10 "process $pid to die" bash -c "! kill -0 $pid 2>/dev/null"
 done
@@ -271,7 +275,8 @@ echo "requests through host $survivor's nginx: $reads read (${bad_reads} not 200
 [[ $bad_creates -le 1 ]] || die "more create requests failed than the one that can be in flight at the kill"
 grep -qv '^\(200\|502\)$' "$work/create.codes" && die "a create got an answer other than 200 or 502"
 ((after_kill >= 30)) || die "only $after_kill requests answered after the kill"
-ok "nginx failed over to host $survivor: every read answered 200, $bad_creates create(s) in flight at the kill got 502, $after_kill requests after it"
+((victim_served >= 1)) || die "host $victim's API processes answered none of the requests sent through host $survivor's nginx before the kill: the upstream is not over both hosts"
+ok "one upstream over both hosts (host $victim's processes answered $victim_served of the $before_kill requests before the kill); nginx failed over to host $survivor: every read answered 200, $bad_creates create(s) in flight at the kill got 502, $after_kill requests after it"
 
 sql "SELECT extract(epoch FROM slot)::bigint, worker FROM apiphant_ticks WHERE product = 'cluster' AND task = 'tick' AND NOT is_start" >"$work/claims"
 starts=$(sql "SELECT count(*) FROM apiphant_ticks WHERE product = 'cluster' AND task = 'tick' AND is_start")
