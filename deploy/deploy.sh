@@ -102,7 +102,7 @@ install -m 0644 "$rendered/prometheus-scrape.yml" "$PREFIX/etc/prometheus-scrape
 echo "    $NGINX_SITE (enabled: $NGINX_ENABLED)"
 echo "    $SUPERVISOR_CONF"
 echo "    $LOGROTATE_CONF"
-echo "    $PREFIX/etc/prometheus-scrape.yml (every API process's /metrics, for Prometheus)"
+echo "    $PREFIX/etc/prometheus-scrape.yml (every API process's and the background worker's /metrics, for Prometheus)"
 if [[ -n $SANDBOX ]]; then
     mkdir -p "$RUN_DIR/nginx-tmp"
     install -m 0644 "$rendered/nginx-main.conf" "$ETC/nginx/nginx.conf"

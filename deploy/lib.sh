@@ -29,7 +29,8 @@ PREFIX=${APIPHANT_PREFIX:-}
 PROCESSES=${APIPHANT_PROCESSES:-2}
 FIRST_PORT=${APIPHANT_FIRST_PORT:-8001}
 # Each API process's admin listener: 127.0.0.1:(its port + ADMIN_OFFSET), its --admin in
-# supervisor.conf, listed in PREFIX/etc/prometheus-scrape.yml.
+# supervisor.conf, listed in PREFIX/etc/prometheus-scrape.yml; the background worker's is
+# the next one, 127.0.0.1:(FIRST_PORT + PROCESSES + ADMIN_OFFSET).
 ADMIN_OFFSET=1000
 LISTEN=${APIPHANT_LISTEN:-80}
 SERVER_NAME=${APIPHANT_SERVER_NAME:-_}
@@ -72,7 +73,8 @@ Parameters (flag, or environment variable; default):
                                             without a failed request)
   --first-port PORT   APIPHANT_FIRST_PORT   first API port (127.0.0.1:PORT ... PORT+N-1); 8001;
                                             each process's admin listener (/livez, /readyz,
-                                            /metrics) is on 127.0.0.1:(its port + 1000)
+                                            /metrics) is on 127.0.0.1:(its port + 1000),
+                                            the background worker's on the next port
   --api-address ADDR  APIPHANT_API_ADDRESS  where the API processes and their admin
                                             listeners listen: 127.0.0.1; a private address
                                             when another host's nginx sends to them
@@ -222,8 +224,8 @@ finish_params() {
     if ! [[ $PROCESSES =~ ^[0-9]+$ ]] || ((PROCESSES < 1 || PROCESSES > 64)); then
         bad_param "--processes '$PROCESSES' must be 1..64"
     fi
-    if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES - 1 + ADMIN_OFFSET > 65535)); then
-        bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports and their admin ports (+$ADMIN_OFFSET) below 65536"
+    if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES + ADMIN_OFFSET > 65535)); then
+        bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports, their admin ports (+$ADMIN_OFFSET) and the worker's below 65536"
     fi
     [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || bad_param "--listen '$LISTEN' must be PORT or ADDR:PORT"
     [[ $API_ADDRESS =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$|^\[[0-9a-f:]+\]$ ]] ||
@@ -283,6 +285,7 @@ finish_params() {
         ADMIN_PORTS+=("$((port + ADMIN_OFFSET))")
         API_PROGRAMS+=("$INSTANCE-api-$port")
     done
+    BACKGROUND_ADMIN_PORT=$((FIRST_PORT + PROCESSES + ADMIN_OFFSET))
     if [[ -n $SANDBOX ]]; then
         ETC=$SANDBOX/etc
         RUN_DIR=$SANDBOX/run
@@ -485,6 +488,7 @@ render_vars() {
     # nginx tries each process (this host's and the peers') once at most.
     R_UPSTREAM_TRIES=$((PROCESSES + ${#PEER_LIST[@]}))
     local i
+    R_BACKGROUND_ADMIN_PORT=$BACKGROUND_ADMIN_PORT
     R_EACH_PORT=$(for i in "${!API_PORTS[@]}"; do printf 'PORT=%s\tADMIN_PORT=%s\n' "${API_PORTS[$i]}" "${ADMIN_PORTS[$i]}"; done)
     R_EACH_ERROR=$(printf '%s\n' "${NGINX_ERRORS[@]}" | awk '{ printf "CODE=%s\tSTATUS=%s\tREASON=%s", $1, $2, $3; for (i = 4; i <= NF; i++) printf " %s", $i; print "" }')
     # Sandbox: nginx's workers run as the master's user, unless the master is root (then
@@ -492,7 +496,7 @@ render_vars() {
     R_NGINX_USER="# not root: nginx's workers run as $(id -un)"
     [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
     export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
-        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_EACH_PORT R_EACH_ERROR \
+        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_BACKGROUND_ADMIN_PORT R_EACH_PORT R_EACH_ERROR \
         R_RATE_LIMIT R_RATE_BURST R_TLS R_TLS_CERT R_TLS_KEY R_HTTPS_LISTEN R_HSTS R_HTTPS_PORT_SUFFIX \
         R_HTTP2_LISTEN R_HTTP2_DIRECTIVE R_API_ADDRESS R_EACH_PEER R_UPSTREAM_TRIES
     # shellcheck disable=SC2090 # read by the renderer (awk's ENVIRON), never split by bash

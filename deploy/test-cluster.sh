@@ -102,8 +102,9 @@ trap cleanup EXIT INT TERM
 ok() { echo "ok (${SECONDS}s): $*"; }
 
 # Ports, all free on 127.0.0.1 (bound and released to check), below the ephemeral range:
-# BASE..BASE+3 the API processes (2 per host), +4 and +5 the nginx of each host, +6
-# PostgreSQL; BASE+1000.. the API processes' admin listeners (lib.sh's ADMIN_OFFSET).
+# host a's API processes BASE, +1, host b's +3, +4; +6 and +7 the nginx of each host, +8
+# PostgreSQL; BASE+1000.. the admin listeners (lib.sh's ADMIN_OFFSET: each API process's,
+# and each worker's after its host's, +1002 and +1005).
 base=$(python3 -c '
 import random, socket, sys
 offset = int(sys.argv[1])
@@ -111,7 +112,7 @@ for _ in range(100):
     base = random.randrange(20000, 31000)
     held = []
     try:
-        for port in [*range(base, base + 7), *range(base + offset, base + offset + 4)]:
+        for port in [*range(base, base + 9), *range(base + offset, base + offset + 6)]:
             s = socket.socket()
             s.bind(("127.0.0.1", port))
             held.append(s)
@@ -122,7 +123,7 @@ for _ in range(100):
 else:
     sys.exit("no free ports found")
 ' "$ADMIN_OFFSET")
-pg_port=$((base + 6))
+pg_port=$((base + 8))
 
 # ---------------------------------------------------------------------- 1. PostgreSQL
 password=secret-$RANDOM$RANDOM
@@ -167,16 +168,16 @@ declare -A sandbox listen first peers
 for i in 0 1; do
     host=${hosts[$i]}
     sandbox[$host]=$work/host-$host
-    first[$host]=$((base + 2 * i))
-    listen[$host]=$((base + 4 + i))
-    other=$((base + 2 * (1 - i)))
+    first[$host]=$((base + 3 * i))
+    listen[$host]=$((base + 6 + i))
+    other=$((base + 3 * (1 - i)))
     peers[$host]=127.0.0.1:$other,127.0.0.1:$((other + 1))
 done
 host_params() {
     echo --sandbox "${sandbox[$1]}" --source "$product" --instance "cluster-$1" --processes 2 \
         --first-port "${first[$1]}" --listen "${listen[$1]}" --peers "${peers[$1]}" --profile debug --no-build
 }
-echo "deploy cluster test: $work; hosts a and b: API on 127.0.0.1:$base..$((base + 3)), nginx on" \
+echo "deploy cluster test: $work; hosts a and b: API on 127.0.0.1:$base,$((base + 1)),$((base + 3)),$((base + 4)), nginx on" \
     "127.0.0.1:${listen[a]} and :${listen[b]}; skipped (root-only): apt, the system user, the system's services"
 for host in "${hosts[@]}"; do
     # shellcheck disable=SC2046 # host_params prints words without spaces
@@ -188,7 +189,7 @@ for host in "${hosts[@]}"; do
     grep -q "APIPHANT_DATABASE_PASSWORD=\"$password\"" "$conf" || die "$conf: no APIPHANT_DATABASE_PASSWORD"
     ! grep -rqs "$password" "${sandbox[$host]}/srv" || die "the database password is written under the prefix"
     site=${sandbox[$host]}/etc/nginx/sites-available/cluster-$host.conf
-    for port in $(seq "$base" $((base + 3))); do
+    for port in "$base" $((base + 1)) $((base + 3)) $((base + 4)); do
         grep -q "server 127.0.0.1:$port max_fails=" "$site" || die "$site: 127.0.0.1:$port not in the upstream"
     done
 done

@@ -11,7 +11,8 @@ use crate::http::{self, Headers, RequestHead};
 use crate::metrics::{Call, Metrics};
 use crate::plugin::{Endpoint, PluginBuf, Registry};
 use crate::watchdog::Watchdog;
-use apiphant_sdk::wire::{FORBIDDEN, NOT_IMPLEMENTED, UNAUTHORIZED};
+use apiphant_sdk::wire::{FORBIDDEN, INTERNAL_ERROR, NOT_IMPLEMENTED, UNAUTHORIZED};
+use std::borrow::Cow;
 
 /// The loaded plugins, the pool their blocking actions run on, and who may call them.
 #[derive(Debug)]
@@ -28,10 +29,10 @@ pub(crate) struct Application {
 
 /// What the route step lets through: the endpoint, the caller's identity (a token's name,
 /// or empty) and the CORS lines of the request's origin (empty if none is allowed).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Grant {
     endpoint: &'static Endpoint,
-    identity: &'static str,
+    identity: Cow<'static, str>,
     cors: &'static [u8],
 }
 
@@ -41,7 +42,7 @@ pub(crate) struct Answer {
     reply: Reply,
     /// The endpoint it answers for (`None`: no such route).
     endpoint: Option<&'static Endpoint>,
-    identity: &'static str,
+    identity: Cow<'static, str>,
     /// Extra header lines: the origin's CORS lines, `WWW-Authenticate`.
     lines: [&'static [u8]; 2],
     /// Its own header lines instead of `Content-Type: application/json`: none on a 204
@@ -50,11 +51,15 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    fn new(reply: Reply, identity: &'static str, lines: [&'static [u8]; 2]) -> Answer {
+    fn new(
+        reply: Reply,
+        identity: impl Into<Cow<'static, str>>,
+        lines: [&'static [u8]; 2],
+    ) -> Answer {
         Answer {
             reply,
             endpoint: None,
-            identity,
+            identity: identity.into(),
             lines,
             own_lines: None,
         }
@@ -167,9 +172,14 @@ impl http::App for Application {
         };
         // Timed only when counted or watched: two clock reads, and five relaxed adds per
         // call when counted.
-        let watchdog = self.watchdog.filter(|_| !endpoint.blocking);
+        // An unmarked action the watchdog moved (`auto_offload`) runs on the pool too.
+        let blocking = endpoint.blocking
+            || self
+                .watchdog
+                .is_some_and(|watchdog| watchdog.offloaded(endpoint.index));
+        let watchdog = self.watchdog.filter(|_| !blocking);
         let started = (self.metrics.is_some() || watchdog.is_some()).then(std::time::Instant::now);
-        let reply = if endpoint.blocking {
+        let reply = if blocking {
             self.blocking.call(self.registry, endpoint, &request)
         } else {
             dispatch::call(self.registry, endpoint, &request)
@@ -266,32 +276,138 @@ impl Application {
             let reply = Reply::json(501, &NOT_IMPLEMENTED);
             return Err(at(Answer::new(reply, "", [cors_lines, b""])));
         }
-        // 401 / 403: the caller's token and its scopes.
-        let identity = match self.auth.map(|auth| {
+        // 401 / 403: the caller's token and its scopes, or the `authorize` hook.
+        let identity: Cow<'static, str> = match self.auth.map(|auth| {
             let route = endpoint
                 .path
                 .strip_prefix("/api/")
                 .unwrap_or(&endpoint.path);
-            auth.decide(route, seen.authorizations, seen.authorization)
+            (
+                auth,
+                route,
+                auth.decide(route, seen.authorizations, seen.authorization),
+            )
         }) {
-            None => "",
-            Some(Decision::Allow(identity)) => identity,
-            Some(Decision::Unauthorized) => {
-                let reply = Reply::json(401, &UNAUTHORIZED);
-                let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
-                return Err(at(Answer::new(reply, "", [cors_lines, challenge])));
-            }
-            Some(Decision::Forbidden(identity)) => {
+            None => Cow::Borrowed(""),
+            Some((_, _, Decision::Allow(identity))) => Cow::Borrowed(identity),
+            Some((_, _, Decision::Unauthorized)) => return Err(at(unauthorized(cors_lines))),
+            Some((_, _, Decision::Forbidden(identity))) => {
                 let reply = Reply::json(403, &FORBIDDEN);
                 return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
             }
+            Some((auth, route, Decision::Ask(hook))) => {
+                match self.ask(hook, head, route, auth.is_public(route)) {
+                    Asked::Allow(identity) => Cow::Owned(identity),
+                    Asked::Unauthorized => return Err(at(unauthorized(cors_lines))),
+                    Asked::Forbidden(identity) => {
+                        let reply = Reply::json(403, &FORBIDDEN);
+                        return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
+                    }
+                    Asked::Failed(reply) => {
+                        return Err(at(Answer::new(reply, "", [cors_lines, b""])))
+                    }
+                }
+            }
         };
-        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
+        // 503: the memory budget cannot hold the body. Checked next by the connection loop
+        // (`http::conn`, `reserve_body`), which holds the bytes and the budget's counter.
         Ok(Grant {
             endpoint,
             identity,
             cors: cors_lines,
         })
+    }
+}
+
+/// 401 with its challenge.
+fn unauthorized(cors_lines: &'static [u8]) -> Answer {
+    let reply = Reply::json(401, &UNAUTHORIZED);
+    let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
+    Answer::new(reply, "", [cors_lines, challenge])
+}
+
+/// What the `authorize` hook decided.
+#[derive(Debug)]
+enum Asked {
+    Allow(String),
+    Unauthorized,
+    Forbidden(String),
+    /// It failed (panicked, answered nonsense: 500, logged), or the blocking pool could
+    /// not run it (503 / 504).
+    Failed(Reply),
+}
+
+impl Application {
+    /// Calls the `authorize` hook with the request's head (every header, the route in the
+    /// body), on the blocking pool when it is marked so, and reads its answer: allowed
+    /// when `public` or one of its route globs matches `route`.
+    fn ask(
+        &self,
+        hook: &'static Endpoint,
+        head: &RequestHead<'_>,
+        route: &str,
+        public: bool,
+    ) -> Asked {
+        let headers: Vec<(&str, &[u8])> = head.headers.iter().collect();
+        let call = apiphant_sdk::AuthorizeCall {
+            route: route.to_owned(),
+        };
+        let body = serde_json::to_vec(&call).unwrap_or_default();
+        let request = dispatch::Request {
+            method: head.method,
+            path: head.target_text(),
+            headers: &headers,
+            request_id: head.request_id,
+            identity: b"",
+            body: &body,
+        };
+        let reply = if hook.blocking {
+            self.blocking.call(self.registry, hook, &request)
+        } else {
+            dispatch::call(self.registry, hook, &request)
+        };
+        let failed = |why: String| {
+            log::error!(
+                "req={} 500 for {route}: the {} {why}",
+                String::from_utf8_lossy(head.request_id),
+                hook.label
+            );
+            Asked::Failed(Reply::json(500, &INTERNAL_ERROR))
+        };
+        match reply.status {
+            200 => {}
+            401 => return Asked::Unauthorized,
+            403 => return Asked::Forbidden(String::new()),
+            500 | 503 | 504 => return Asked::Failed(reply),
+            other => return failed(format!("answered {other}: only an identity, 401 or 403")),
+        }
+        let identity: apiphant_sdk::Identity = match serde_json::from_slice(reply.body()) {
+            Ok(identity) => identity,
+            Err(error) => return failed(format!("answered no identity: {error}")),
+        };
+        if !apiphant_sdk::is_identity(&identity.identity) {
+            return failed(format!(
+                "answered the identity {:?}: give 1 to 128 visible ASCII characters, no \" or \\",
+                identity.identity
+            ));
+        }
+        if let Some((glob, why)) = identity
+            .routes
+            .iter()
+            .find_map(|glob| crate::config::glob_error(glob).map(|why| (glob, why)))
+        {
+            return failed(format!("answered the route glob '{glob}', which {why}"));
+        }
+        let allowed = public
+            || identity
+                .routes
+                .iter()
+                .any(|glob| crate::auth::glob_matches(glob, route));
+        if allowed {
+            Asked::Allow(identity.identity)
+        } else {
+            Asked::Forbidden(identity.identity)
+        }
     }
 }
 
@@ -316,6 +432,6 @@ impl http::Reply for Answer {
     }
 
     fn identity(&self) -> &str {
-        self.identity
+        &self.identity
     }
 }

@@ -18,9 +18,11 @@ pub mod config;
 mod coroutine;
 pub mod cors;
 pub mod dispatch;
+mod exposition;
 mod fd_limit;
 pub mod http;
 pub mod logging;
+mod memory;
 mod metrics;
 pub mod openapi;
 pub mod plugin;
@@ -45,3 +47,7 @@ pub struct ReadmeExamples;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideExamples;
+/// docs/testing.md's examples, compiled (and the in-process one run) by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing.md")]
+pub struct TestingGuideExamples;

@@ -10,9 +10,9 @@
 //! not its neighbour, which Prometheus tolerates).
 
 use crate::blocking::PoolStats;
+use crate::exposition::{Exposition, Histogram};
 use crate::plugin::{Endpoint, Registry};
 use crate::watchdog::Watchdog;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,28 +138,15 @@ impl Metrics {
 
     /// The exposition: build info, the counters, the gauges.
     pub(crate) fn render(&self, gauges: Gauges) -> String {
-        let mut out = String::with_capacity(256 + self.routes.len() * 96);
-        let _ = writeln!(
-            out,
-            "# HELP apiphant_build_info The server's version, plugin ABI and plugins loaded.\n\
-             # TYPE apiphant_build_info gauge\n\
-             apiphant_build_info{{version=\"{}\",abi=\"{}\",plugins=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION"),
-            apiphant_sdk::abi::ABI_VERSION,
-            self.plugins
+        let mut out = Exposition::with_capacity(1024 + self.routes.len() * 1536);
+        out.build_info(self.plugins);
+        out.family(
+            "apiphant_requests_total",
+            "counter",
+            "Requests answered, by route, action and status.",
         );
-        out.push_str(
-            "# HELP apiphant_requests_total Requests answered, by route, action and status.\n\
-             # TYPE apiphant_requests_total counter\n",
-        );
-        for Counters {
-            route,
-            action,
-            statuses,
-            ..
-        } in &self.routes
-        {
-            for (slot, count) in statuses.iter().enumerate() {
+        for counters in &self.routes {
+            for (slot, count) in counters.statuses.iter().enumerate() {
                 let count = count.load(Ordering::Relaxed);
                 // Every route's 200 series exists from the start; the others once counted.
                 let status = STATUSES.get(slot).copied();
@@ -167,64 +154,63 @@ impl Metrics {
                     continue;
                 }
                 let status = status.map_or_else(|| "other".to_owned(), |s| s.to_string());
-                let _ = writeln!(
-                    out,
-                    "apiphant_requests_total{{route=\"{route}\",action=\"{action}\",status=\"{status}\"}} {count}"
-                );
+                let labels = [
+                    ("route", &*counters.route),
+                    ("action", &*counters.action),
+                    ("status", &status),
+                ];
+                out.sample("apiphant_requests_total", &labels, count);
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP apiphant_unrouted_requests_total Requests answered 404: no such route.\n\
-             # TYPE apiphant_unrouted_requests_total counter\n\
-             apiphant_unrouted_requests_total {}\n\
-             # HELP apiphant_requests_in_flight Requests read and not yet answered.\n\
-             # TYPE apiphant_requests_in_flight gauge\n\
-             apiphant_requests_in_flight {}\n\
-             # HELP apiphant_open_connections Open client connections.\n\
-             # TYPE apiphant_open_connections gauge\n\
-             apiphant_open_connections {}\n\
-             # HELP apiphant_ready 1 while the process takes requests, 0 once it shuts down.\n\
-             # TYPE apiphant_ready gauge\n\
-             apiphant_ready {}",
+        out.single(
+            "apiphant_unrouted_requests_total",
+            "counter",
+            "Requests answered 404: no such route.",
             self.unrouted.load(Ordering::Relaxed),
+        );
+        out.single(
+            "apiphant_requests_in_flight",
+            "gauge",
+            "Requests read and not yet answered.",
             gauges.in_flight,
+        );
+        out.single(
+            "apiphant_open_connections",
+            "gauge",
+            "Open client connections.",
             gauges.connections,
-            u8::from(gauges.ready)
+        );
+        out.single(
+            "apiphant_ready",
+            "gauge",
+            "1 while the process takes requests, 0 once it shuts down.",
+            u8::from(gauges.ready),
         );
         self.render_calls(&mut out);
         self.render_pool(&mut out);
-        out
+        out.finish()
     }
 
     /// The latency histogram and the bytes, by route and action.
-    fn render_calls(&self, out: &mut String) {
-        out.push_str(
-            "# HELP apiphant_request_duration_seconds Time inside the action's call (queue of the blocking pool included), by route and action.\n\
-             # TYPE apiphant_request_duration_seconds histogram\n",
+    fn render_calls(&self, out: &mut Exposition) {
+        let name = "apiphant_request_duration_seconds";
+        out.family(
+            name,
+            "histogram",
+            "Time inside the action's call (queue of the blocking pool included), by route and action.",
         );
         for counters in &self.routes {
-            let labels = format!(
-                "route=\"{}\",action=\"{}\"",
-                counters.route, counters.action
-            );
-            let mut total = 0;
-            for (slot, count) in counters.latency.iter().enumerate() {
-                total += count.load(Ordering::Relaxed);
-                let bound = BUCKETS
-                    .get(slot)
-                    .map_or_else(|| "+Inf".to_owned(), f64::to_string);
-                let _ = writeln!(
-                    out,
-                    "apiphant_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {total}"
-                );
-            }
-            let sum = counters.latency_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "apiphant_request_duration_seconds_sum{{{labels}}} {sum}\n\
-                 apiphant_request_duration_seconds_count{{{labels}}} {total}"
-            );
+            let labels = [("route", &*counters.route), ("action", &*counters.action)];
+            let counts = counters
+                .latency
+                .each_ref()
+                .map(|count| count.load(Ordering::Relaxed));
+            let histogram = Histogram {
+                bounds: &BUCKETS,
+                counts: &counts,
+                sum: counters.latency_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            };
+            out.histogram(name, &labels, histogram);
         }
         for (name, help, read) in [
             (
@@ -238,54 +224,51 @@ impl Metrics {
                 |c: &Counters| c.bytes_out.load(Ordering::Relaxed),
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            out.family(name, "counter", help);
             for counters in &self.routes {
-                let _ = writeln!(
-                    out,
-                    "{name}{{route=\"{}\",action=\"{}\"}} {}",
-                    counters.route,
-                    counters.action,
-                    read(counters)
-                );
+                let labels = [("route", &*counters.route), ("action", &*counters.action)];
+                out.sample(name, &labels, read(counters));
             }
         }
     }
 
     /// The blocking pool's gauges and rejections, and plugin panics.
-    fn render_pool(&self, out: &mut String) {
+    fn render_pool(&self, out: &mut Exposition) {
         let pool = &self.pool;
-        let _ = writeln!(
-            out,
-            "# HELP apiphant_blocking_busy_threads Blocking-pool threads running a call.\n\
-             # TYPE apiphant_blocking_busy_threads gauge\n\
-             apiphant_blocking_busy_threads {}\n\
-             # HELP apiphant_blocking_queue_depth Calls waiting for a blocking-pool thread.\n\
-             # TYPE apiphant_blocking_queue_depth gauge\n\
-             apiphant_blocking_queue_depth {}\n\
-             # HELP apiphant_blocking_rejected_total Calls answered 503: the blocking pool's queue was full.\n\
-             # TYPE apiphant_blocking_rejected_total counter\n\
-             apiphant_blocking_rejected_total {}\n\
-             # HELP apiphant_plugin_panics_total Actions that panicked (each answered 500).\n\
-             # TYPE apiphant_plugin_panics_total counter\n\
-             apiphant_plugin_panics_total {}",
+        out.single(
+            "apiphant_blocking_busy_threads",
+            "gauge",
+            "Blocking-pool threads running a call.",
             pool.busy.load(Ordering::Relaxed),
+        );
+        out.single(
+            "apiphant_blocking_queue_depth",
+            "gauge",
+            "Calls waiting for a blocking-pool thread.",
             pool.queued.load(Ordering::Relaxed),
+        );
+        out.single(
+            "apiphant_blocking_rejected_total",
+            "counter",
+            "Calls answered 503: the blocking pool's queue was full.",
             pool.rejected.load(Ordering::Relaxed),
+        );
+        out.single(
+            "apiphant_plugin_panics_total",
+            "counter",
+            "Actions that panicked (each answered 500).",
             crate::dispatch::PANICS.load(Ordering::Relaxed),
         );
         if let Some(watchdog) = self.watchdog {
-            out.push_str(
-                "# HELP apiphant_unmarked_blocking_calls_total Calls of actions not marked blocking that held their worker over blocking_warn_ms.\n\
-                 # TYPE apiphant_unmarked_blocking_calls_total counter\n",
+            let name = "apiphant_unmarked_blocking_calls_total";
+            out.family(
+                name,
+                "counter",
+                "Calls of actions not marked blocking that held their worker over blocking_warn_ms.",
             );
             for (index, counters) in self.routes.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "apiphant_unmarked_blocking_calls_total{{route=\"{}\",action=\"{}\"}} {}",
-                    counters.route,
-                    counters.action,
-                    watchdog.caught(index)
-                );
+                let labels = [("route", &*counters.route), ("action", &*counters.action)];
+                out.sample(name, &labels, watchdog.caught(index));
             }
         }
     }

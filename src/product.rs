@@ -40,6 +40,16 @@ pub enum ProductError {
     },
     /// No plugin was found.
     NoPlugins(PathBuf),
+    /// A path dependency of the workspace is not there (the apiphant checkout a product
+    /// made by `apiphant new` depends on moved).
+    MissingPath {
+        /// The product's Cargo.toml.
+        manifest: PathBuf,
+        /// The dependency's name under `[workspace.dependencies]`.
+        key: String,
+        /// Its path, as written.
+        path: String,
+    },
 }
 
 impl fmt::Display for ProductError {
@@ -60,6 +70,15 @@ impl fmt::Display for ProductError {
                 f,
                 "no plugins found for product '{}' (add a cdylib crate under plugins/, see docs/guide.md, \"Write a target\")",
                 dir.display()
+            ),
+            ProductError::MissingPath {
+                manifest,
+                key,
+                path,
+            } => write!(
+                f,
+                "'{}' [workspace.dependencies] {key} = {{ path = \"{path}\" }}: that folder does not exist (the apiphant checkout moved? write its new path there; docs/getting-started.md)",
+                manifest.display()
             ),
         }
     }
@@ -119,6 +138,7 @@ impl Product {
             reason,
         };
         let manifest = self.dir.join("Cargo.toml");
+        self.check_path_dependencies(&manifest)?;
         let output = Command::new(cargo())
             .args([
                 "metadata",
@@ -165,6 +185,37 @@ impl Product {
             .into_iter()
             .map(|(_, lib)| target_dir.join(profile).join(format!("lib{lib}.so")))
             .collect())
+    }
+}
+
+impl Product {
+    /// Each `path` under the workspace's `[workspace.dependencies]` exists: one line
+    /// naming the key instead of cargo's error chain when a checkout moved. An unreadable
+    /// manifest is left to cargo to explain.
+    fn check_path_dependencies(&self, manifest: &Path) -> Result<(), ProductError> {
+        let Ok(text) = std::fs::read_to_string(manifest) else {
+            return Ok(());
+        };
+        let Ok(table) = text.parse::<toml::Table>() else {
+            return Ok(());
+        };
+        let dependencies = table
+            .get("workspace")
+            .and_then(|workspace| workspace.get("dependencies"))
+            .and_then(toml::Value::as_table);
+        for (key, value) in dependencies.into_iter().flatten() {
+            let Some(path) = value.get("path").and_then(toml::Value::as_str) else {
+                continue;
+            };
+            if !self.dir.join(path).is_dir() {
+                return Err(ProductError::MissingPath {
+                    manifest: manifest.to_path_buf(),
+                    key: key.clone(),
+                    path: path.to_owned(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 //! request already read is answered (with `Connection: close`), then the process exits 0;
 //! when the grace period ends first, it exits 1 and says how many requests went unanswered.
 
-use crate::admin::Admin;
+use crate::admin::Api;
 use crate::app::Application;
 use crate::auth::Auth;
 use crate::config::ServerConfig;
@@ -55,6 +55,8 @@ pub struct Settings {
     pub action_timeout: Duration,
     /// The watchdog's threshold for actions not marked blocking (zero: off).
     pub blocking_warn: Duration,
+    /// Whether the watchdog moves an action it keeps catching to the blocking pool.
+    pub auto_offload: bool,
 }
 
 impl Settings {
@@ -71,6 +73,7 @@ impl Settings {
                 max_headers: config.max_headers.clamp(1, http::head::MAX_HEADERS_CAP),
                 max_header_bytes: config.max_header_bytes.max(64),
                 max_body_bytes: config.max_body_bytes as u64,
+                memory_budget_bytes: config.memory_budget(crate::memory::total()),
                 header_timeout: secs(config.header_timeout_secs),
                 body_timeout: secs(config.body_timeout_secs),
                 idle_timeout: secs(config.idle_timeout_secs),
@@ -84,6 +87,7 @@ impl Settings {
             admin: None,
             action_timeout: secs(config.action_timeout_secs),
             blocking_warn: Duration::from_millis(config.blocking_warn_ms),
+            auto_offload: config.auto_offload,
         }
     }
 }
@@ -122,6 +126,7 @@ pub fn run(
         Ok(limit) => log::debug!("open file limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open file limit: {error}"),
     }
+    crate::memory::tune();
     may::config()
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
@@ -135,7 +140,8 @@ pub fn run(
     // any start-up error below; forgotten if requests are still running at the end.
     let stop_plugins = StopPlugins(registry);
     let watchdog: Option<&'static Watchdog> =
-        Watchdog::new(registry, settings.blocking_warn).map(|dog| &*Box::leak(Box::new(dog)));
+        Watchdog::new(registry, settings.blocking_warn, settings.auto_offload)
+            .map(|dog| &*Box::leak(Box::new(dog)));
     let metrics: Option<&'static Metrics> = settings
         .admin
         .map(|_| &*Box::leak(Box::new(Metrics::new(registry, blocking.stats(), watchdog))));
@@ -200,13 +206,12 @@ pub fn run(
         log::info!("listener closed");
     })?;
     if let (Some(addr), Some(metrics)) = (settings.admin, metrics) {
-        let admin = Box::leak(Box::new(Admin {
+        let api = Box::leak(Box::new(Api {
             metrics,
             api: &server.http,
             connections: &server.connections,
         }));
-        let bound = serve_admin(admin, addr, &settings)?;
-        log::info!("admin listener at http://{bound} (/livez, /readyz, /metrics)");
+        crate::admin::listen(api, addr, settings.limits.clone(), settings.stack_bytes)?;
     }
     on_listening(bound);
     let mut signals = signals;
@@ -251,38 +256,6 @@ pub fn run(
     Ok(Stopped::Drained)
 }
 
-/// Binds the admin listener and serves it on coroutines (the API's connection loop, its own
-/// limits and shutdown flag: it keeps answering, `/readyz` with 503, through the grace
-/// period); returns the bound address.
-fn serve_admin(
-    admin: &'static Admin,
-    addr: SocketAddr,
-    settings: &Settings,
-) -> io::Result<SocketAddr> {
-    if addr.port() != 0 {
-        drop(std::net::TcpListener::bind(addr).map_err(bind_error)?);
-    }
-    let listener = may::net::TcpListener::bind(addr).map_err(bind_error)?;
-    let bound = listener.local_addr()?;
-    let shared: &'static http::Shared =
-        Box::leak(Box::new(http::Shared::start(settings.limits.clone())?));
-    let stack = settings.stack_bytes;
-    crate::coroutine::spawn("admin", stack, move || {
-        for stream in listener.incoming() {
-            let spawned = stream.and_then(|stream| {
-                crate::coroutine::spawn("admin connection", stack, move || {
-                    http::serve(stream, admin, shared);
-                })
-            });
-            if let Err(error) = spawned {
-                log::warn!("admin listener: {error}");
-                may::coroutine::sleep(Duration::from_millis(10));
-            }
-        }
-    })?;
-    Ok(bound)
-}
-
 /// Runs the registry's shutdown hooks when dropped.
 struct StopPlugins(&'static Registry);
 
@@ -293,7 +266,7 @@ impl Drop for StopPlugins {
 }
 
 /// A bind error with the fix for the common ones.
-fn bind_error(error: io::Error) -> io::Error {
+pub(crate) fn bind_error(error: io::Error) -> io::Error {
     let hint = match error.kind() {
         io::ErrorKind::AddrInUse => {
             "the address is in use by another process: stop it, or give another HOST:PORT"

@@ -6,6 +6,7 @@
 //! - `worker.rs`: the loop, the log lines, `on_error`, signals;
 //! - `email.rs`: the built-in error email (lettre) behind the `Notifier` trait;
 //! - `lock.rs`: one worker per product per host;
+//! - `metrics.rs`: runs, failures, durations and emails for the admin listener's `/metrics`;
 //! - `cli.rs`: the command line.
 //!
 //! `[background]` and `[email]` of `apiphant.toml` are read by `crate::config`.
@@ -13,6 +14,8 @@
 pub mod cli;
 pub mod email;
 pub mod lock;
+pub mod metrics;
 pub mod plan;
 pub mod schedule;
+mod vixie;
 pub mod worker;

@@ -3,6 +3,7 @@
 //! `apiphant: ...`, and exit 2.
 
 pub mod grammar;
+pub mod new;
 pub mod token;
 
 pub use grammar::{parse_addr, Plan, Refused};
@@ -73,11 +74,15 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
             println!("{}", token::run_new(&args)?);
             Ok(ExitCode::SUCCESS)
         }
+        Plan::New(args) => {
+            println!("{}", new::run(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// `[auth]` checked against the loaded routes, and `[cors]`, for the life of the process.
-fn access(
+pub(crate) fn access(
     product: &Product,
     registry: &Registry,
 ) -> Result<(Option<&'static Auth>, Option<&'static Cors>), Error> {
@@ -112,6 +117,25 @@ fn run_config(args: &ConfigArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Above this many routes the start-up log counts them instead of listing them.
+const LISTED_ROUTES: usize = 50;
+
+/// The start-up log's lines about the routes: each route and its actions, or, above
+/// [`LISTED_ROUTES`], their count and the command that lists them.
+fn route_log(routes: Vec<String>, product: &std::path::Path) -> Vec<String> {
+    if routes.len() > LISTED_ROUTES {
+        return vec![format!(
+            "{} routes (more than {LISTED_ROUTES}: `apiphant check {}` lists them)",
+            routes.len(),
+            product.display()
+        )];
+    }
+    routes
+        .into_iter()
+        .map(|line| format!("route {line}"))
+        .collect()
+}
+
 /// Serves until stopped: exit 0 when every request read was answered, 1 when the grace
 /// period ended first (the server's last log line says how many were not).
 fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
@@ -121,7 +145,14 @@ fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
     let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
     (settings.auth, settings.cors) = access(&product, &registry)?;
     settings.admin = serve.admin.or(product.config.admin.listen);
+    crate::dispatch::developer_mode(serve.dev);
+    if serve.dev {
+        log::warn!("developer mode (--dev): the 500 of a plugin fault says why in its body; never serve clients with it");
+    }
     let routes = registry.routes().len();
+    for line in route_log(registry.route_actions(), &serve.product.product) {
+        log::info!("{line}");
+    }
     let name = product.name();
     let dir = product.dir.display().to_string();
     let stopped = server::run(registry, settings.clone(), serve.addr, |bound| {
@@ -136,4 +167,22 @@ fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
         server::Stopped::Drained => ExitCode::SUCCESS,
         server::Stopped::Unanswered(_) => ExitCode::FAILURE,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_up_log_lists_routes_up_to_a_threshold() {
+        let routes = |n: usize| (0..n).map(|i| format!("v0/t{i}: read")).collect();
+        let listed = route_log(routes(LISTED_ROUTES), std::path::Path::new("."));
+        assert_eq!(listed.len(), LISTED_ROUTES);
+        assert_eq!(listed[0], "route v0/t0: read");
+        let counted = route_log(routes(LISTED_ROUTES + 1), std::path::Path::new("shop"));
+        assert_eq!(
+            counted,
+            ["51 routes (more than 50: `apiphant check shop` lists them)"]
+        );
+    }
 }

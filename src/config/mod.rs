@@ -204,7 +204,8 @@ impl Config {
                 range: limit.range,
             });
         }
-        let mistake = (config.auth.as_ref().and_then(AuthConfig::mistake))
+        let mistake = (config.server.mistake())
+            .or_else(|| config.auth.as_ref().and_then(AuthConfig::mistake))
             .or_else(|| config.cors.as_ref().and_then(CorsConfig::mistake));
         if let Some((key, reason)) = mistake {
             return Err(ConfigError::BadValue {

@@ -454,7 +454,66 @@ impl Registry {
             .call(endpoint.action, method, path, headers, body, context)
     }
 
-    /// Every served route, sorted.
+    /// The `authorize` hook of the plugin whose crate is `crate_name`, as an endpoint
+    /// (called like a raw action: method, path, every header); `Err` names the crates that
+    /// have a hook.
+    pub(crate) fn authorizer(&self, crate_name: &str) -> Result<Endpoint, Vec<String>> {
+        for (plugin, manifest) in self.manifests.iter().enumerate() {
+            if let (Some(hook), true) = (manifest.authorize, manifest.crate_name == crate_name) {
+                return Ok(Endpoint {
+                    plugin,
+                    action: hook.index,
+                    raw_request: true,
+                    blocking: hook.blocking,
+                    timeout: None,
+                    asynchronous: false,
+                    label: format!("authorize hook of {crate_name}").into(),
+                    path: "".into(),
+                    // No per-endpoint counters (an index past every route's).
+                    index: usize::MAX,
+                });
+            }
+        }
+        Err(self
+            .manifests
+            .iter()
+            .filter(|manifest| manifest.authorize.is_some())
+            .map(|manifest| manifest.crate_name.clone())
+            .collect())
+    }
+
+    /// Each route with its actions, sorted by route, as the start-up log lists them:
+    /// `v0/notes: create, read, update [blocking], delete [async]` (an action's marks:
+    /// `blocking`, `async`, `raw`).
+    pub fn route_actions(&self) -> Vec<String> {
+        let mut lines: Vec<String> = (self.manifests.iter())
+            .flat_map(|manifest| &manifest.targets)
+            .map(|target| {
+                let actions: Vec<String> = (target.actions.iter())
+                    .map(|action| {
+                        let marks: Vec<&str> = [
+                            (action.blocking, "blocking"),
+                            (action.asynchronous, "async"),
+                            (action.raw_request, "raw"),
+                        ]
+                        .into_iter()
+                        .filter_map(|(on, mark)| on.then_some(mark))
+                        .collect();
+                        if marks.is_empty() {
+                            action.name.clone()
+                        } else {
+                            format!("{} [{}]", action.name, marks.join(", "))
+                        }
+                    })
+                    .collect();
+                format!("{}: {}", target.route, actions.join(", "))
+            })
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+
+    /// Every served path (`/api/v0/echo/read`), sorted.
     pub fn routes(&self) -> Vec<&str> {
         let mut routes: Vec<&str> = self.routes.keys().map(|key| &**key).collect();
         routes.sort_unstable();

@@ -506,10 +506,15 @@ impl Worker {
     /// Starts the worker on a new product (see [`worker_product`]) and waits for its
     /// start line (30 s bound).
     pub fn start(config: &str, env: &[(&str, &str)]) -> Worker {
+        Worker::start_with(config, env, &[])
+    }
+
+    /// [`Worker::start`] with `extra` arguments.
+    pub fn start_with(config: &str, env: &[(&str, &str)], extra: &[&str]) -> Worker {
         let dir = worker_product(config);
         let log = dir.path().join("worker.log");
         let file = std::fs::File::create(&log).expect("log file");
-        let child = worker_command(dir.path(), &[])
+        let child = worker_command(dir.path(), extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -652,4 +657,9 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The lines of `log` that contain `needle`.
+pub fn lines_containing<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| line.contains(needle)).collect()
 }

@@ -17,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-rootfs=${1:-/var/tmp/apiphant-bare}
+rootfs=$(realpath -m "${1:-/var/tmp/apiphant-bare}")
 [[ $(id -u) -eq 0 ]] || { echo "bare-machine.sh: run as root (debootstrap, chroot, mounts)" >&2; exit 1; }
 command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
 
@@ -34,6 +34,12 @@ mounts=()
 bind() { mkdir -p "$rootfs$2"; mount --rbind "$1" "$rootfs$2"; mounts+=("$rootfs$2"); }
 cleanup() {
     local status=$?
+    # Nothing started inside the chroot may outlive the mounts it builds with: kill every
+    # process whose root directory is the chroot (and nothing else).
+    local proc
+    for proc in /proc/[0-9]*; do
+        [[ $(readlink "$proc/root" 2>/dev/null) == "$rootfs" ]] && kill -KILL "${proc#/proc/}" 2>/dev/null
+    done
     for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null || true; done
     exit "$status"
 }
@@ -68,9 +74,11 @@ apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-d
 echo "bare machine: 1. cargo run --release -- . 127.0.0.1:$PORT"
 cargo run --release -- . "127.0.0.1:$PORT" >/tmp/serve.log 2>&1 &
 server=$!
-for _ in $(seq 1 1800); do
-    grep -q "is serving" /tmp/serve.log && break
-    kill -0 "$server" 2>/dev/null || { tail -20 /tmp/serve.log; exit 1; }
+# Bounded (an hour: a release build on a busy 2-core machine is slow); a dead server is a
+# zombie until waited for, so its /proc state tells.
+for _ in $(seq 1 3600); do
+    grep -qs "is serving" /tmp/serve.log && break
+    grep -qs "^State:.*Z" "/proc/$server/status" && { tail -20 /tmp/serve.log; exit 1; }
     sleep 1
 done
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"
