@@ -312,7 +312,8 @@ for slot in range(first, last + 1):
         gaps.append(slot)
 window = last - first + 1
 per_worker = collections.Counter(claimed[s] for s in range(first, last + 1) if s in claimed)
-after = [s for s in claimed if s >= killed_at and s <= last]
+# killed_at is the second the kill happened in (date +%s): a claim of that slot may precede it.
+after = [s for s in claimed if killed_at < s <= last]
 print(f"slots {first}..{last} ({window}): {window - len(duplicates) - len(lost) - len(skipped) - len(gaps) - len(wrong)} ran exactly once; "
       f"{len(duplicates)} duplicate(s) {duplicates}, {len(gaps)} gap(s) {gaps}, {len(wrong)} run by a non-claimer {wrong}, "
       f"{len(lost)} lost with the killed worker {killed} {lost}, {len(skipped)} skipped as missed runs {skipped}; "
