@@ -84,6 +84,8 @@ cleanup() {
         if [[ -s $host/etc/supervisord.conf ]]; then
             deploy/deploy.sh --sandbox "$host" --stop >/dev/null 2>&1 || true
         fi
+        # Left over after a failure (a program of a killed supervisord): by PID.
+        for pid in $(pgrep -f "^$host/srv/" || true); do kill -KILL "$pid" 2>/dev/null || true; done
     done
     stop_postgres || echo "PostgreSQL (pid $pg_pid) did not stop within 20 s"
     if [[ $failed == 1 || $status != 0 ]]; then
@@ -242,10 +244,12 @@ at_least() { (($(count) >= $1)); }
 wait_until 30 "the clients' first 60 requests" at_least 60
 
 # The whole host: its supervisord, every process it runs (API processes, worker) and its
-# nginx (master and workers), SIGKILLed at once.
+# nginx (master and workers), SIGKILLed at once. supervisord and nginx's master are stopped
+# first (SIGSTOP), so that neither starts a replacement for a child it sees die.
 victim_dir=${sandbox[$victim]}
 supervisor=$(cat "$victim_dir/run/supervisord.pid")
 nginx_master=$(cat "$victim_dir/run/nginx.pid")
+kill -STOP "$supervisor" "$nginx_master"
 mapfile -t doomed < <(ps -o pid= --ppid "$supervisor,$nginx_master" | tr -d ' ')
 doomed+=("$supervisor" "$nginx_master")
 [[ ${#doomed[@]} -ge 6 ]] || die "host $victim: expected supervisord, 2 API processes, the worker and nginx, found ${doomed[*]}"
@@ -258,6 +262,9 @@ victim_served=$(cat "$victim_dir/srv/cluster-$victim/log/cluster-$victim"-api-*.
 for pid in "${doomed[@]}"; do
     wait_until 10 "process $pid to die" bash -c "! kill -0 $pid 2>/dev/null"
 done
+# host_processes DIR: the PIDs of processes run from DIR's programs (none once it is dead).
+host_processes() { pgrep -f "^$1/srv/" || true; }
+[[ -z $(host_processes "$victim_dir") ]] || die "host $victim still runs: $(host_processes "$victim_dir")"
 echo "host $victim killed at $killed_at (SIGKILL: supervisord $supervisor, nginx $nginx_master, all: ${doomed[*]}) after $before_kill requests; worker ${worker_pid[$victim]} was the latest claimer"
 sleep $((SECS - SECS / 2))
 after_kill=$(($(count) - before_kill))
@@ -349,6 +356,9 @@ deploy/deploy.sh --sandbox "$victim_dir" --stop >/dev/null
 stop_postgres || die "PostgreSQL (pid $pg_pid) did not stop within 20 s"
 for pid in "${pids[@]}" "${doomed[@]}" "$postgres"; do
     ! kill -0 "$pid" 2>/dev/null || die "process $pid still runs after the teardown"
+done
+for host in "${hosts[@]}"; do
+    [[ -z $(host_processes "${sandbox[$host]}") ]] || die "host $host still runs: $(host_processes "${sandbox[$host]}")"
 done
 ok "teardown by PID: host $survivor's supervisord, nginx and programs, PostgreSQL ($postgres): ${pids[*]}"
 failed=0
