@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Instructions per echo request, counted by valgrind (callgrind): repeatable for the same
 # binary and input whatever else the machine runs, so a small change (the foundation's
-# seam and request context: "within 3%") is seen where wrk's requests/s and CPU times on a
-# busy 2-core machine are noise.
+# seam and request context: "within 3%") is seen where CPU times on a busy 2-core machine
+# are noise. They count user space only (the kernel's socket work is not in them): the
+# deterministic side of run.sh's "user CPU per request".
 #
-#   bench/instructions.sh [--requests N] [--baseline DIR] [--no-build]
-#       Starts target/release/apiphant (and DIR's, built in DIR) under callgrind, sends N
-#       echo requests (default 20000) over one keep-alive connection, 16 pipelined at a time
-#       (bench/pipelined_client.py), and once with none; prints the instructions per request
-#       ((with N - with 0) / N) and, with --baseline, the ratio.
+#   bench/instructions.sh [--requests N] [--servers "apiphant ..."] [--baseline DIR] [--no-build]
+#       Starts each server under callgrind, sends N echo requests (default 20000) over one
+#       keep-alive connection, 16 pipelined at a time (bench/pipelined_client.py), and once
+#       with none; prints the instructions per request ((with N - with 0) / N) and each
+#       server's ratio to the first. Servers as run.sh's: apiphant (default), apiphant-typed,
+#       apiphant-ops (auth with a valid token, X-Request-Id, metrics on), may-echo,
+#       axum-echo, axum-typed, actix-echo; --baseline DIR adds "baseline": DIR's apiphant
+#       (built in DIR) on its own example product.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,39 +22,68 @@ source "$here/lib.sh"
 requests=20000
 baseline=""
 build=1
+servers="apiphant"
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
+        --servers) servers=$2; shift 2 ;;
         --baseline) baseline=$(cd "$2" && pwd); shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
+if [[ -n "$baseline" && " $servers " != *" baseline "* ]]; then
+    servers="$servers baseline"
+fi
 for tool in valgrind python3; do
     command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install $tool)" >&2; exit 2; }
 done
 if [[ $build -eq 1 ]]; then
     (cd "$root" && cargo build --release --workspace --quiet)
+    if [[ " $servers " == *-echo* || " $servers " == *axum-typed* ]]; then
+        (cd "$here" && cargo build --release --quiet)
+    fi
 fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+if [[ " $servers " == *" apiphant-ops "* ]]; then
+    make_ops_product "$work/ops-product"
+fi
 
-# Total instructions of the server in product $1 over its start, $2 requests and its stop.
+# Total instructions of server $1 over its start, $2 requests and its stop.
 count() {
-    local product=$1 n=$2 port pid
+    local name=$1 n=$2 port pid command path=/api/v0/echo/read headers=()
     port=$(free_port)
-    RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
-        "$product/target/release/apiphant" "$product" "127.0.0.1:$port" --no-build 2>"$work/log" &
+    case "$name" in
+        apiphant) command=("$root/target/release/apiphant" "$root" "127.0.0.1:$port" --no-build) ;;
+        apiphant-typed)
+            command=("$root/target/release/apiphant" "$root" "127.0.0.1:$port" --no-build)
+            path=/api/v0/echo/typed/read
+            ;;
+        apiphant-ops)
+            command=("$root/target/release/apiphant" "$work/ops-product" "127.0.0.1:$port"
+                --admin "127.0.0.1:$(free_port)")
+            headers=("Authorization: Bearer $ops_token" "X-Request-Id: $ops_request_id")
+            ;;
+        baseline) command=("$baseline/target/release/apiphant" "$baseline" "127.0.0.1:$port" --no-build) ;;
+        may-echo|axum-echo|actix-echo) command=("$here/target/release/$name" "127.0.0.1:$port") ;;
+        axum-typed)
+            command=("$here/target/release/axum-echo" "127.0.0.1:$port")
+            path=/api/v0/echo/typed/read
+            ;;
+        *) echo "unknown server: $name" >&2; exit 2 ;;
+    esac
+    RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$work/cg" "${command[@]}" 2>"$work/log" &
     pid=$!
     for _ in $(seq 1 600); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
         sleep 0.1
     done
-    python3 "$here/pipelined_client.py" "$port" "$n" >/dev/null
+    python3 "$here/pipelined_client.py" "$port" "$n" "$path" "${headers[@]}" >/dev/null
     kill -TERM "$pid"
     wait "$pid" || true
     sed -n 's/^summary: //p' "$work/cg"
@@ -63,10 +96,15 @@ per_request() {
     echo $(((busy - idle) / requests))
 }
 
-ours=$(per_request "$root")
-echo "apiphant: $ours instructions per echo request ($requests requests, callgrind)"
-if [[ -n "$baseline" ]]; then
-    theirs=$(per_request "$baseline")
-    echo "baseline ($baseline): $theirs instructions per echo request"
-    awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "apiphant / baseline: %.3f\n", a / b }'
-fi
+first=""
+for name in $servers; do
+    ours=$(per_request "$name")
+    echo "$name: $ours instructions per echo request ($requests requests, callgrind)"
+    if [[ -z "$first" ]]; then
+        first=$name
+        first_count=$ours
+    else
+        awk -v a="$ours" -v b="$first_count" -v n="$name" -v f="$first" \
+            'BEGIN { printf "  %s / %s: %.3f\n", n, f, a / b }'
+    fi
+done

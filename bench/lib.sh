@@ -23,3 +23,65 @@ median() {
         else { print (v[NR / 2] + v[NR / 2 + 1]) / 2 }
     }'
 }
+
+# The load generator of `run.sh --rate`: oha (crates.io), a pinned version built into
+# target/bench-tools by `ensure_oha` when missing. With its `native-tls` feature instead
+# of the default `rustls` (oha does not build with no TLS at all): the system's OpenSSL
+# (Debian libssl-dev, pkg-config) links in seconds where rustls's aws-lc is a long C build.
+oha_version=1.16.0
+# shellcheck disable=SC2154 # root: set by the script that sources this file
+oha="$root/target/bench-tools/bin/oha"
+
+ensure_oha() {
+    if [[ -x "$oha" ]] && [[ "$("$oha" --version)" == "oha $oha_version" ]]; then
+        return
+    fi
+    echo "installing oha $oha_version into $root/target/bench-tools (once; a few minutes)..." >&2
+    for file in /usr/include/openssl/ssl.h /usr/bin/pkg-config; do
+        [[ -e $file ]] || { echo "building oha needs $file (apt-get install libssl-dev pkg-config)" >&2; exit 2; }
+    done
+    cargo install --quiet --locked --no-default-features --features native-tls \
+        --root "$root/target/bench-tools" "oha@$oha_version" >&2
+}
+
+# What `apiphant-ops` sends: a valid token (set by make_ops_product) and its own request id.
+ops_token=""
+# shellcheck disable=SC2034 # used by run.sh and instructions.sh
+ops_request_id="bench-0123456789abcdef"
+
+# Makes in $1 an installed product (plugins/*.so, what the deploy writes) of the example
+# product's plugins with the operations on: its apiphant.toml plus `[auth]` with one token
+# (`apiphant token new`, scope `v0/echo/*`), whose value it leaves in ops_token. The admin
+# listener (metrics) is the command line's `--admin`.
+make_ops_product() {
+    local dir=$1 apiphant="$root/target/release/apiphant" made file
+    mkdir -p "$dir/plugins"
+    while read -r file; do
+        cp "$file" "$dir/plugins/"
+    done < <("$apiphant" plugins "$root" --no-build)
+    cp "$root/apiphant.toml" "$dir/"
+    made=$("$apiphant" token new bench --scope 'v0/echo/*')
+    ops_token=$(grep -o -m 1 '^apt_[0-9a-f]*' <<<"$made")
+    [[ -n "$ops_token" ]] || { echo "apiphant token new printed no token: $made" >&2; exit 1; }
+    printf '\n# Added by bench/: the token apiphant-ops sends.\n[auth]\n\n[auth.tokens]\n%s\n' \
+        "$(grep -m 1 '^bench = ' <<<"$made")" >>"$dir/apiphant.toml"
+}
+
+# User and system CPU ticks of process $1 (all its threads, those ended included):
+# "utime stime", fields 14 and 15 of /proc/PID/stat (man 5 proc).
+cpu_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{print $12, $13}' <<<"$stat"
+}
+
+# Nanoseconds process $1's live threads have run (the scheduler's count, not ticks).
+cpu_ns() {
+    local sum=0 ns _ file
+    for file in "/proc/$1/task/"*/schedstat; do
+        read -r ns _ <"$file" 2>/dev/null || continue
+        sum=$((sum + ns))
+    done
+    echo "$sum"
+}

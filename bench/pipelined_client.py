@@ -2,17 +2,23 @@
 """Echo requests over one keep-alive connection, 16 pipelined at a time: the load of
 bench/instructions.sh (its own speed does not matter: only the server's instructions count).
 
-usage: pipelined_client.py PORT REQUESTS
+usage: pipelined_client.py PORT REQUESTS [PATH [HEADER ...]]
+    PATH: default /api/v0/echo/read; each HEADER a "Name: value" line added to every request.
 """
 import socket
 import sys
 
 BODY = b'{"hello": "world"}'
-REQUEST = (
-    b"POST /api/v0/echo/read HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
-)
 PIPELINED = 16
+
+
+def request(path: str, headers: list) -> bytes:
+    extra = b"".join(h.encode() + b"\r\n" for h in headers)
+    return (
+        b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (path.encode(), extra, len(BODY), BODY)
+    )
 
 
 def content_length(head: bytes) -> int:
@@ -25,12 +31,14 @@ def content_length(head: bytes) -> int:
 
 def main() -> None:
     port, total = int(sys.argv[1]), int(sys.argv[2])
+    path = sys.argv[3] if len(sys.argv) > 3 else "/api/v0/echo/read"
+    one = request(path, sys.argv[4:])
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
     pending = b""
     done = 0
     while done < total:
         batch = min(PIPELINED, total - done)
-        sock.sendall(REQUEST * batch)
+        sock.sendall(one * batch)
         answered = 0
         while answered < batch:
             end = pending.find(b"\r\n\r\n")

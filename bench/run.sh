@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The benchmark harness (bench/README.md; figures in bench/results/): builds apiphant and its peers, checks
-# each server answers the echo correctly, loads it with wrk, repeats, prints markdown.
+# The benchmark harness (bench/README.md): builds apiphant and its peers, checks each
+# server answers the echo correctly, loads it, repeats, prints markdown.
 #
-#   bench/run.sh [--runs N] [--duration S] [--servers "apiphant may-echo ..."] [--no-build]
-#       echo: -t1 -c64, POST {"hello": "world"} to /api/v0/echo/read; median of N runs.
-#       Server "apiphant-typed" is apiphant on the typed echo, /api/v0/echo/typed/read
-#       (plugins/typedecho: Json<T> in and out), e.g. --servers "apiphant apiphant-typed".
+#   bench/run.sh --rate R [--runs N] [--duration S] [--servers "apiphant axum actix may"]
+#       fixed rate: oha (installed by the script into target/bench-tools) offers R requests/s
+#       over 64 keep-alive connections (--conns N to change) to each server in turn, below
+#       saturation, and reports its user and system CPU per request and p50/p99
+#   bench/run.sh --rate R --scrape  apiphant serving bench/startup.sh's 100-target product
+#       at R requests/s, alone and while curl scrapes its /metrics every 0.1 s
+#       (--scrape-every S): the scrape's time and the requests' p99/max with and without
+#   bench/run.sh [--runs N] [--duration S] [--servers "..."] [--no-build]
+#       closed loop: wrk -t1 -c64, POST {"hello": "world"} to /api/v0/echo/read; median of
+#       N runs (requests/s here measures wrk's core as much as the server: see the README)
 #   bench/run.sh --conns N          the same with N keep-alive connections (RSS per connection)
 #       [--interval MS]             each connection waits MS ms before each request (about
 #                                   N * 1000 / MS requests/s): many mostly idle clients
@@ -15,12 +21,16 @@
 #                                   checkout DIR, e.g. a worktree of the previous commit, run on
 #                                   its own example product; for side-by-side "before / after"
 #
-# Each server runs pinned to CPU 0 (taskset; so one worker thread each), wrk to CPU 1.
-# apiphant runs with RUST_LOG=warn: no access log. Servers are started fresh for each run
-# and interleaved (run 1 of every server, then run 2 ...), so background noise spreads
-# evenly over them. User CPU per request is the utime delta of the server process
-# (/proc/PID/stat, all threads) over the measured run divided by the requests; peak RSS
-# is VmHWM at the end of the run.
+# Servers: apiphant (the dynamic echo), apiphant-typed (the typed echo, plugins/typedecho,
+# /api/v0/echo/typed/read), apiphant-ops (the dynamic echo with [auth] on and a valid
+# token, an X-Request-Id sent, and the admin listener, so metrics, on), may-echo (or may),
+# axum-echo (or axum), axum-typed (axum's Json<T> echo), actix-echo (or actix), baseline.
+# Each server runs pinned to CPU 0 (taskset; so one worker thread each), the load generator
+# to CPU 1. apiphant runs with RUST_LOG=warn: no access log. Servers are started fresh for
+# each run and interleaved (run 1 of every server, then run 2 ...), so background noise
+# spreads evenly over them. CPU per request is the utime (user) and stime (system) delta of
+# the server process (/proc/PID/stat, all threads) over the measured run divided by the
+# requests answered; peak RSS is VmHWM at the end of the run.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,11 +47,14 @@ build=1
 servers="apiphant may-echo axum-echo actix-echo"
 slow_clients=200
 baseline=""
+rate=""
+scrape=0
+scrape_every=0.1
 server_cpu=0
 wrk_cpu=1
 
 usage() {
-    sed -n '2,21s/^# \{0,1\}//p' "$0"
+    sed -n '2,36s/^# \{0,1\}//p' "$0"
     exit "${1:-0}"
 }
 
@@ -50,9 +63,12 @@ while [[ $# -gt 0 ]]; do
         --runs) runs=$2; shift 2 ;;
         --duration) duration=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
-        --conns) conns=$2; mode=conns; shift 2 ;;
+        --conns) conns=$2; shift 2 ;;
         --interval) interval=$2; shift 2 ;;
         --mixed) mode=mixed; shift ;;
+        --rate) rate=$2; shift 2 ;;
+        --scrape) scrape=1; shift ;;
+        --scrape-every) scrape_every=$2; shift 2 ;;
         --servers) servers=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --baseline) baseline=$(cd "$2" && pwd); shift 2 ;;
@@ -61,13 +77,35 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
+if [[ -n "$rate" ]]; then
+    if [[ $scrape -eq 1 ]]; then mode=scrape; else mode=rate; fi
+elif [[ $scrape -eq 1 ]]; then
+    echo "--scrape needs --rate R" >&2
+    exit 2
+elif [[ -n "$conns" && $mode == echo ]]; then
+    mode=conns
+fi
+
+# Short names: may, axum, actix.
+named=""
+for name in $servers; do
+    case "$name" in
+        may|axum|actix) name="$name-echo" ;;
+    esac
+    named="$named $name"
+done
+servers=${named# }
+
 if [[ -n "$baseline" && " $servers " != *" baseline "* ]]; then
     servers="baseline $servers"
 fi
 
-for tool in wrk taskset curl; do
+for tool in wrk taskset curl python3; do
     command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install $tool)" >&2; exit 2; }
 done
+if [[ $mode == rate || $mode == scrape ]]; then
+    ensure_oha
+fi
 
 if [[ $build -eq 1 ]]; then
     echo "building apiphant and the example product (release)..." >&2
@@ -91,26 +129,66 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-expected='{"hello":"world","server":"myproduct"}'
+body='{"hello": "world"}'
 
-# The echo's path on server $1: the typed echo's for apiphant-typed.
+# The answer server $1 must give to the body.
+expected() {
+    case "$1" in
+        apiphant-100) echo '{"hello":"world","target":"t000"}' ;;
+        *) echo '{"hello":"world","server":"myproduct"}' ;;
+    esac
+}
+
+# The echo's path on server $1: the typed echo's for apiphant-typed and axum-typed.
 echo_path() {
-    if [[ $1 == apiphant-typed ]]; then
-        echo /api/v0/echo/typed/read
-    else
-        echo /api/v0/echo/read
+    case "$1" in
+        apiphant-typed|axum-typed) echo /api/v0/echo/typed/read ;;
+        apiphant-100) echo /api/v0/t000/read ;;
+        *) echo /api/v0/echo/read ;;
+    esac
+}
+
+# The request headers server $1 gets (curl's and oha's -H arguments), in the array headers.
+request_headers() {
+    headers=(-H "Content-Type: application/json")
+    if [[ $1 == apiphant-ops ]]; then
+        headers+=(-H "Authorization: Bearer $ops_token" -H "X-Request-Id: $ops_request_id")
     fi
 }
+
+# The installed products of apiphant-ops and apiphant-100 (scrape), made when needed.
+ops_product="$work/ops-product"
+hundred_product="$here/target/startup-installed"
+if [[ " $servers " == *" apiphant-ops "* && $mode != scrape ]]; then
+    make_ops_product "$ops_product"
+fi
+if [[ $mode == scrape ]]; then
+    servers="apiphant-100"
+    [[ -d "$hundred_product/plugins" ]] ||
+        { echo "no $hundred_product: run bench/startup.sh first (it builds the 100-target product)" >&2; exit 2; }
+fi
+admin_port=""
 
 # Starts server $1 on a free port, pinned to the server CPU; sets server_pid and port.
 start_server() {
     local name=$1
     port=$(free_port)
+    admin_port=""
     local log="$work/$name.log"
     case "$name" in
         apiphant|apiphant-typed)
             RUST_LOG=warn taskset -c "$server_cpu" "$root/target/release/apiphant" "$root" \
                 "127.0.0.1:$port" --no-build 2>"$log" &
+            ;;
+        apiphant-ops)
+            admin_port=$(free_port)
+            RUST_LOG=warn taskset -c "$server_cpu" "$root/target/release/apiphant" "$ops_product" \
+                "127.0.0.1:$port" --admin "127.0.0.1:$admin_port" 2>"$log" &
+            ;;
+        apiphant-100)
+            admin_port=$(free_port)
+            RUST_LOG=warn taskset -c "$server_cpu" "$root/target/release/apiphant" "$hundred_product" \
+                "127.0.0.1:$port" --admin "127.0.0.1:$admin_port" 2>"$log" &
             ;;
         baseline)
             [[ -x "$baseline/target/release/apiphant" ]] ||
@@ -121,21 +199,35 @@ start_server() {
         may-echo|axum-echo|actix-echo)
             taskset -c "$server_cpu" "$here/target/release/$name" "127.0.0.1:$port" 2>"$log" &
             ;;
+        axum-typed)
+            taskset -c "$server_cpu" "$here/target/release/axum-echo" "127.0.0.1:$port" 2>"$log" &
+            ;;
         *) echo "unknown server: $name" >&2; exit 2 ;;
     esac
     server_pid=$!
-    local answer=""
+    local answer="" want
+    want="$(expected "$name") 200 application/json"
+    local headers
+    request_headers "$name"
     for _ in $(seq 1 300); do
-        answer=$(curl -s -o - -w ' %{http_code} %{content_type}' -X POST \
-            --data '{"hello": "world"}' "http://127.0.0.1:$port$(echo_path "$name")" 2>/dev/null) || true
+        answer=$(curl -s -o - -w ' %{http_code} %{content_type}' -X POST "${headers[@]}" \
+            --data "$body" "http://127.0.0.1:$port$(echo_path "$name")" 2>/dev/null) || true
         [[ "$answer" == *" 000 "* ]] || break
         kill -0 "$server_pid" 2>/dev/null || { echo "$name exited:" >&2; cat "$log" >&2; exit 1; }
         sleep 0.1
     done
-    if [[ "$answer" != "$expected 200 application/json" ]]; then
-        echo "$name answers '$answer', expected '$expected 200 application/json'" >&2
+    if [[ "$answer" != "$want" ]]; then
+        echo "$name answers '$answer', expected '$want'" >&2
         cat "$log" >&2
         exit 1
+    fi
+    if [[ -n "$admin_port" ]]; then
+        # The operations are on: the request id comes back, the metrics count the calls.
+        curl -s -D - -o /dev/null -X POST "${headers[@]}" --data "$body" \
+            "http://127.0.0.1:$port$(echo_path "$name")" | grep -qi "^x-request-id: $ops_request_id" ||
+            [[ $name != apiphant-ops ]] || { echo "$name does not return our X-Request-Id" >&2; exit 1; }
+        curl -sf "http://127.0.0.1:$admin_port/metrics" | grep -q '^apiphant_requests_total{.*status="200"} [1-9]' ||
+            { echo "$name: no /metrics at 127.0.0.1:$admin_port counting the echo" >&2; exit 1; }
     fi
 }
 
@@ -152,11 +244,9 @@ stop_server() {
 
 # User-space CPU ticks of a process (all its threads).
 utime() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    # Fields after the command: state is field 3, utime field 14 (man 5 proc).
-    awk '{print $12}' <<<"$stat"
+    local ticks
+    ticks=$(cpu_ticks "$1")
+    echo "${ticks%% *}"
 }
 
 # Ticks of CPU $1 from /proc/stat: "total idle" (idle includes iowait).
@@ -433,7 +523,233 @@ mixed_mode() {
         }' "$results"
 }
 
+# oha pinned to the load generator's CPU at $rate requests/s over $connections connections
+# for $2 seconds on path $3 of server $1; prints one line of key=value pairs: requests
+# answered 2xx, other statuses, errors (aborted at the deadline not counted), the
+# measured duration, p50, p99 and max latency (microseconds, from each request's
+# scheduled time: --latency-correction, so a stall is not hidden by the client waiting).
+run_oha() {
+    local name=$1 seconds=$2 path=$3 connections=${conns:-64} headers
+    request_headers "$name"
+    taskset -c "$wrk_cpu" "$oha" -z "${seconds}s" -q "$rate" -c "$connections" \
+        --latency-correction --no-tui --output-format json --worker-threads 1 \
+        -m POST "${headers[@]}" -d "$body" "http://127.0.0.1:$port$path" |
+        python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+codes = {int(k): v for k, v in r["statusCodeDistribution"].items()}
+ok = sum(v for k, v in codes.items() if 200 <= k < 300)
+errors = sum(v for k, v in r["errorDistribution"].items() if "deadline" not in k)
+lat = r["latencyPercentiles"]
+us = lambda s: round((s or 0) * 1e6)
+print("requests=%d status=%d errors=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d" % (
+    ok, sum(codes.values()) - ok, errors, us(r["summary"]["total"]), us(lat.get("p50")),
+    us(lat.get("p99")), us(r["summary"]["slowest"])))'
+}
+
+# The value of key $2 in a line of key=value pairs $1.
+field() {
+    local pair
+    for pair in $1; do
+        if [[ ${pair%%=*} == "$2" ]]; then
+            echo "${pair#*=}"
+            return
+        fi
+    done
+    echo 0
+}
+
+# One fixed-rate run of server $1; appends a result line to $2: name, requests/s, p50,
+# p99 (us), user and system CPU per request (us, from ticks), CPU per request (us, from the
+# scheduler's nanoseconds), requests, errors, the client core's busy %, max latency (us).
+measure_rate() {
+    local name=$1 out=$2 path
+    path=$(echo_path "$name")
+    start_server "$name"
+    if [[ "$warmup" != 0 ]]; then
+        run_oha "$name" "$warmup" "$path" >/dev/null
+    fi
+    local ticks_before ticks_after ns_before ns_after core_before core_after result
+    ticks_before=$(cpu_ticks "$server_pid")
+    ns_before=$(cpu_ns "$server_pid")
+    core_before=$(core_ticks "$wrk_cpu")
+    result=$(run_oha "$name" "$duration" "$path")
+    core_after=$(core_ticks "$wrk_cpu")
+    ns_after=$(cpu_ns "$server_pid")
+    ticks_after=$(cpu_ticks "$server_pid")
+    stop_server
+    [[ -n "$result" ]] || { echo "oha produced no result for $name" >&2; exit 1; }
+    awk -v n="$name" -v req="$(field "$result" requests)" -v dur="$(field "$result" duration_us)" \
+        -v p50="$(field "$result" p50_us)" -v p99="$(field "$result" p99_us)" \
+        -v max="$(field "$result" max_us)" \
+        -v errors="$(($(field "$result" status) + $(field "$result" errors)))" \
+        -v ticks="$ticks_before $ticks_after" -v ns=$((ns_after - ns_before)) -v hz="$ticks_per_sec" \
+        -v core="$core_before $core_after" 'BEGIN {
+            split(ticks, t, " ")
+            user = req > 0 ? (t[3] - t[1]) / hz * 1e6 / req : 0
+            sys = req > 0 ? (t[4] - t[2]) / hz * 1e6 / req : 0
+            total = req > 0 ? ns / 1e3 / req : 0
+            split(core, k, " ")
+            busy = (k[3] > k[1]) ? 100 * ((k[3] - k[1]) - (k[4] - k[2])) / (k[3] - k[1]) : 0
+            printf "%s %.0f %d %d %.3f %.3f %.3f %d %d %.0f %d\n", n, req / (dur / 1e6), p50, p99,
+                user, sys, total, req, errors, busy, max
+        }' >>"$out"
+    echo "  $name: $(tail -n 1 "$out") (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+}
+
+# Column $2 of server $3's lines of file $1, one run a line, joined by spaces.
+column_runs() {
+    awk -v col="$2" -v name="$3" '$1 == name {printf "%s%s", sep, $col; sep = " "} END {print ""}' "$1"
+}
+
+rate_mode() {
+    local results="$work/rate" run name
+    : >"$results"
+    for run in $(seq 1 "$runs"); do
+        echo "run $run/$runs (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+        for name in $servers; do
+            measure_rate "$name" "$results"
+        done
+    done
+    echo
+    machine
+    echo
+    echo "oha $oha_version -q $rate -c ${conns:-64} -z ${duration}s --latency-correction, POST $body, median of $runs run(s), interleaved; server on CPU $server_cpu, oha on CPU $wrk_cpu"
+    echo
+    echo "| server | offered | answered/s | p50 | p99 | user CPU / request | system CPU / request | CPU / request (scheduler) | user CPU, each run (us) | errors | oha's core busy |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+    for name in $servers; do
+        awk -v n="$name" -v offered="$rate" -v rps="$(column_median "$results" 2 "$name")" \
+            -v p50="$(column_median "$results" 3 "$name")" -v p99="$(column_median "$results" 4 "$name")" \
+            -v user="$(column_median "$results" 5 "$name")" -v sys="$(column_median "$results" 6 "$name")" \
+            -v total="$(column_median "$results" 7 "$name")" -v each="$(column_runs "$results" 5 "$name")" \
+            -v errors="$(total "$results" 9 "$name")" -v busy="$(column_median "$results" 10 "$name")" 'BEGIN {
+                printf "| %s | %d | %.0f | %.3f ms | %.3f ms | %.2f us | %.2f us | %.2f us | %s | %d | %.0f%% |\n",
+                    n, offered, rps, p50 / 1000, p99 / 1000, user, sys, total, each, errors, busy
+            }'
+    done
+    rate_bars "$results"
+}
+
+# The bars at a fixed rate (bench/README.md), from the medians of one run.
+rate_bars() {
+    local results=$1
+    echo
+    has() { [[ " $servers " == *" $1 "* ]]; }
+    # check WHAT SERVER_A SERVER_B COLUMN OP BAR
+    check() {
+        has "$2" && has "$3" || return 0
+        awk -v what="$1" -v a="$(column_median "$results" "$4" "$2")" \
+            -v b="$(column_median "$results" "$4" "$3")" -v op="$5" -v bar="$6" 'BEGIN {
+            if (b <= 0) exit
+            r = a / b
+            ok = (op == ">=") ? (r >= bar) : (r <= bar)
+            printf "- %s: %.2f (bar %s %s): %s\n", what, r, op, bar, (ok ? "met" : "NOT met")
+        }'
+    }
+    # Issue 11: the typed echo spends no more user CPU than the dynamic one, and at most
+    # half of axum's Json<T> echo, at the same p99 or better.
+    check "apiphant typed echo / dynamic echo, user CPU per request" apiphant-typed apiphant 5 "<=" 1.0
+    check "apiphant typed echo / dynamic echo, p99" apiphant-typed apiphant 4 "<=" 1.0
+    check "apiphant typed echo / axum Json<T> echo, user CPU per request" apiphant-typed axum-typed 5 "<=" 0.5
+    check "apiphant typed echo / axum Json<T> echo, p99" apiphant-typed axum-typed 4 "<=" 1.0
+    # Issue 12: auth (a valid token), request ids and metrics on against all off.
+    check "apiphant with auth, request id and metrics / without, user CPU per request" apiphant-ops apiphant 5 "<=" 1.15
+    check "apiphant with auth, request id and metrics / without, p99" apiphant-ops apiphant 4 "<=" 1.1
+    # Issue 6's throughput bars, stated as CPU per request (at saturation, requests/s is the
+    # inverse of all the CPU a request costs): 0.95x the bare may echo's requests/s is
+    # 1/0.95 = 1.05x its CPU; 1.2x axum's is 0.83x its CPU, 1.1x actix's 0.91x.
+    check "apiphant / may echo, user CPU per request" apiphant may-echo 5 "<=" 1.1
+    check "apiphant / may echo, CPU (user + system) per request" apiphant may-echo 7 "<=" 1.05
+    check "apiphant / axum, CPU (user + system) per request" apiphant axum-echo 7 "<=" 0.83
+    check "apiphant / actix, CPU (user + system) per request" apiphant actix-echo 7 "<=" 0.91
+    check "apiphant / baseline, user CPU per request" apiphant baseline 5 "<=" 1.03
+}
+
+# Issue 12: apiphant-100 (the 100-target product) at the fixed rate, alone and while curl
+# scrapes its /metrics every $scrape_every s; the scrape's time, and the requests' latency.
+scrape_mode() {
+    local results="$work/scrape" scrapes="$work/scrapes" run phase
+    : >"$results"
+    : >"$scrapes"
+    for run in $(seq 1 "$runs"); do
+        echo "run $run/$runs (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+        start_server apiphant-100
+        run_oha apiphant-100 "$warmup" /api/v0/t000/read >/dev/null
+        for phase in alone scraped; do
+            local loop_pid="" result
+            if [[ $phase == scraped ]]; then
+                scrape_loop "$scrapes" &
+                loop_pid=$!
+            fi
+            result=$(run_oha apiphant-100 "$duration" /api/v0/t000/read)
+            if [[ -n "$loop_pid" ]]; then
+                kill -TERM "$loop_pid" 2>/dev/null || true
+                wait "$loop_pid" 2>/dev/null || true
+            fi
+            echo "$phase $(field "$result" p50_us) $(field "$result" p99_us) $(field "$result" max_us) $(($(field "$result" status) + $(field "$result" errors))) $(field "$result" requests)" >>"$results"
+            echo "  $phase: $result (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+        done
+        local size series
+        size=$(curl -s "http://127.0.0.1:$admin_port/metrics" | wc -c)
+        series=$(curl -s "http://127.0.0.1:$admin_port/metrics" | grep -c -v '^#')
+        stop_server
+    done
+    local count
+    count=$(wc -l <"$scrapes")
+    echo
+    machine
+    echo
+    echo "apiphant on bench/startup.sh's product ($(find "$hundred_product/plugins" -name '*.so' | wc -l) targets, one route each) with --admin; oha $oha_version -q $rate -c ${conns:-64} -z ${duration}s --latency-correction on v0/t000/read, alone then while curl (on oha's CPU) scrapes GET /metrics every ${scrape_every} s; $runs run(s)"
+    echo
+    echo "The exposition: $size bytes, $series series. Scrape time (curl's time_total, connect included), $count scrapes:"
+    echo
+    awk '{print $1 * 1000}' "$scrapes" | sort -g | awk '{v[NR] = $1} END {
+        if (NR == 0) { print "(no scrape)"; exit }
+        printf "| scrapes | median | p99 | max |\n| ---: | ---: | ---: | ---: |\n"
+        i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+        printf "| %d | %.2f ms | %.2f ms | %.2f ms |\n", NR, v[int((NR + 1) / 2)], v[i99], v[NR]
+    }'
+    echo
+    echo "The requests meanwhile (median of the runs):"
+    echo
+    echo "| requests | p50 | p99 | max | errors |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    for phase in alone scraped; do
+        awk -v phase="$phase" -v p50="$(column_median "$results" 2 "$phase")" \
+            -v p99="$(column_median "$results" 3 "$phase")" -v max="$(column_median "$results" 4 "$phase")" \
+            -v errors="$(total "$results" 5 "$phase")" 'BEGIN {
+                printf "| %s | %.3f ms | %.3f ms | %.3f ms | %d |\n",
+                    (phase == "alone" ? "alone" : "while scraped"), p50 / 1000, p99 / 1000, max / 1000, errors
+            }'
+    done
+    echo
+    awk '{print $1 * 1000}' "$scrapes" | sort -g | awk '{v[NR] = $1} END {
+        if (NR == 0) exit
+        i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+        printf "- scrape time p99: %.2f ms (bar < 10 ms): %s\n", v[i99], (v[i99] < 10 ? "met" : "NOT met")
+    }'
+    awk -v a="$(column_median "$results" 3 scraped)" -v b="$(column_median "$results" 3 alone)" 'BEGIN {
+        if (b <= 0) exit
+        printf "- requests p99 while scraped / alone: %.2f (bar <= 1.1, no stall): %s\n", a / b, (a / b <= 1.1 ? "met" : "NOT met")
+    }'
+}
+
+# Scrapes apiphant's /metrics every $scrape_every s, appending each time_total (seconds)
+# to $1, until killed.
+scrape_loop() {
+    local out=$1
+    trap 'exit 0' TERM
+    while true; do
+        taskset -c "$wrk_cpu" curl -s -o /dev/null -w '%{time_total}\n' \
+            "http://127.0.0.1:$admin_port/metrics" >>"$out" || true
+        sleep "$scrape_every"
+    done
+}
+
 case "$mode" in
+    rate) rate_mode ;;
+    scrape) scrape_mode ;;
     echo) echo_mode 64 ;;
     conns)
         needed=$((conns + 1024))

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Start-up time of a product with many targets (bench/README.md; issue 6: 100 targets
-# serve in under 1 s, plugins built).
+# Start-up time of a product with many targets (bench/README.md; issues 6 and 11: 100
+# targets serve in under 1 s, plugins built, their schemas built at start-up).
 #
 #   bench/startup.sh [--targets N] [--runs N] [--no-build]
 #
 # Generates a product in bench/target/startup-product: N plugin crates (one target each,
-# `v0/tNNN` read, an echo), builds them (release, apiphant's profile), then measures, N runs
-# each, the time from exec to the first correct answer of the last target:
+# `v0/tNNN` read, a typed echo: `Json<T>` in and out, so each action's request and
+# response schemas are built at start-up), builds them (release, apiphant's profile, the
+# versions of apiphant's Cargo.lock), then measures, N runs each, the time from exec to
+# the first correct answer of the last target:
 #   - as a source product (`apiphant DIR ADDR --no-build`: `cargo metadata`, then dlopen);
 #   - as an installed product (a directory of `plugins/*.so`, what the deploy writes).
 # The page cache is warm (the libraries were just built or loaded): a cold disk adds its
@@ -49,6 +51,8 @@ codegen-units = 1
 lto = "thin"
 EOF
     echo 'name = "startup"' >"$product/apiphant.toml"
+    # The same dependency versions as apiphant's own (cargo drops the entries it does not use).
+    cp "$root/Cargo.lock" "$product/Cargo.lock"
     local i name
     for i in $(seq 0 $((targets - 1))); do
         name=$(printf 't%03d' "$i")
@@ -65,18 +69,38 @@ crate-type = ["cdylib"]
 
 [dependencies]
 apiphant-sdk = { path = "$root/sdk" }
+serde = { version = "1", features = ["derive"] }
+schemars = "1.0"
 EOF
         cat >"$product/plugins/$name/src/lib.rs" <<EOF
-//! Generated target $name: echoes the request with its name.
-use apiphant_sdk::prelude::*;
+//! Generated target $name: a typed echo that adds its name.
+use apiphant_sdk::{action, ApiResult, Json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-/// Echoes the request, adding \`"target": "$name"\`.
-pub fn read(mut request: Object) -> ApiResult {
-    request.insert("target".into(), "$name".into());
-    Ok(request)
+/// The request.
+#[derive(Deserialize, JsonSchema)]
+pub struct Hello {
+    /// Echoed back (empty when absent).
+    #[serde(default)]
+    pub hello: String,
 }
 
-apiphant_sdk::export! { "v0/$name" => { read } }
+/// The answer.
+#[derive(Serialize, JsonSchema)]
+pub struct Echo {
+    /// As received.
+    pub hello: String,
+    /// This target's name.
+    pub target: &'static str,
+}
+
+/// Echoes \`hello\`, adding \`"target": "$name"\`.
+pub fn read(Json(request): Json<Hello>) -> ApiResult<Json<Echo>> {
+    Ok(Json(Echo { hello: request.hello, target: "$name" }))
+}
+
+apiphant_sdk::export! { "v0/$name" => { read = action(read).doc("Echoes hello, typed, with the target's name.") } }
 EOF
     done
 }
@@ -114,7 +138,7 @@ startup_ms() {
     RUST_LOG=warn "$root/target/release/apiphant" "$dir" "127.0.0.1:$port" "$@" 2>"$log" &
     server_pid=$!
     for _ in $(seq 1 5000); do
-        answer=$(curl -s -X POST --data '{}' "http://127.0.0.1:$port/api/v0/$last/read" 2>/dev/null) || true
+        answer=$(curl -s -X POST --data '{"hello": "world"}' "http://127.0.0.1:$port/api/v0/$last/read" 2>/dev/null) || true
         [[ -n "$answer" ]] && break
         kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
     done
@@ -123,7 +147,7 @@ startup_ms() {
     kill -TERM "$server_pid"
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
-    [[ "$answer" == "{\"target\":\"$last\"}" ]] || { echo "unexpected answer: $answer" >&2; exit 1; }
+    [[ "$answer" == "{\"hello\":\"world\",\"target\":\"$last\"}" ]] || { echo "unexpected answer: $answer" >&2; exit 1; }
     echo $(((end - start) / 1000000))
 }
 
@@ -135,7 +159,7 @@ for _ in $(seq 1 "$runs"); do
 done
 
 echo
-echo "Start-up of a product with $targets targets ($targets plugin libraries), exec to the first correct answer of \`v0/$last\`; median of $runs run(s); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Start-up of a product with $targets typed targets ($targets plugin libraries), exec to the first correct answer of \`v0/$last\`; median of $runs run(s); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| product | median | runs (ms) |"
 echo "| --- | ---: | --- |"

@@ -6,7 +6,7 @@
 # site, the supervisor programs and the logrotate rules from the templates (nginx.conf,
 # supervisor.conf, deploy/logrotate.conf); starts everything; ends with the quick test
 # through nginx. Run it again after any change: it is idempotent, and restarts running
-# API processes one at a time (like reload.sh).
+# API processes one at a time (reload.sh reloads them in place instead: SIGHUP).
 # --sandbox DIR: the same, without root, apt, system user or system services (own nginx and
 # supervisord under DIR, e.g. on free ports): what deploy/test.sh runs.
 # --uninstall [--purge]: removes a deploy (its programs, site, rules and install).

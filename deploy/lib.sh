@@ -837,6 +837,37 @@ roll() {
         new=$(program_pid "${API_PROGRAMS[$i]}") || die "${API_PROGRAMS[$i]} does not run after its restart"
         say "restarted ${API_PROGRAMS[$i]} (pid $old -> $new), answering on $API_ADDRESS:${API_PORTS[$i]}"
     done
+    restart_worker
+}
+
+# hangup: SIGHUP to each API process, one at a time: it reloads its plugins and
+# apiphant.toml in the running process (docs/reload.md: the listener stays open, requests
+# already running finish on the old code, no request fails). Waits for its log to say
+# "reloaded" (its new generation serves) or "reload failed" (the old one keeps serving:
+# then stops here with that line). The same PID before and after.
+hangup() {
+    local i program pid log lines failed
+    for i in "${!API_PORTS[@]}"; do
+        program=${API_PROGRAMS[$i]}
+        pid=$(program_pid "$program") || die "$program does not run (deploy first: deploy/deploy.sh)"
+        log=$LOG_DIR/$program.log
+        lines=$(wc -l <"$log" 2>/dev/null) || lines=0
+        kill -HUP "$pid" || die "cannot send SIGHUP to $program (pid $pid)"
+        wait_until 600 "$program to reload (its log: $log)" reload_said "$log" "$lines"
+        failed=$(tail -n +"$((lines + 1))" "$log" | grep -m1 "reload failed" || true)
+        [[ -z $failed ]] || die "$program did not reload (the running code keeps serving): $failed"
+        say "reloaded $program in place (pid $pid), answering on 127.0.0.1:${API_PORTS[$i]}"
+    done
+}
+
+# reload_said LOG LINES: LOG has a "reloaded: generation" or "reload failed" line after
+# its first LINES lines.
+reload_said() {
+    tail -n +"$(($2 + 1))" "$1" | grep -q -e "reloaded: generation" -e "reload failed"
+}
+
+# restart_worker: restarts the background worker (it has no live reload).
+restart_worker() {
     if [[ -x $PREFIX/bin/apiphant-background ]]; then
         ctl restart "$GROUP:$BACKGROUND_PROGRAM" >/dev/null || die "supervisorctl restart $BACKGROUND_PROGRAM failed"
         say "restarted $BACKGROUND_PROGRAM (pid $(program_pid "$BACKGROUND_PROGRAM" || echo "not running"))"

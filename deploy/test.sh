@@ -9,8 +9,8 @@
 # killed (SIGKILL, by PID) while requests flow: none fails and supervisor restarts it; a
 # plugin crashing its process (the crash blast radius, measured and printed: BLAST lines); the
 # background worker runs under supervisor and logs where the config says; logrotate rotates
-# nginx's logs and nginx reopens them; a rolling reload (deploy/reload.sh) while requests
-# flow: none fails, every API process is replaced; bad --rate-limit values refused (exit 2,
+# nginx's logs and nginx reopens them; a live reload (deploy/reload.sh: SIGHUP) while
+# requests flow: none fails, every API process reloads in place (same PID); bad --rate-limit values refused (exit 2,
 # nothing changed), then --rate-limit: a burst gets 429s in JSON; a second instance of the
 # product (--instance) beside the first, over HTTPS (curl --cacert, HTTP/2, HSTS, 308 from
 # plain HTTP, JSON errors, sslyze's intermediate profile, renewal by reload), then
@@ -122,9 +122,10 @@ for port in [*range(base, base + count), *range(base + offset, base + offset + c
     die "no free ports found"
 }
 
-# in_pool PORT BASE: PORT is one of 2 API ports from BASE or their admin ports.
+# in_pool PORT BASE: PORT is one of 2 API ports from BASE or their admin ports, or the
+# worker's admin port (the third from BASE + ADMIN_OFFSET).
 in_pool() {
-    (($1 >= $2 && $1 <= $2 + 1)) || (($1 >= $2 + ADMIN_OFFSET && $1 <= $2 + ADMIN_OFFSET + 1))
+    (($1 >= $2 && $1 <= $2 + 2)) || (($1 >= $2 + ADMIN_OFFSET && $1 <= $2 + ADMIN_OFFSET + 2))
 }
 
 # 3: the 2 API ports and the next, whose admin port (+ADMIN_OFFSET) is the worker's.
@@ -499,7 +500,7 @@ curl -sS -o /dev/null --max-time 5 -X POST "$url" -d '{}'
 wait_until 10 "nginx to reopen $access_log after rotation" test -s "$access_log"
 ok "logrotate rotated nginx's logs (nginx-access.log.1) and nginx reopened them (SIGUSR1)"
 
-# ------------------------------------------------------------------------ 5. rolling reload
+# ---------------------------------------------------------------- 5. live reload (SIGHUP)
 declare -A before
 for program in "${API_PROGRAMS[@]}"; do before[$program]=$(program_pid "$program"); done
 start_clients
@@ -509,10 +510,11 @@ deploy/reload.sh --sandbox "$sandbox" --no-build
 echo "reload done after $(requests_done) requests"
 for program in "${API_PROGRAMS[@]}"; do
     after=$(program_pid "$program")
-    [[ $after != "${before[$program]}" ]] || die "reload.sh did not restart $program"
+    [[ $after == "${before[$program]}" ]] || die "reload.sh restarted $program (pid ${before[$program]} -> $after) instead of reloading it in place"
+    grep -q "reloaded: generation" "$LOG_DIR/$program.log" || die "$program's log says no reload"
 done
 wait_requests $((REQUESTS_AFTER * CLIENTS))
-stop_clients "rolling reload of 2 API processes (deploy/reload.sh)"
+stop_clients "live reload (SIGHUP) of 2 API processes in place (deploy/reload.sh)"
 
 # ----------------------------------------------------------------------- 6. the rate limit
 # sandbox_files: every file of the sandbox but logs and run/ (pid files, sockets), with its
@@ -553,7 +555,7 @@ ok "--rate-limit 10 --rate-burst 5: nginx answers excess requests 429 in JSON, R
 # here by openssl (365 days, the intermediate profile's limit): a test CA (self-signed)
 # and the server's certificate it signs (sslyze's path validation refuses a self-signed
 # server certificate as its own anchor). Then --uninstall removes it and only it.
-b_api=$(free_base 2)
+b_api=$(free_base 3)  # its 2 API ports and its worker's admin port (+ADMIN_OFFSET)
 b_listen=$(free_base 1)
 while in_pool "$b_listen" "$b_api"; do b_listen=$(free_base 1); done
 b_https=$(free_base 1)

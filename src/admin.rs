@@ -5,8 +5,9 @@
 //! `metrics.rs`). The public listener serves none of these. The background worker serves
 //! the same endpoints of its own ([`Observed`] is what each process reports).
 
+use crate::app::Application;
 use crate::http::{self, Limits, RequestHead, Shared};
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Gauges;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +28,8 @@ pub(crate) struct Admin(pub(crate) &'static dyn Observed);
 /// What the API process reports.
 #[derive(Debug)]
 pub(crate) struct Api {
-    pub(crate) metrics: &'static Metrics,
+    /// The API's application: the serving generation's counters.
+    pub(crate) app: &'static Application,
     /// The API listener's shared state: in flight, shutting down.
     pub(crate) api: &'static Shared,
     /// The API listener's open connections.
@@ -40,11 +42,18 @@ impl Observed for Api {
     }
 
     fn exposition(&self) -> String {
-        self.metrics.render(Gauges {
+        let generation = self.app.current().get();
+        let gauges = Gauges {
             in_flight: self.api.in_flight(),
             connections: self.connections.load(Ordering::Relaxed),
             ready: self.ready(),
-        })
+        };
+        generation
+            .metrics
+            .as_ref()
+            .map_or_else(String::new, |metrics| {
+                metrics.render(gauges, generation.watchdog.as_ref())
+            })
     }
 }
 

@@ -65,6 +65,15 @@ impl Reply {
         }
     }
 
+    /// A JSON reply with a body of its own.
+    pub fn owned(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            raw_headers: None,
+            body: Body::Owned(body),
+        }
+    }
+
     /// The body bytes.
     pub fn body(&self) -> &[u8] {
         match &self.body {

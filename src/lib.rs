@@ -20,6 +20,7 @@ pub mod cors;
 pub mod dispatch;
 mod exposition;
 mod fd_limit;
+mod generation;
 pub mod http;
 pub mod logging;
 mod memory;
@@ -27,6 +28,7 @@ mod metrics;
 pub mod openapi;
 pub mod plugin;
 pub mod product;
+pub mod reload;
 pub mod server;
 pub mod store;
 pub mod testing;
@@ -47,6 +49,12 @@ pub struct ReadmeExamples;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideExamples;
+
+/// docs/operations.md's examples (the authorize hook), compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/operations.md")]
+pub struct OperationsExamples;
+
 /// docs/testing.md's examples, compiled (and the in-process one run) by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../docs/testing.md")]

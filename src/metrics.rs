@@ -1,20 +1,27 @@
 //! Request counters for the admin listener's `GET /metrics`, in the Prometheus text format.
 //!
 //! How they are kept: one set of counters per endpoint (indexed by `Endpoint::index`,
-//! fixed at start-up): one counter per status, one per latency bucket (not cumulative: the
+//! fixed per plugin generation): one counter per status, one per latency bucket (not cumulative: the
 //! scrape adds them up), the latency's sum in microseconds, body bytes in and out; a call
 //! is five relaxed atomic adds on its own endpoint's counters. No lock and no map lookup
 //! on the request path. The blocking pool's gauges are its own atomics
 //! ([`crate::blocking::PoolStats`]), plugin panics one relaxed counter touched only by a
 //! panic. A scrape reads every counter once, relaxed (it may see one request counted and
 //! not its neighbour, which Prometheus tolerates).
+//!
+//! Across reloads (docs/reload.md): the process keeps one set of counters per route and
+//! action ([`Metrics`], a map consulted only while a generation is built); each generation
+//! holds its endpoints' sets by index ([`RouteMetrics`]), so a route that survives a reload
+//! keeps counting from where it was, the request path stays lock-free, and a scrape shows
+//! the routes of the generation serving new requests.
 
 use crate::blocking::PoolStats;
 use crate::exposition::{Exposition, Histogram};
 use crate::plugin::{Endpoint, Registry};
 use crate::watchdog::Watchdog;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The statuses counted by their own series; any other is counted as `other`.
@@ -40,16 +47,24 @@ struct Counters {
     bytes_out: AtomicU64,
 }
 
-/// Per-endpoint counters, and the requests that reached no endpoint.
+/// The process's counters: every route's (by label, kept across reloads), the requests
+/// that reached no endpoint, the blocking pool's.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    /// By endpoint index.
-    routes: Vec<Counters>,
+    /// By endpoint label (`v0/echo read`); locked only while a generation is built.
+    store: Mutex<HashMap<Box<str>, Arc<Counters>>>,
     /// Requests answered 404 (no such route).
     unrouted: AtomicU64,
-    plugins: usize,
     pool: Arc<PoolStats>,
-    watchdog: Option<&'static Watchdog>,
+}
+
+/// One plugin generation's view of the counters: its endpoints' sets, by endpoint index.
+#[derive(Debug)]
+pub(crate) struct RouteMetrics {
+    metrics: &'static Metrics,
+    /// By endpoint index.
+    routes: Vec<Arc<Counters>>,
+    plugins: usize,
 }
 
 /// One call's figures: how long the action took, the body bytes read and written.
@@ -73,41 +88,53 @@ pub(crate) struct Gauges {
 }
 
 impl Metrics {
-    /// Zeroed counters for every endpoint of `registry`; the blocking pool's `pool`; the
-    /// `watchdog`'s counts of unmarked blocking calls.
-    pub(crate) fn new(
-        registry: &Registry,
-        pool: Arc<PoolStats>,
-        watchdog: Option<&'static Watchdog>,
-    ) -> Metrics {
-        let mut routes: Vec<Counters> = (0..registry.routes().len())
-            .map(|_| Counters::default())
-            .collect();
-        for endpoint in registry.endpoints() {
-            let (route, action) = endpoint
-                .label
-                .split_once(' ')
-                .unwrap_or((&endpoint.label, ""));
-            if let Some(slot) = routes.get_mut(endpoint.index) {
-                slot.route = route.into();
-                slot.action = action.into();
-            }
-        }
+    /// No counters yet; the blocking pool's `pool`.
+    pub(crate) fn new(pool: Arc<PoolStats>) -> Metrics {
         Metrics {
-            routes,
+            store: Mutex::default(),
             unrouted: AtomicU64::new(0),
-            plugins: registry.plugin_paths().count(),
             pool,
-            watchdog,
         }
     }
 
+    /// The counters of every endpoint of `registry` (a new generation's): a route and
+    /// action counted before keeps its set, a new one starts at zero.
+    pub(crate) fn for_routes(&'static self, registry: &Registry) -> RouteMetrics {
+        let mut store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut routes: Vec<Arc<Counters>> = Vec::new();
+        for endpoint in registry.endpoints() {
+            let counters = store.entry(endpoint.label.clone()).or_insert_with(|| {
+                let (route, action) = endpoint
+                    .label
+                    .split_once(' ')
+                    .unwrap_or((&endpoint.label, ""));
+                Arc::new(Counters {
+                    route: route.into(),
+                    action: action.into(),
+                    ..Counters::default()
+                })
+            });
+            // `endpoints()` runs in index order.
+            routes.push(Arc::clone(counters));
+        }
+        RouteMetrics {
+            metrics: self,
+            routes,
+            plugins: registry.plugin_paths().count(),
+        }
+    }
+}
+
+impl RouteMetrics {
     /// Counts one answer: to `endpoint`, or to no route (a 404; other answers outside the
     /// routes are not counted).
     pub(crate) fn count(&self, endpoint: Option<&Endpoint>, status: u16) {
         let counter = match endpoint.and_then(|endpoint| self.routes.get(endpoint.index)) {
             Some(counters) => &counters.statuses[status_slot(status)],
-            None if status == 404 => &self.unrouted,
+            None if status == 404 => &self.metrics.unrouted,
             // An answer that is no route's (the OpenAPI document): not counted.
             None => return,
         };
@@ -136,8 +163,9 @@ impl Metrics {
             .fetch_add(call.bytes_out as u64, Ordering::Relaxed);
     }
 
-    /// The exposition: build info, the counters, the gauges.
-    pub(crate) fn render(&self, gauges: Gauges) -> String {
+    /// The exposition: build info, the counters, the gauges; the `watchdog`'s counts of
+    /// unmarked blocking calls.
+    pub(crate) fn render(&self, gauges: Gauges, watchdog: Option<&Watchdog>) -> String {
         let mut out = Exposition::with_capacity(1024 + self.routes.len() * 1536);
         out.build_info(self.plugins);
         out.family(
@@ -166,7 +194,7 @@ impl Metrics {
             "apiphant_unrouted_requests_total",
             "counter",
             "Requests answered 404: no such route.",
-            self.unrouted.load(Ordering::Relaxed),
+            self.metrics.unrouted.load(Ordering::Relaxed),
         );
         out.single(
             "apiphant_requests_in_flight",
@@ -187,7 +215,7 @@ impl Metrics {
             u8::from(gauges.ready),
         );
         self.render_calls(&mut out);
-        self.render_pool(&mut out);
+        self.render_pool(&mut out, watchdog);
         out.finish()
     }
 
@@ -233,8 +261,8 @@ impl Metrics {
     }
 
     /// The blocking pool's gauges and rejections, and plugin panics.
-    fn render_pool(&self, out: &mut Exposition) {
-        let pool = &self.pool;
+    fn render_pool(&self, out: &mut Exposition, watchdog: Option<&Watchdog>) {
+        let pool = &self.metrics.pool;
         out.single(
             "apiphant_blocking_busy_threads",
             "gauge",
@@ -259,7 +287,7 @@ impl Metrics {
             "Actions that panicked (each answered 500).",
             crate::dispatch::PANICS.load(Ordering::Relaxed),
         );
-        if let Some(watchdog) = self.watchdog {
+        if let Some(watchdog) = watchdog {
             let name = "apiphant_unmarked_blocking_calls_total";
             out.family(
                 name,

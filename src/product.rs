@@ -139,23 +139,7 @@ impl Product {
         };
         let manifest = self.dir.join("Cargo.toml");
         self.check_path_dependencies(&manifest)?;
-        let output = Command::new(cargo())
-            .args([
-                "metadata",
-                "--no-deps",
-                "--format-version",
-                "1",
-                "--manifest-path",
-            ])
-            .arg(&manifest)
-            .output()
-            .map_err(|error| build_error(format!("cannot run cargo: {error}")))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(build_error(format!("cargo metadata: {}", stderr.trim())));
-        }
-        let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| build_error(format!("cargo metadata output: {error}")))?;
+        let metadata = metadata(&manifest).map_err(build_error)?;
         let (names, not_plugins) = plugin_crates(&metadata, &self.dir.join("plugins"));
         for (name, manifest_path) in &not_plugins {
             log::warn!(
@@ -186,6 +170,39 @@ impl Product {
             .map(|(_, lib)| target_dir.join(profile).join(format!("lib{lib}.so")))
             .collect())
     }
+}
+
+/// `cargo metadata --no-deps` of the workspace at `manifest`.
+fn metadata(manifest: &Path) -> Result<serde_json::Value, String> {
+    let output = Command::new(cargo())
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .output()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("cargo metadata: {}", stderr.trim()));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("cargo metadata output: {error}"))
+}
+
+/// The folders of the workspace members of the source product in `dir` (`--watch`).
+pub fn workspace_members(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let metadata = metadata(&dir.join("Cargo.toml"))?;
+    Ok(metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|package| package["manifest_path"].as_str())
+        .filter_map(|manifest| Path::new(manifest).parent().map(Path::to_path_buf))
+        .collect())
 }
 
 impl Product {

@@ -87,6 +87,10 @@ pub struct Serve {
     /// Serve /livez, /readyz and /metrics at this address (wins over `[admin] listen`).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_addr)]
     pub admin: Option<SocketAddr>,
+    /// Development: rebuild and reload the plugins when their sources (or apiphant.toml)
+    /// change, as SIGHUP does (docs/reload.md).
+    #[arg(long)]
+    pub watch: bool,
     /// The same as `apiphant check`.
     #[arg(long)]
     pub check: bool,

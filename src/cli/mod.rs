@@ -81,7 +81,8 @@ fn run(plan: Plan) -> Result<ExitCode, Error> {
     }
 }
 
-/// `[auth]` checked against the loaded routes, and `[cors]`, for the life of the process.
+/// `[auth]` checked against the loaded routes, and `[cors]`, for the life of the process
+/// (leaked; a reload makes its own: `crate::reload`).
 pub(crate) fn access(
     product: &Product,
     registry: &Registry,
@@ -139,29 +140,46 @@ fn route_log(routes: Vec<String>, product: &std::path::Path) -> Vec<String> {
 /// Serves until stopped: exit 0 when every request read was answered, 1 when the grace
 /// period ended first (the server's last log line says how many were not).
 fn run_serve(serve: Serve) -> Result<ExitCode, Error> {
+    // A SIGHUP during start-up (the files are being read anyway) must not end the process
+    // (its default action): caught from here on, reloads once the server serves.
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGHUP,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     let (product, files) = serve.product.open()?;
-    let mut registry = Registry::load(&files, &product.config.plugin_configs())?;
+    let configs = product.config.plugin_configs();
+    let mut registry = Registry::load_copies(&files, &configs, &crate::reload::copies(0))?;
     registry.build_openapi(&product.name())?;
     let mut settings = Settings::from_config(&product.config.server, serve.product.debug_plugins);
     (settings.auth, settings.cors) = access(&product, &registry)?;
     settings.admin = serve.admin.or(product.config.admin.listen);
     crate::dispatch::developer_mode(serve.dev);
-    if serve.dev {
-        log::warn!("developer mode (--dev): the 500 of a plugin fault says why in its body; never serve clients with it");
-    }
     let routes = registry.routes().len();
-    for line in route_log(registry.route_actions(), &serve.product.product) {
-        log::info!("{line}");
-    }
+    // Logged once the address is bound: a start-up failure stays one line.
+    let route_lines = route_log(registry.route_actions(), &serve.product.product);
     let name = product.name();
     let dir = product.dir.display().to_string();
+    let reloader = crate::reload::reloader(serve.product.clone(), &product);
+    let watch = serve.watch.then_some(&product);
     let stopped = server::run(registry, settings.clone(), serve.addr, |bound| {
         log::info!(
-            "Apiphant is serving {dir} ({name}: {routes} routes) at http://{bound}/api ({} workers, {} KiB coroutine stacks)",
+            "Apiphant is serving {dir} ({name}: {routes} routes) at http://{bound}/api ({} workers, {} KiB coroutine stacks); SIGHUP reloads",
             settings.workers,
             settings.stack_bytes / 1024
         );
-    })
+        for line in &route_lines {
+            log::info!("{line}");
+        }
+        if serve.dev {
+            log::warn!("developer mode (--dev): the 500 of a plugin fault says why in its body; never serve clients with it");
+        }
+        // After the SIGHUP handler is in place (the server's), never before.
+        if let Some(product) = watch {
+            if let Err(error) = crate::reload::watch(product) {
+                log::error!("--watch: cannot start watching: {error}");
+            }
+        }
+    }, Some(reloader))
     .map_err(|error| format!("cannot serve at {}: {error}", serve.addr))?;
     Ok(match stopped {
         server::Stopped::Drained => ExitCode::SUCCESS,

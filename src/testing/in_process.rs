@@ -33,7 +33,6 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct InProcess {
     app: Application,
-    registry: &'static Registry,
     version: String,
 }
 
@@ -86,19 +85,26 @@ impl InProcess {
         };
         let mut registry =
             Registry::load(&files, &product.config.plugin_configs()).map_err(failed)?;
-        registry.build_openapi(&product.name());
-        let registry: &'static Registry = Box::leak(Box::new(registry));
+        registry.build_openapi(&product.name()).map_err(failed)?;
         let settings = Settings::from_config(&product.config.server, true);
-        let (auth, cors) = crate::cli::access(&product, registry).map_err(failed)?;
+        let (auth, cors) = crate::cli::access(&product, &registry).map_err(failed)?;
         let blocking = Pool::new(
             settings.blocking_threads,
             settings.blocking_threads * 64,
             settings.action_timeout,
         )
         .map_err(failed)?;
-        Ok(InProcess {
-            app: Application::new(registry, blocking, auth, cors, None),
+        let generation = crate::generation::Generation {
+            number: 0,
             registry,
+            auth,
+            cors,
+            metrics: None,
+            watchdog: None,
+        };
+        let current = crate::generation::Current::new(generation).map_err(failed)?;
+        Ok(InProcess {
+            app: Application::new(current, blocking),
             version: "v0".to_owned(),
         })
     }
@@ -111,7 +117,10 @@ impl InProcess {
 
     /// Every served route's path, sorted (`/api/v0/echo/read`).
     pub fn routes(&self) -> Vec<String> {
-        self.registry
+        self.app
+            .current()
+            .get()
+            .registry
             .routes()
             .into_iter()
             .map(str::to_owned)
@@ -205,6 +214,6 @@ impl Caller for InProcess {
 impl Drop for InProcess {
     /// The plugins' shutdown hooks, as when the server stops.
     fn drop(&mut self) {
-        self.registry.shutdown();
+        self.app.current().get().registry.shutdown();
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 const WITHIN: Duration = Duration::from_secs(10);
 
 /// The admin port from `admin listener at http://127.0.0.1:PORT`.
-fn admin_port(server: &Server) -> u16 {
+pub fn admin_port(server: &Server) -> u16 {
     admin_port_in(&server.log_text())
 }
 

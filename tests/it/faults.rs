@@ -100,7 +100,7 @@ fn under_dev_a_500_says_why_and_the_start_up_log_lists_the_routes() {
     );
     let log = server.log_text();
     for line in [
-        "developer mode (--dev)",
+        "developer mode (--dev): the 500 of a plugin fault says why",
         "route v0/echo: read\n",
         "route v0/self: create\n",
         "route v0/slow: read [blocking]\n",

@@ -4,7 +4,7 @@
 //! functional suite against that server; `--target` adds a crate; bad input is refused
 //! with one line and exit code 2.
 
-use crate::util::{root, run_within, Server, TempDir};
+use crate::util::{root, run_within, wait_until, Server, TempDir};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -114,9 +114,14 @@ fn a_new_product_builds_serves_and_passes_its_own_tests() {
     let mut command = apiphant(&[path, "127.0.0.1:0", "--debug-plugins"]);
     command.env("CARGO_TARGET_DIR", target_dir());
     let server = Server::spawn(command);
-    let log = server.log_text();
-    for line in ["route v0/hello: read", "route v1/memos: read"] {
-        assert!(log.contains(line), "{line} not in the start-up log:\n{log}");
+    for line in ["route v0/hello: read\n", "route v1/memos: read\n"] {
+        // Logged right after the serving line.
+        let listed = wait_until(Duration::from_secs(10), || server.log_text().contains(line));
+        assert!(
+            listed,
+            "{line} not in the start-up log:\n{}",
+            server.log_text()
+        );
     }
     let ok = server.post("/api/v0/hello/read", br#"{"name": "Ada"}"#);
     assert_eq!(ok.status, 200);
