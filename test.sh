@@ -68,3 +68,7 @@ echo "generated client and schemathesis passed against 127.0.0.1:$port"
 # The deploy test fails without nginx / supervisor / logrotate (APIPHANT_SKIP_DEPLOY_TEST=1
 # skips it knowingly); bounded: its own waits are, and this is its overall limit.
 timeout --kill-after=20 480 deploy/test.sh
+# The multi-host recipe: two sandbox hosts sharing a PostgreSQL of its own, one killed
+# (deploy/README.md, "Several hosts"); SKIPPED only without PostgreSQL and
+# APIPHANT_REQUIRE_POSTGRES (set above).
+timeout --kill-after=20 300 deploy/test-cluster.sh

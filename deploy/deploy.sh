@@ -92,7 +92,10 @@ mkdir -p "$(dirname "$NGINX_SITE")" "$(dirname "$NGINX_ENABLED")" "$(dirname "$S
     "$(dirname "$LOGROTATE_CONF")"
 install -m 0644 "$rendered/nginx-site.conf" "$NGINX_SITE"
 ln -sfn "$NGINX_SITE" "$NGINX_ENABLED"
-install -m 0644 "$rendered/supervisor.conf" "$SUPERVISOR_CONF"
+# With APIPHANT_DATABASE_PASSWORD the programs' environment holds it: root's only.
+supervisor_mode=0644
+[[ -z ${APIPHANT_DATABASE_PASSWORD:-} ]] || supervisor_mode=0600
+install -m "$supervisor_mode" "$rendered/supervisor.conf" "$SUPERVISOR_CONF"
 install -m 0644 "$rendered/logrotate.conf" "$LOGROTATE_CONF"
 mkdir -p "$PREFIX/etc"
 install -m 0644 "$rendered/prometheus-scrape.yml" "$PREFIX/etc/prometheus-scrape.yml"
@@ -125,7 +128,7 @@ if [[ $running == 1 ]]; then
     roll
 fi
 wait_pool
-say "API processes answering on 127.0.0.1:${API_PORTS[0]}..${API_PORTS[-1]}"
+say "API processes answering on $API_ADDRESS:${API_PORTS[0]}..${API_PORTS[-1]}"
 say "starting nginx"
 nginx_apply
 quick_test

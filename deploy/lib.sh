@@ -48,6 +48,8 @@ TLS_KEY=${APIPHANT_TLS_KEY:-}
 HTTPS_LISTEN=${APIPHANT_HTTPS_LISTEN:-443}
 HSTS=${APIPHANT_HSTS:-}
 RATE_BURST=${APIPHANT_RATE_BURST:-}
+API_ADDRESS=${APIPHANT_API_ADDRESS:-127.0.0.1}
+PEERS=${APIPHANT_PEERS:-}
 BUILD=1
 BUILT=0
 STOP=0
@@ -73,6 +75,12 @@ Parameters (flag, or environment variable; default):
                                             each process's admin listener (/livez, /readyz,
                                             /metrics) is on 127.0.0.1:(its port + 1000),
                                             the background worker's on the next port
+  --api-address ADDR  APIPHANT_API_ADDRESS  where the API processes and their admin
+                                            listeners listen: 127.0.0.1; a private address
+                                            when another host's nginx sends to them
+                                            (deploy/README.md, "Several hosts")
+  --peers LIST        APIPHANT_PEERS        other hosts' API processes, ADDR:PORT,...,
+                                            added to this nginx's upstream; none
   --listen PORT       APIPHANT_LISTEN       nginx listen port (or ADDR:PORT); 80
   --server-name NAME  APIPHANT_SERVER_NAME  nginx server_name; _ (any host name)
   --user NAME         APIPHANT_USER         system user running the processes; PRODUCT
@@ -129,7 +137,7 @@ parse_params() {
         --source | --product | --instance | --prefix | --processes | --first-port | --listen | --server-name | \
             --user | --profile | --quick-test | --read-timeout | --rust-log | --log-max-bytes | \
             --log-backups | --sandbox | --rate-limit | --rate-burst | --tls-cert | --tls-key | \
-            --https-listen | --hsts)
+            --https-listen | --hsts | --api-address | --peers)
             [[ $# -ge 2 ]] || bad_param "$flag needs a value (see --help)"
             local value=$2
             shift
@@ -156,6 +164,8 @@ parse_params() {
             --tls-key) TLS_KEY=$value ;;
             --https-listen) HTTPS_LISTEN=$value ;;
             --hsts) HSTS=$value ;;
+            --api-address) API_ADDRESS=$value ;;
+            --peers) PEERS=$value ;;
             esac
             ;;
         *) bad_param "unknown argument '$flag' (see --help)" ;;
@@ -218,6 +228,15 @@ finish_params() {
         bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports, their admin ports (+$ADMIN_OFFSET) and the worker's below 65536"
     fi
     [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || bad_param "--listen '$LISTEN' must be PORT or ADDR:PORT"
+    [[ $API_ADDRESS =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$|^\[[0-9a-f:]+\]$ ]] ||
+        bad_param "--api-address '$API_ADDRESS' must be an IPv4 address or a bracketed IPv6 one ([fd00::5])"
+    local peer
+    PEER_LIST=()
+    for peer in ${PEERS//,/ }; do
+        [[ $peer =~ ^([A-Za-z0-9.-]+|\[[0-9a-f:]+\]):[0-9]{1,5}$ ]] ||
+            bad_param "--peers: '$peer' must be ADDR:PORT (another host's API process), the list comma-separated"
+        PEER_LIST+=("$peer")
+    done
     [[ $SERVER_NAME =~ ^[A-Za-z0-9._*~\ -]+$ ]] || bad_param "--server-name '$SERVER_NAME' has characters nginx would misread"
     [[ $PROFILE == release || $PROFILE == debug ]] || bad_param "--profile must be release or debug"
     [[ $QUICK_TEST =~ ^v[0-9]+/[A-Za-z0-9_/-]+$ ]] || bad_param "--quick-test '$QUICK_TEST' must look like v0/echo/read"
@@ -370,7 +389,7 @@ write_deployed() {
     local key
     {
         echo "# Parameters of the last deploy/deploy.sh run; read by reload.sh and quick-test.sh."
-        for key in SOURCE PRODUCT INSTANCE PREFIX TLS_CERT TLS_KEY HTTPS_LISTEN HSTS PROCESSES FIRST_PORT LISTEN SERVER_NAME SERVICE_USER \
+        for key in SOURCE PRODUCT INSTANCE PREFIX API_ADDRESS PEERS TLS_CERT TLS_KEY HTTPS_LISTEN HSTS PROCESSES FIRST_PORT LISTEN SERVER_NAME SERVICE_USER \
             PROFILE SANDBOX QUICK_TEST READ_TIMEOUT RUST_LOG_LEVEL LOG_MAX_BYTES LOG_BACKUPS \
             RATE_LIMIT RATE_BURST; do
             printf '%s=%q\n' "$key" "${!key}"
@@ -455,6 +474,19 @@ render_vars() {
         R_HTTP2_LISTEN=" http2" R_HTTP2_DIRECTIVE="# HTTP/2: the listen parameter above (nginx $nginx_version)"
     fi
     R_RATE_BURST=$RATE_BURST
+    R_API_ADDRESS=$API_ADDRESS
+    # [database]'s password (APIPHANT_DATABASE_PASSWORD in the deploy's environment): into
+    # the programs' environment; the supervisor file is then readable by root only (deploy.sh).
+    R_DATABASE_ENV=""
+    if [[ -n ${APIPHANT_DATABASE_PASSWORD:-} ]]; then
+        [[ $APIPHANT_DATABASE_PASSWORD != *[\"\\$'\n']* ]] ||
+            die "APIPHANT_DATABASE_PASSWORD holds a double quote, a backslash or a newline, which supervisor's environment= cannot carry: choose another password"
+        # shellcheck disable=SC2089 # the quotes are supervisor's, literal on purpose
+        printf -v R_DATABASE_ENV ',APIPHANT_DATABASE_PASSWORD="%s"' "${APIPHANT_DATABASE_PASSWORD//%/%%}"
+    fi
+    R_EACH_PEER=$(for peer in "${PEER_LIST[@]}"; do printf 'PEER=%s\n' "$peer"; done)
+    # nginx tries each process (this host's and the peers') once at most.
+    R_UPSTREAM_TRIES=$((PROCESSES + ${#PEER_LIST[@]}))
     local i
     R_BACKGROUND_ADMIN_PORT=$BACKGROUND_ADMIN_PORT
     R_EACH_PORT=$(for i in "${!API_PORTS[@]}"; do printf 'PORT=%s\tADMIN_PORT=%s\n' "${API_PORTS[$i]}" "${ADMIN_PORTS[$i]}"; done)
@@ -466,7 +498,9 @@ render_vars() {
     export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
         R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_BACKGROUND_ADMIN_PORT R_EACH_PORT R_EACH_ERROR \
         R_RATE_LIMIT R_RATE_BURST R_TLS R_TLS_CERT R_TLS_KEY R_HTTPS_LISTEN R_HSTS R_HTTPS_PORT_SUFFIX \
-        R_HTTP2_LISTEN R_HTTP2_DIRECTIVE
+        R_HTTP2_LISTEN R_HTTP2_DIRECTIVE R_API_ADDRESS R_EACH_PEER R_UPSTREAM_TRIES
+    # shellcheck disable=SC2090 # read by the renderer (awk's ENVIRON), never split by bash
+    export R_DATABASE_ENV
 }
 
 # render TEMPLATE: the template with this deploy's values, on stdout.
@@ -691,7 +725,7 @@ wait_until() {
 # answers PORT: the API process on PORT answers HTTP (any apiphant answer: 404 is fine).
 answers() {
     local code
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST "http://127.0.0.1:$1/api/") || return 1
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST "http://$API_ADDRESS:$1/api/") || return 1
     [[ $code =~ ^[1-4][0-9][0-9]$ ]]
 }
 
@@ -785,9 +819,9 @@ supervisor_apply() {
 wait_pool() {
     local i
     for i in "${!API_PORTS[@]}"; do
-        wait_until 30 "${API_PROGRAMS[$i]} to answer on 127.0.0.1:${API_PORTS[$i]}" answers "${API_PORTS[$i]}"
+        wait_until 30 "${API_PROGRAMS[$i]} to answer on $API_ADDRESS:${API_PORTS[$i]}" answers "${API_PORTS[$i]}"
         program_pid "${API_PROGRAMS[$i]}" >/dev/null ||
-            die "127.0.0.1:${API_PORTS[$i]} answers, but supervisor's ${API_PROGRAMS[$i]} does not run: is the port taken? ($(ctl status "$GROUP:${API_PROGRAMS[$i]}" || true))"
+            die "$API_ADDRESS:${API_PORTS[$i]} answers, but supervisor's ${API_PROGRAMS[$i]} does not run: is the port taken? ($(ctl status "$GROUP:${API_PROGRAMS[$i]}" || true))"
     done
 }
 
@@ -800,9 +834,9 @@ roll() {
         old=$(program_pid "${API_PROGRAMS[$i]}") || old="-"
         # restart: SIGTERM, wait for the exit (stopwaitsecs), start, wait for RUNNING.
         ctl restart "$GROUP:${API_PROGRAMS[$i]}" >/dev/null || die "supervisorctl restart ${API_PROGRAMS[$i]} failed"
-        wait_until 30 "${API_PROGRAMS[$i]} to answer on 127.0.0.1:${API_PORTS[$i]}" answers "${API_PORTS[$i]}"
+        wait_until 30 "${API_PROGRAMS[$i]} to answer on $API_ADDRESS:${API_PORTS[$i]}" answers "${API_PORTS[$i]}"
         new=$(program_pid "${API_PROGRAMS[$i]}") || die "${API_PROGRAMS[$i]} does not run after its restart"
-        say "restarted ${API_PROGRAMS[$i]} (pid $old -> $new), answering on 127.0.0.1:${API_PORTS[$i]}"
+        say "restarted ${API_PROGRAMS[$i]} (pid $old -> $new), answering on $API_ADDRESS:${API_PORTS[$i]}"
     done
     restart_worker
 }
