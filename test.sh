@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: formatting-free checks of behaviour, then the original's workflow.
+#  0. tests/tools/setup.sh: installs what the tests need (or says the exact command);
 #  1. cargo build: the server and every plugin (the example product and test fixtures);
 #  2. cargo test --workspace: unit tests and the integration tests (real servers, real sockets);
 #  3. the original apiphant test.sh, made reliable: start the server on a free port, wait
@@ -12,22 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The served OpenAPI document is checked by openapi-spec-validator (tests/it/openapi.rs),
-# pinned; installed here when that version is not there yet.
-openapi_validator="openapi-spec-validator==0.9.0"
-python3 -m pip show openapi-spec-validator 2>/dev/null | grep -qx "Version: ${openapi_validator#*==}" \
-    || python3 -m pip install --quiet "$openapi_validator"
-# openapi-python-client and schemathesis (tests/tools/openapi.sh), pinned, in a virtualenv
-# under target/ (.ci/run makes it too).
-[[ -x target/py-tools-venv/bin/pip ]] || python3 -m venv target/py-tools-venv
-target/py-tools-venv/bin/pip install --quiet -r tests/tools/requirements.txt
-# The CORS test drives a real headless Chromium (Debian's chromium; .ci/run installs it).
-if [[ -z ${APIPHANT_SKIP_BROWSER_TEST:-} ]] && ! command -v chromium >/dev/null; then
-    echo "tests/it/cors.rs needs chromium (apt-get install chromium), or APIPHANT_SKIP_BROWSER_TEST=1"
-    exit 1
-fi
-# The admin test checks /metrics with promtool (Debian's prometheus; .ci/run installs it).
-command -v promtool >/dev/null || { echo "tests/it/admin.rs needs promtool (apt-get install prometheus)"; exit 1; }
+# What the tests need: system packages (apt-get, as root or with passwordless sudo; else it
+# stops with the exact command) and the pinned Python tools (a virtualenv under target/).
+tests/tools/setup.sh
+# Installed above, so the PostgreSQL tests never skip here.
+export APIPHANT_REQUIRE_POSTGRES=1
 
 cargo build --workspace --all-targets
 cargo test --workspace

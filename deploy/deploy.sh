@@ -6,7 +6,7 @@
 # site, the supervisor programs and the logrotate rules from the templates (nginx.conf,
 # supervisor.conf, deploy/logrotate.conf); starts everything; ends with the quick test
 # through nginx. Run it again after any change: it is idempotent, and restarts running
-# API processes one at a time (like reload.sh).
+# API processes one at a time (reload.sh reloads them in place instead: SIGHUP).
 # --sandbox DIR: the same, without root, apt, system user or system services (own nginx and
 # supervisord under DIR, e.g. on free ports): what deploy/test.sh runs.
 # --uninstall [--purge]: removes a deploy (its programs, site, rules and install).
@@ -99,7 +99,7 @@ install -m 0644 "$rendered/prometheus-scrape.yml" "$PREFIX/etc/prometheus-scrape
 echo "    $NGINX_SITE (enabled: $NGINX_ENABLED)"
 echo "    $SUPERVISOR_CONF"
 echo "    $LOGROTATE_CONF"
-echo "    $PREFIX/etc/prometheus-scrape.yml (every API process's /metrics, for Prometheus)"
+echo "    $PREFIX/etc/prometheus-scrape.yml (every API process's and the background worker's /metrics, for Prometheus)"
 if [[ -n $SANDBOX ]]; then
     mkdir -p "$RUN_DIR/nginx-tmp"
     install -m 0644 "$rendered/nginx-main.conf" "$ETC/nginx/nginx.conf"

@@ -29,7 +29,8 @@ PREFIX=${APIPHANT_PREFIX:-}
 PROCESSES=${APIPHANT_PROCESSES:-2}
 FIRST_PORT=${APIPHANT_FIRST_PORT:-8001}
 # Each API process's admin listener: 127.0.0.1:(its port + ADMIN_OFFSET), its --admin in
-# supervisor.conf, listed in PREFIX/etc/prometheus-scrape.yml.
+# supervisor.conf, listed in PREFIX/etc/prometheus-scrape.yml; the background worker's is
+# the next one, 127.0.0.1:(FIRST_PORT + PROCESSES + ADMIN_OFFSET).
 ADMIN_OFFSET=1000
 LISTEN=${APIPHANT_LISTEN:-80}
 SERVER_NAME=${APIPHANT_SERVER_NAME:-_}
@@ -70,7 +71,8 @@ Parameters (flag, or environment variable; default):
                                             without a failed request)
   --first-port PORT   APIPHANT_FIRST_PORT   first API port (127.0.0.1:PORT ... PORT+N-1); 8001;
                                             each process's admin listener (/livez, /readyz,
-                                            /metrics) is on 127.0.0.1:(its port + 1000)
+                                            /metrics) is on 127.0.0.1:(its port + 1000),
+                                            the background worker's on the next port
   --listen PORT       APIPHANT_LISTEN       nginx listen port (or ADDR:PORT); 80
   --server-name NAME  APIPHANT_SERVER_NAME  nginx server_name; _ (any host name)
   --user NAME         APIPHANT_USER         system user running the processes; PRODUCT
@@ -212,8 +214,8 @@ finish_params() {
     if ! [[ $PROCESSES =~ ^[0-9]+$ ]] || ((PROCESSES < 1 || PROCESSES > 64)); then
         bad_param "--processes '$PROCESSES' must be 1..64"
     fi
-    if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES - 1 + ADMIN_OFFSET > 65535)); then
-        bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports and their admin ports (+$ADMIN_OFFSET) below 65536"
+    if ! [[ $FIRST_PORT =~ ^[0-9]+$ ]] || ((FIRST_PORT < 1 || FIRST_PORT + PROCESSES + ADMIN_OFFSET > 65535)); then
+        bad_param "--first-port '$FIRST_PORT' must leave room for $PROCESSES ports, their admin ports (+$ADMIN_OFFSET) and the worker's below 65536"
     fi
     [[ $LISTEN =~ ^([0-9.]+:|\[[0-9a-f:]+\]:)?[0-9]+$ ]] || bad_param "--listen '$LISTEN' must be PORT or ADDR:PORT"
     [[ $SERVER_NAME =~ ^[A-Za-z0-9._*~\ -]+$ ]] || bad_param "--server-name '$SERVER_NAME' has characters nginx would misread"
@@ -264,6 +266,7 @@ finish_params() {
         ADMIN_PORTS+=("$((port + ADMIN_OFFSET))")
         API_PROGRAMS+=("$INSTANCE-api-$port")
     done
+    BACKGROUND_ADMIN_PORT=$((FIRST_PORT + PROCESSES + ADMIN_OFFSET))
     if [[ -n $SANDBOX ]]; then
         ETC=$SANDBOX/etc
         RUN_DIR=$SANDBOX/run
@@ -453,6 +456,7 @@ render_vars() {
     fi
     R_RATE_BURST=$RATE_BURST
     local i
+    R_BACKGROUND_ADMIN_PORT=$BACKGROUND_ADMIN_PORT
     R_EACH_PORT=$(for i in "${!API_PORTS[@]}"; do printf 'PORT=%s\tADMIN_PORT=%s\n' "${API_PORTS[$i]}" "${ADMIN_PORTS[$i]}"; done)
     R_EACH_ERROR=$(printf '%s\n' "${NGINX_ERRORS[@]}" | awk '{ printf "CODE=%s\tSTATUS=%s\tREASON=%s", $1, $2, $3; for (i = 4; i <= NF; i++) printf " %s", $i; print "" }')
     # Sandbox: nginx's workers run as the master's user, unless the master is root (then
@@ -460,7 +464,7 @@ render_vars() {
     R_NGINX_USER="# not root: nginx's workers run as $(id -un)"
     [[ $(id -u) -eq 0 ]] && R_NGINX_USER="user $SERVICE_USER;"
     export R_NGINX_USER R_UPSTREAM_KEEPALIVE R_MAX_BODY_BYTES R_HEADER_TIMEOUT R_BODY_TIMEOUT R_PLUGIN_ARGS \
-        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_EACH_PORT R_EACH_ERROR \
+        R_NGINX_MIME_TYPES R_BACKGROUND_GRACE R_BACKGROUND_STOP_WAIT R_BACKGROUND_ADMIN_PORT R_EACH_PORT R_EACH_ERROR \
         R_RATE_LIMIT R_RATE_BURST R_TLS R_TLS_CERT R_TLS_KEY R_HTTPS_LISTEN R_HSTS R_HTTPS_PORT_SUFFIX \
         R_HTTP2_LISTEN R_HTTP2_DIRECTIVE
 }
@@ -799,6 +803,37 @@ roll() {
         new=$(program_pid "${API_PROGRAMS[$i]}") || die "${API_PROGRAMS[$i]} does not run after its restart"
         say "restarted ${API_PROGRAMS[$i]} (pid $old -> $new), answering on 127.0.0.1:${API_PORTS[$i]}"
     done
+    restart_worker
+}
+
+# hangup: SIGHUP to each API process, one at a time: it reloads its plugins and
+# apiphant.toml in the running process (docs/reload.md: the listener stays open, requests
+# already running finish on the old code, no request fails). Waits for its log to say
+# "reloaded" (its new generation serves) or "reload failed" (the old one keeps serving:
+# then stops here with that line). The same PID before and after.
+hangup() {
+    local i program pid log lines failed
+    for i in "${!API_PORTS[@]}"; do
+        program=${API_PROGRAMS[$i]}
+        pid=$(program_pid "$program") || die "$program does not run (deploy first: deploy/deploy.sh)"
+        log=$LOG_DIR/$program.log
+        lines=$(wc -l <"$log" 2>/dev/null) || lines=0
+        kill -HUP "$pid" || die "cannot send SIGHUP to $program (pid $pid)"
+        wait_until 600 "$program to reload (its log: $log)" reload_said "$log" "$lines"
+        failed=$(tail -n +"$((lines + 1))" "$log" | grep -m1 "reload failed" || true)
+        [[ -z $failed ]] || die "$program did not reload (the running code keeps serving): $failed"
+        say "reloaded $program in place (pid $pid), answering on 127.0.0.1:${API_PORTS[$i]}"
+    done
+}
+
+# reload_said LOG LINES: LOG has a "reloaded: generation" or "reload failed" line after
+# its first LINES lines.
+reload_said() {
+    tail -n +"$(($2 + 1))" "$1" | grep -q -e "reloaded: generation" -e "reload failed"
+}
+
+# restart_worker: restarts the background worker (it has no live reload).
+restart_worker() {
     if [[ -x $PREFIX/bin/apiphant-background ]]; then
         ctl restart "$GROUP:$BACKGROUND_PROGRAM" >/dev/null || die "supervisorctl restart $BACKGROUND_PROGRAM failed"
         say "restarted $BACKGROUND_PROGRAM (pid $(program_pid "$BACKGROUND_PROGRAM" || echo "not running"))"

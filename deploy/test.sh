@@ -6,10 +6,11 @@
 # Checks: echo through nginx; static files; nginx's body limit; nginx's own answers in JSON
 # (every malformed request shape over raw sockets, deploy/json-errors.py; the pool down: 502;
 # stalled: 504; nginx failing to spool a body: 500); with 2 API processes, one
-# killed (SIGKILL, by PID) while requests flow: none fails and supervisor restarts it; the
+# killed (SIGKILL, by PID) while requests flow: none fails and supervisor restarts it; a
+# plugin crashing its process (the crash blast radius, measured and printed: BLAST lines); the
 # background worker runs under supervisor and logs where the config says; logrotate rotates
-# nginx's logs and nginx reopens them; a rolling reload (deploy/reload.sh) while requests
-# flow: none fails, every API process is replaced; bad --rate-limit values refused (exit 2,
+# nginx's logs and nginx reopens them; a live reload (deploy/reload.sh: SIGHUP) while
+# requests flow: none fails, every API process reloads in place (same PID); bad --rate-limit values refused (exit 2,
 # nothing changed), then --rate-limit: a burst gets 429s in JSON; a second instance of the
 # product (--instance) beside the first, over HTTPS (curl --cacert, HTTP/2, HSTS, 308 from
 # plain HTTP, JSON errors, sslyze's intermediate profile, renewal by reload), then
@@ -121,12 +122,14 @@ for port in [*range(base, base + count), *range(base + offset, base + offset + c
     die "no free ports found"
 }
 
-# in_pool PORT BASE: PORT is one of 2 API ports from BASE or their admin ports.
+# in_pool PORT BASE: PORT is one of 2 API ports from BASE or their admin ports, or the
+# worker's admin port (the third from BASE + ADMIN_OFFSET).
 in_pool() {
-    (($1 >= $2 && $1 <= $2 + 1)) || (($1 >= $2 + ADMIN_OFFSET && $1 <= $2 + ADMIN_OFFSET + 1))
+    (($1 >= $2 && $1 <= $2 + 2)) || (($1 >= $2 + ADMIN_OFFSET && $1 <= $2 + ADMIN_OFFSET + 2))
 }
 
-api_base=$(free_base 2)
+# 3: the 2 API ports and the next, whose admin port (+ADMIN_OFFSET) is the worker's.
+api_base=$(free_base 3)
 listen=$(free_base 1)
 while in_pool "$listen" "$api_base"; do listen=$(free_base 1); done
 
@@ -201,6 +204,16 @@ prom_is() {
 up_query="count(up{job=\"$INSTANCE-api\"} == 1)"
 wait_until 60 "Prometheus to see all ${#ADMIN_PORTS[@]} API processes up (log: $sandbox/prometheus.log)" \
     prom_is "$up_query" "${#ADMIN_PORTS[@]}"
+# The background worker's own admin listener, scraped as its own job.
+worker_up="not checked"
+if [[ $EXPECT_BACKGROUND == 1 ]]; then
+    check grep -qF "\"127.0.0.1:$BACKGROUND_ADMIN_PORT\"" "$scrape"
+    wait_until 60 "Prometheus to see the background worker up (127.0.0.1:$BACKGROUND_ADMIN_PORT)" \
+        prom_is "count(up{job=\"$INSTANCE-background\"} == 1)" 1
+    wait_until 20 "the worker's task runs in Prometheus" \
+        prom_value "sum(apiphant_task_runs_total{job=\"$INSTANCE-background\"})"
+    worker_up="up == 1, $(prom_value "sum(apiphant_task_runs_total{job=\"$INSTANCE-background\"})") task run(s)"
+fi
 echo_total="sum(apiphant_requests_total{job=\"$INSTANCE-api\",route=\"v0/echo\",action=\"read\",status=\"200\"})"
 wait_until 10 "Prometheus's first echo count" prom_value "$echo_total"
 before=$(prom_value "$echo_total")
@@ -218,7 +231,7 @@ after=$(prom_value "$echo_total")
 kill "$prometheus_pid"
 wait "$prometheus_pid" || true
 prometheus_pid=""
-ok "Prometheus scraped every API process (up == 1 for ${#ADMIN_PORTS[@]}); the echo counter grew: $before -> $after"
+ok "Prometheus scraped every API process (up == 1 for ${#ADMIN_PORTS[@]}); the echo counter grew: $before -> $after; the background worker: $worker_up"
 
 check grep -q '<h1>myproduct</h1>' <(curl -sS --max-time 5 "$NGINX_URL/")
 ok "static public/index.html served by nginx"
@@ -367,6 +380,101 @@ echo "supervisor restarted $program (pid $new_pid), answering, after $(requests_
 wait_requests $((REQUESTS_AFTER * CLIENTS))
 stop_clients "one of 2 API processes killed and restarted by supervisor"
 
+# ---------------------------------------------- 2b. crash blast radius (a plugin aborts)
+# A plugin action that ends its process (tests/fixtures/crash: abort, as a segfault or a
+# stack overflow would), installed beside the product's plugins for this section only.
+# Measured: which requests in flight fail, how fast supervisor brings the process back,
+# what nginx retries (a read once on each process; create / update / delete never after
+# they were sent). Printed as BLAST lines; docs/limits.md, "Crash blast radius".
+crash_so=target/debug/libfixture_crash.so
+check test -f "$crash_so"
+install -m 0644 "$crash_so" "$PREFIX/plugins/libfixture_crash.so"
+roll >/dev/null
+wait_pool
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# api_pids: the API programs' PIDs, space-separated ("-" for one not running).
+api_pids() {
+    local program out=()
+    for program in "${API_PROGRAMS[@]}"; do out+=("$(program_pid "$program" || echo -)"); done
+    echo "${out[*]}"
+}
+# pool_back: every API process runs under supervisor (RUNNING, a PID) and answers.
+pool_back() {
+    local i pids
+    read -r -a pids <<<"$(api_pids)"
+    for i in "${!API_PORTS[@]}"; do
+        [[ ${pids[$i]} != - ]] && answers "${API_PORTS[$i]}" || return 1
+    done
+}
+# replaced BEFORE AFTER: how many API processes have another PID in AFTER than in BEFORE.
+replaced() {
+    local i count=0 was now
+    read -r -a was <<<"$1"
+    read -r -a now <<<"$2"
+    for i in "${!was[@]}"; do [[ ${was[$i]} == "${now[$i]}" ]] || count=$((count + 1)); done
+    echo "$count"
+}
+# crash ACTION: POSTs v0/crash ACTION through nginx (502 expected), waits (30 s bound) until
+# every API process is back; sets crash_started, crash_answered, back (ms), pids_after and
+# crashed (processes replaced since pids_before).
+crash() {
+    crash_started=$(now_ms)
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -X POST "$NGINX_URL/api/v0/crash/$1" -d '{}') || true
+    crash_answered=$(now_ms)
+    check [ "$code" = 502 ]
+    wait_until 30 "supervisor to bring the crashed API processes back" pool_back
+    back=$(now_ms)
+    pids_after=$(api_pids)
+    crashed=$(replaced "$pids_before" "$pids_after")
+}
+# slow CODE_FILE PATH MS: one POST taking MS ms on the process it reaches; its status appended.
+slow() {
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -X POST "$NGINX_URL$2" -d "{\"ms\": $3}") || true
+    echo "${code:-000}" >>"$1"
+}
+
+# A. A crashing create while echo clients run and slow requests are in flight on both
+#    processes: 8 reads (v0/slow, 1.5 s) and 8 updates (v0/crash update, 1.5 s).
+pids_before=$(api_pids)
+start_clients
+wait_requests $((REQUESTS_BEFORE * CLIENTS))
+: >"$sandbox/slow-read.out"
+: >"$sandbox/slow-update.out"
+inflight=()
+for _ in 1 2 3 4 5 6 7 8; do
+    slow "$sandbox/slow-read.out" /api/v0/slow/read 1000 &
+    inflight+=($!)
+    slow "$sandbox/slow-update.out" /api/v0/crash/update 1500 &
+    inflight+=($!)
+done
+sleep 0.5
+crash create
+check [ "$crashed" = 1 ]
+for pid in "${inflight[@]}"; do wait "$pid" || true; done
+reads_ok=$(grep -c '^200$' "$sandbox/slow-read.out" || true)
+updates_ok=$(grep -c '^200$' "$sandbox/slow-update.out" || true)
+updates_502=$(grep -c '^502$' "$sandbox/slow-update.out" || true)
+echo "BLAST create: 502 to the crashing request after $((crash_answered - crash_started)) ms; $crashed of ${#API_PROGRAMS[@]} processes crashed (pids $pids_before -> $pids_after)"
+echo "BLAST create: supervisor restarted it, answering $((back - crash_answered)) ms after the crash"
+echo "BLAST create: in flight: slow reads $reads_ok/8 answered 200 (nginx retried those of the crashed process on the other); slow updates $updates_ok/8 200, $updates_502/8 502 (not retried: non-idempotent)"
+check [ "$reads_ok" = 8 ]
+check [ $((updates_ok + updates_502)) = 8 ]
+wait_requests $((REQUESTS_AFTER * CLIENTS))
+stop_clients "a plugin crashing one of 2 API processes (abort in an action), the other kept serving"
+
+# B. A crashing read, alone: nginx retries it on the next process, which crashes too (a
+#    read that crashes every time takes each process down once, then the client gets 502).
+pids_before=$(api_pids)
+crash read
+echo "BLAST read: 502 after $((crash_answered - crash_started)) ms; $crashed of ${#API_PROGRAMS[@]} processes crashed (nginx retried the read on each); all back $((back - crash_answered)) ms later"
+check [ "$crashed" = "${#API_PROGRAMS[@]}" ]
+rm -f "$PREFIX/plugins/libfixture_crash.so"
+roll >/dev/null
+wait_pool
+ok "crash blast radius measured (BLAST lines above); the crash fixture removed again"
+
 # ------------------------------------------------------------------ 3. the background worker
 background_log=$(sed -n "/^\[program:$BACKGROUND_PROGRAM\]/,/^\[/s/^stdout_logfile=//p" "$SUPERVISOR_CONF")
 check [ "$background_log" = "$LOG_DIR/$BACKGROUND_PROGRAM.log" ]
@@ -392,7 +500,7 @@ curl -sS -o /dev/null --max-time 5 -X POST "$url" -d '{}'
 wait_until 10 "nginx to reopen $access_log after rotation" test -s "$access_log"
 ok "logrotate rotated nginx's logs (nginx-access.log.1) and nginx reopened them (SIGUSR1)"
 
-# ------------------------------------------------------------------------ 5. rolling reload
+# ---------------------------------------------------------------- 5. live reload (SIGHUP)
 declare -A before
 for program in "${API_PROGRAMS[@]}"; do before[$program]=$(program_pid "$program"); done
 start_clients
@@ -402,10 +510,11 @@ deploy/reload.sh --sandbox "$sandbox" --no-build
 echo "reload done after $(requests_done) requests"
 for program in "${API_PROGRAMS[@]}"; do
     after=$(program_pid "$program")
-    [[ $after != "${before[$program]}" ]] || die "reload.sh did not restart $program"
+    [[ $after == "${before[$program]}" ]] || die "reload.sh restarted $program (pid ${before[$program]} -> $after) instead of reloading it in place"
+    grep -q "reloaded: generation" "$LOG_DIR/$program.log" || die "$program's log says no reload"
 done
 wait_requests $((REQUESTS_AFTER * CLIENTS))
-stop_clients "rolling reload of 2 API processes (deploy/reload.sh)"
+stop_clients "live reload (SIGHUP) of 2 API processes in place (deploy/reload.sh)"
 
 # ----------------------------------------------------------------------- 6. the rate limit
 # sandbox_files: every file of the sandbox but logs and run/ (pid files, sockets), with its
@@ -446,7 +555,7 @@ ok "--rate-limit 10 --rate-burst 5: nginx answers excess requests 429 in JSON, R
 # here by openssl (365 days, the intermediate profile's limit): a test CA (self-signed)
 # and the server's certificate it signs (sslyze's path validation refuses a self-signed
 # server certificate as its own anchor). Then --uninstall removes it and only it.
-b_api=$(free_base 2)
+b_api=$(free_base 3)  # its 2 API ports and its worker's admin port (+ADMIN_OFFSET)
 b_listen=$(free_base 1)
 while in_pool "$b_listen" "$b_api"; do b_listen=$(free_base 1); done
 b_https=$(free_base 1)

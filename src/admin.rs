@@ -2,20 +2,92 @@
 //! the same connection loop as the API on its own address: `GET /livez` (the process
 //! answers), `GET /readyz` (503 as soon as the shutdown's grace period starts, so a balancer
 //! drains the process; it asks no database), `GET /metrics` (Prometheus text format,
-//! `metrics.rs`). The public listener serves none of these.
+//! `metrics.rs`). The public listener serves none of these. The background worker serves
+//! the same endpoints of its own ([`Observed`] is what each process reports).
 
-use crate::http::{self, RequestHead, Shared};
-use crate::metrics::{Gauges, Metrics};
+use crate::app::Application;
+use crate::http::{self, Limits, RequestHead, Shared};
+use crate::metrics::Gauges;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-/// What the admin endpoints read.
+/// What a process reports on its admin listener.
+pub(crate) trait Observed: Send + Sync + std::fmt::Debug {
+    /// Whether `/readyz` says ready (false from the start of the shutdown).
+    fn ready(&self) -> bool;
+    /// The `/metrics` exposition.
+    fn exposition(&self) -> String;
+}
+
+/// The admin endpoints over what a process reports.
 #[derive(Debug)]
-pub(crate) struct Admin {
-    pub(crate) metrics: &'static Metrics,
+pub(crate) struct Admin(pub(crate) &'static dyn Observed);
+
+/// What the API process reports.
+#[derive(Debug)]
+pub(crate) struct Api {
+    /// The API's application: the serving generation's counters.
+    pub(crate) app: &'static Application,
     /// The API listener's shared state: in flight, shutting down.
     pub(crate) api: &'static Shared,
     /// The API listener's open connections.
     pub(crate) connections: &'static AtomicUsize,
+}
+
+impl Observed for Api {
+    fn ready(&self) -> bool {
+        !self.api.is_shutting_down()
+    }
+
+    fn exposition(&self) -> String {
+        let generation = self.app.current().get();
+        let gauges = Gauges {
+            in_flight: self.api.in_flight(),
+            connections: self.connections.load(Ordering::Relaxed),
+            ready: self.ready(),
+        };
+        generation
+            .metrics
+            .as_ref()
+            .map_or_else(String::new, |metrics| {
+                metrics.render(gauges, generation.watchdog.as_ref())
+            })
+    }
+}
+
+/// Binds the admin listener at `addr` and serves `observed` on coroutines (the API's
+/// connection loop, its own limits and shutdown flag: it keeps answering, `/readyz` with
+/// 503, through the grace period); returns the bound address.
+pub(crate) fn listen(
+    observed: &'static dyn Observed,
+    addr: SocketAddr,
+    limits: Limits,
+    stack: usize,
+) -> io::Result<SocketAddr> {
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr).map_err(crate::server::bind_error)?);
+    }
+    let listener = may::net::TcpListener::bind(addr).map_err(crate::server::bind_error)?;
+    let bound = listener.local_addr()?;
+    let shared: &'static Shared = Box::leak(Box::new(Shared::start(limits)?));
+    let admin: &'static Admin = Box::leak(Box::new(Admin(observed)));
+    crate::coroutine::spawn("admin", stack, move || {
+        for stream in listener.incoming() {
+            let spawned = stream.and_then(|stream| {
+                crate::coroutine::spawn("admin connection", stack, move || {
+                    http::serve(stream, admin, shared);
+                })
+            });
+            if let Err(error) = spawned {
+                log::warn!("admin listener: {error}");
+                may::coroutine::sleep(Duration::from_millis(10));
+            }
+        }
+    })?;
+    log::info!("admin listener at http://{bound} (/livez, /readyz, /metrics)");
+    Ok(bound)
 }
 
 /// An admin answer: plain text.
@@ -52,20 +124,12 @@ impl http::App for Admin {
         if head.method != "GET" && head.method != "HEAD" {
             return Err(page(405, TEXT, "only GET\n"));
         }
-        let ready = !self.api.is_shutting_down();
+        let ready = self.0.ready();
         Err(match path {
             "/livez" => page(200, TEXT, "ok\n"),
             "/readyz" if ready => page(200, TEXT, "ready\n"),
             "/readyz" => page(503, TEXT, "shutting down\n"),
-            _ => page(
-                200,
-                EXPOSITION,
-                self.metrics.render(Gauges {
-                    in_flight: self.api.in_flight(),
-                    connections: self.connections.load(Ordering::Relaxed),
-                    ready,
-                }),
-            ),
+            _ => page(200, EXPOSITION, self.0.exposition()),
         })
     }
 

@@ -2,61 +2,74 @@
 //! request head (route, CORS preflight, method, token and scopes), then the plugins' calls
 //! ([`dispatch::call`], on the blocking pool for an action marked `blocking`), each answer
 //! carrying the lines its request adds (CORS, `WWW-Authenticate`) and its caller's identity.
+//! A request is routed and called by the plugin generation serving when its head arrived
+//! (`crate::generation`): a reload in between changes nothing for it.
 
-use crate::auth::{Auth, Decision};
+use crate::auth::Decision;
 use crate::blocking::Pool;
-use crate::cors::{self, Cors, Preflight};
+use crate::cors::{self, Preflight};
 use crate::dispatch::{self, Reply};
+use crate::generation::{Current, Generation};
 use crate::http::{self, Headers, RequestHead};
-use crate::metrics::{Call, Metrics};
+use crate::metrics::Call;
 use crate::plugin::{Endpoint, PluginBuf, Registry};
-use crate::watchdog::Watchdog;
-use apiphant_sdk::wire::{FORBIDDEN, NOT_IMPLEMENTED, UNAUTHORIZED};
+use apiphant_sdk::wire::{FORBIDDEN, INTERNAL_ERROR, NOT_FOUND, NOT_IMPLEMENTED, UNAUTHORIZED};
+use std::borrow::Cow;
+use std::sync::Arc;
 
-/// The loaded plugins, the pool their blocking actions run on, and who may call them.
+/// The serving plugin generation (its plugins, and who may call them), and the pool their
+/// blocking actions run on.
 #[derive(Debug)]
 pub(crate) struct Application {
-    registry: &'static Registry,
+    current: Current,
     blocking: Pool,
-    auth: Option<&'static Auth>,
-    cors: Option<&'static Cors>,
-    /// Counted only when the admin listener serves them.
-    metrics: Option<&'static Metrics>,
-    /// Names the actions not marked blocking that hold their worker (`blocking_warn_ms`).
-    watchdog: Option<&'static Watchdog>,
 }
 
-/// What the route step lets through: the endpoint, the caller's identity (a token's name,
-/// or empty) and the CORS lines of the request's origin (empty if none is allowed).
-#[derive(Debug, Clone, Copy)]
+/// What the route step lets through: the generation that routed it, the endpoint (its
+/// index there), the caller's identity (a token's name, or empty) and the CORS lines of
+/// the request's origin (empty if none is allowed).
+#[derive(Debug, Clone)]
 pub(crate) struct Grant {
-    endpoint: &'static Endpoint,
-    identity: &'static str,
+    generation: Arc<Generation>,
+    endpoint: usize,
+    identity: Cow<'static, str>,
     cors: &'static [u8],
 }
+
+/// What the checks let through: the endpoint's index, the caller's identity and the
+/// origin's CORS lines.
+type Granted = (usize, Cow<'static, str>, &'static [u8]);
 
 /// A reply, and what its request adds to it.
 #[derive(Debug)]
 pub(crate) struct Answer {
     reply: Reply,
-    /// The endpoint it answers for (`None`: no such route).
-    endpoint: Option<&'static Endpoint>,
-    identity: &'static str,
+    /// The endpoint it answers for, by index in its generation (`None`: no such route).
+    endpoint: Option<usize>,
+    identity: Cow<'static, str>,
     /// Extra header lines: the origin's CORS lines, `WWW-Authenticate`.
     lines: [&'static [u8]; 2],
     /// Its own header lines instead of `Content-Type: application/json`: none on a 204
     /// preflight (no body), the HTML type on the page of the API.
     own_lines: Option<&'static [u8]>,
+    /// The generation whose plugin made the reply: kept loaded until the reply's bytes
+    /// are given back to it (declared after `reply`, so dropped after it).
+    _code: Option<Arc<Generation>>,
 }
 
 impl Answer {
-    fn new(reply: Reply, identity: &'static str, lines: [&'static [u8]; 2]) -> Answer {
+    fn new(
+        reply: Reply,
+        identity: impl Into<Cow<'static, str>>,
+        lines: [&'static [u8]; 2],
+    ) -> Answer {
         Answer {
             reply,
             endpoint: None,
-            identity,
+            identity: identity.into(),
             lines,
             own_lines: None,
+            _code: None,
         }
     }
 }
@@ -93,35 +106,25 @@ impl<'a> Seen<'a> {
 }
 
 impl Application {
-    pub(crate) fn new(
-        registry: &'static Registry,
-        blocking: Pool,
-        auth: Option<&'static Auth>,
-        cors: Option<&'static Cors>,
-        metrics: Option<&'static Metrics>,
-    ) -> Self {
-        Application {
-            registry,
-            blocking,
-            auth,
-            cors,
-            metrics,
-            watchdog: None,
-        }
+    pub(crate) fn new(current: Current, blocking: Pool) -> Self {
+        Application { current, blocking }
     }
 
-    /// With the watchdog for unmarked blocking actions.
-    pub(crate) fn watched(self, watchdog: Option<&'static Watchdog>) -> Self {
-        Application { watchdog, ..self }
+    /// The generation serving new requests, and the swap a reload makes.
+    pub(crate) fn current(&self) -> &Current {
+        &self.current
     }
+}
 
-    /// Counts an answer for `/metrics` (when the admin listener is on).
-    fn count(&self, answer: Answer) -> Answer {
-        if let Some(metrics) = self.metrics {
-            metrics.count(answer.endpoint, answer.reply.status);
-        }
-        answer
+/// Counts an answer for `/metrics` (when the admin listener is on).
+fn count(generation: &Generation, answer: Answer) -> Answer {
+    if let Some(metrics) = &generation.metrics {
+        let endpoint = answer
+            .endpoint
+            .and_then(|index| generation.registry.endpoint_at(index));
+        metrics.count(endpoint, answer.reply.status);
     }
+    answer
 }
 
 impl http::App for Application {
@@ -130,7 +133,16 @@ impl http::App for Application {
 
     /// [`Application::checks`], each refusal counted.
     fn route(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
-        self.checks(head).map_err(|answer| self.count(answer))
+        let generation = self.current.get();
+        match self.checks(&generation, head) {
+            Ok((endpoint, identity, cors)) => Ok(Grant {
+                generation,
+                endpoint,
+                identity,
+                cors,
+            }),
+            Err(answer) => Err(count(&generation, answer)),
+        }
     }
 
     /// A query string holding a token is logged `?[redacted]` (`crate::auth`).
@@ -140,10 +152,15 @@ impl http::App for Application {
 
     fn call(&self, grant: Grant, request: &http::Request<'_>) -> Answer {
         let Grant {
+            generation,
             endpoint,
             identity,
             cors,
         } = grant;
+        let Some(endpoint) = generation.registry.endpoint_at(endpoint) else {
+            // The index came from this generation's own table.
+            return Answer::new(Reply::json(404, &NOT_FOUND), "", [cors, b""]);
+        };
         let head = &request.head;
         // The usual target is exactly the route's path (no query, no percent signs): borrow
         // the route's text, no second UTF-8 check.
@@ -167,18 +184,25 @@ impl http::App for Application {
         };
         // Timed only when counted or watched: two clock reads, and five relaxed adds per
         // call when counted.
-        let watchdog = self.watchdog.filter(|_| !endpoint.blocking);
-        let started = (self.metrics.is_some() || watchdog.is_some()).then(std::time::Instant::now);
-        let reply = if endpoint.blocking {
-            self.blocking.call(self.registry, endpoint, &request)
+        // An unmarked action the watchdog moved (`auto_offload`) runs on the pool too.
+        let blocking = endpoint.blocking
+            || generation
+                .watchdog
+                .as_ref()
+                .is_some_and(|watchdog| watchdog.offloaded(endpoint.index));
+        let watchdog = generation.watchdog.as_ref().filter(|_| !blocking);
+        let metrics = generation.metrics.as_ref();
+        let started = (metrics.is_some() || watchdog.is_some()).then(std::time::Instant::now);
+        let reply = if blocking {
+            self.blocking.call(&generation, endpoint, &request)
         } else {
-            dispatch::call(self.registry, endpoint, &request)
+            dispatch::call(&generation.registry, endpoint, &request)
         };
         let took = started.map(|started| started.elapsed());
         if let (Some(watchdog), Some(took)) = (watchdog, took) {
             watchdog.check(endpoint, took);
         }
-        if let (Some(metrics), Some(took)) = (self.metrics, took) {
+        if let (Some(metrics), Some(took)) = (metrics, took) {
             let call = Call {
                 status: reply.status,
                 latency: took,
@@ -187,8 +211,10 @@ impl http::App for Application {
             };
             metrics.record(endpoint, call);
         }
+        let endpoint = endpoint.index;
         Answer {
             endpoint: Some(endpoint),
+            _code: Some(generation),
             ..Answer::new(reply, identity, [cors, b""])
         }
     }
@@ -214,19 +240,23 @@ fn description<'a>(
 impl Application {
     /// The application's checks from the head, one a step, in the order of
     /// docs/protocol.md, "Order of checks" (the loop refused bad framing before; it checks
-    /// the body's size after). A later check goes in its slot.
+    /// the body's size after), by the serving `generation`. A later check goes in its slot.
     // The refusal is the answer itself, moved once to the loop (as `App::route` returns
     // it): boxing it would allocate on every refused request.
     #[allow(clippy::result_large_err)]
-    fn checks(&self, head: &RequestHead<'_>) -> Result<Grant, Answer> {
-        let seen = if self.auth.is_some() || self.cors.is_some() {
+    fn checks(
+        &self,
+        generation: &Arc<Generation>,
+        head: &RequestHead<'_>,
+    ) -> Result<Granted, Answer> {
+        let seen = if generation.auth.is_some() || generation.cors.is_some() {
             Seen::of(head.headers)
         } else {
             Seen::default()
         };
         // Every answer to an allowed origin carries its CORS lines, refusals included (a
         // page reads a 401 as a 401, not as a CORS failure).
-        let origin = self
+        let origin = generation
             .cors
             .zip(seen.origin)
             .and_then(|(cors, origin)| cors.allowed(origin));
@@ -234,20 +264,21 @@ impl Application {
         // 200: the API description, `GET /.well-known/openapi.json`, and its page,
         // `GET /.well-known/api.html` (no route is at either).
         if head.method == "GET" {
-            if let Some((body, own_lines)) = description(self.registry, head.target_text()) {
+            if let Some((body, own_lines)) = description(&generation.registry, head.target_text()) {
+                let reply = Reply::owned(200, body.to_vec());
                 return Err(Answer {
                     own_lines,
-                    ..Answer::new(Reply::json(200, body), "", [cors_lines, b""])
+                    ..Answer::new(reply, "", [cors_lines, b""])
                 });
             }
         }
         // 404: no endpoint at this path. (Asked as for a POST, `dispatch::route` decides
         // only this; the method is checked in its own place below.)
-        let endpoint = dispatch::route(self.registry, "POST", head.target_text())
+        let endpoint = dispatch::route(&generation.registry, "POST", head.target_text())
             .map_err(|reply| Answer::new(reply, "", [cors_lines, b""]))?;
         // Later refusals answer for this endpoint (its counters).
         let at = |answer: Answer| Answer {
-            endpoint: Some(endpoint),
+            endpoint: Some(endpoint.index),
             ..answer
         };
         // 204 / 403: a CORS preflight from an allowed origin (never needs a token).
@@ -266,32 +297,135 @@ impl Application {
             let reply = Reply::json(501, &NOT_IMPLEMENTED);
             return Err(at(Answer::new(reply, "", [cors_lines, b""])));
         }
-        // 401 / 403: the caller's token and its scopes.
-        let identity = match self.auth.map(|auth| {
+        // 401 / 403: the caller's token and its scopes, or the `authorize` hook.
+        let identity: Cow<'static, str> = match generation.auth.map(|auth| {
             let route = endpoint
                 .path
                 .strip_prefix("/api/")
                 .unwrap_or(&endpoint.path);
-            auth.decide(route, seen.authorizations, seen.authorization)
+            (
+                auth,
+                route,
+                auth.decide(route, seen.authorizations, seen.authorization),
+            )
         }) {
-            None => "",
-            Some(Decision::Allow(identity)) => identity,
-            Some(Decision::Unauthorized) => {
-                let reply = Reply::json(401, &UNAUTHORIZED);
-                let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
-                return Err(at(Answer::new(reply, "", [cors_lines, challenge])));
-            }
-            Some(Decision::Forbidden(identity)) => {
+            None => Cow::Borrowed(""),
+            Some((_, _, Decision::Allow(identity))) => Cow::Borrowed(identity),
+            Some((_, _, Decision::Unauthorized)) => return Err(at(unauthorized(cors_lines))),
+            Some((_, _, Decision::Forbidden(identity))) => {
                 let reply = Reply::json(403, &FORBIDDEN);
                 return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
             }
+            Some((auth, route, Decision::Ask(hook))) => {
+                match self.ask(generation, hook, head, route, auth.is_public(route)) {
+                    Asked::Allow(identity) => Cow::Owned(identity),
+                    Asked::Unauthorized => return Err(at(unauthorized(cors_lines))),
+                    Asked::Forbidden(identity) => {
+                        let reply = Reply::json(403, &FORBIDDEN);
+                        return Err(at(Answer::new(reply, identity, [cors_lines, b""])));
+                    }
+                    Asked::Failed(reply) => {
+                        return Err(at(Answer::new(reply, "", [cors_lines, b""])))
+                    }
+                }
+            }
         };
-        // (Reserved, issue 13: 503, the memory budget cannot hold the body.)
-        Ok(Grant {
-            endpoint,
-            identity,
-            cors: cors_lines,
-        })
+        // 503: the memory budget cannot hold the body. Checked next by the connection loop
+        // (`http::conn`, `reserve_body`), which holds the bytes and the budget's counter.
+        Ok((endpoint.index, identity, cors_lines))
+    }
+}
+
+/// 401 with its challenge.
+fn unauthorized(cors_lines: &'static [u8]) -> Answer {
+    let reply = Reply::json(401, &UNAUTHORIZED);
+    let challenge: &'static [u8] = b"WWW-Authenticate: Bearer\r\n";
+    Answer::new(reply, "", [cors_lines, challenge])
+}
+
+/// What the `authorize` hook decided.
+#[derive(Debug)]
+enum Asked {
+    Allow(String),
+    Unauthorized,
+    Forbidden(String),
+    /// It failed (panicked, answered nonsense: 500, logged), or the blocking pool could
+    /// not run it (503 / 504).
+    Failed(Reply),
+}
+
+impl Application {
+    /// Calls the `authorize` hook with the request's head (every header, the route in the
+    /// body), on the blocking pool when it is marked so, and reads its answer: allowed
+    /// when `public` or one of its route globs matches `route`.
+    fn ask(
+        &self,
+        generation: &Arc<Generation>,
+        hook: &Endpoint,
+        head: &RequestHead<'_>,
+        route: &str,
+        public: bool,
+    ) -> Asked {
+        let headers: Vec<(&str, &[u8])> = head.headers.iter().collect();
+        let call = apiphant_sdk::AuthorizeCall {
+            route: route.to_owned(),
+        };
+        let body = serde_json::to_vec(&call).unwrap_or_default();
+        let request = dispatch::Request {
+            method: head.method,
+            path: head.target_text(),
+            headers: &headers,
+            request_id: head.request_id,
+            identity: b"",
+            body: &body,
+        };
+        let reply = if hook.blocking {
+            self.blocking.call(generation, hook, &request)
+        } else {
+            dispatch::call(&generation.registry, hook, &request)
+        };
+        let failed = |why: String| {
+            log::error!(
+                "req={} 500 for {route}: the {} {why}",
+                String::from_utf8_lossy(head.request_id),
+                hook.label
+            );
+            Asked::Failed(Reply::json(500, &INTERNAL_ERROR))
+        };
+        match reply.status {
+            200 => {}
+            401 => return Asked::Unauthorized,
+            403 => return Asked::Forbidden(String::new()),
+            500 | 503 | 504 => return Asked::Failed(reply),
+            other => return failed(format!("answered {other}: only an identity, 401 or 403")),
+        }
+        let identity: apiphant_sdk::Identity = match serde_json::from_slice(reply.body()) {
+            Ok(identity) => identity,
+            Err(error) => return failed(format!("answered no identity: {error}")),
+        };
+        if !apiphant_sdk::is_identity(&identity.identity) {
+            return failed(format!(
+                "answered the identity {:?}: give 1 to 128 visible ASCII characters, no \" or \\",
+                identity.identity
+            ));
+        }
+        if let Some((glob, why)) = identity
+            .routes
+            .iter()
+            .find_map(|glob| crate::config::glob_error(glob).map(|why| (glob, why)))
+        {
+            return failed(format!("answered the route glob '{glob}', which {why}"));
+        }
+        let allowed = public
+            || identity
+                .routes
+                .iter()
+                .any(|glob| crate::auth::glob_matches(glob, route));
+        if allowed {
+            Asked::Allow(identity.identity)
+        } else {
+            Asked::Forbidden(identity.identity)
+        }
     }
 }
 
@@ -316,6 +450,6 @@ impl http::Reply for Answer {
     }
 
     fn identity(&self) -> &str {
-        self.identity
+        &self.identity
     }
 }

@@ -11,7 +11,7 @@
 //! comparison is needed.
 
 use crate::config::{AuthConfig, ConfigError};
-use crate::plugin::Registry;
+use crate::plugin::{Endpoint, Registry};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -28,6 +28,8 @@ const TOKEN_BYTES: usize = 24;
 pub struct Auth {
     public: Vec<Box<str>>,
     tokens: HashMap<[u8; 32], Token>,
+    /// `[auth] authorize`: the plugin hook asked when no static token decides.
+    hook: Option<Endpoint>,
 }
 
 #[derive(Debug)]
@@ -37,7 +39,7 @@ struct Token {
 }
 
 /// What a request's `Authorization` header decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Decision {
     /// Let it through; the identity is the token's name (empty: a public route, no token).
     Allow(&'static str),
@@ -45,6 +47,8 @@ pub(crate) enum Decision {
     Unauthorized,
     /// 403: a known token (named) whose scopes do not cover the route.
     Forbidden(&'static str),
+    /// No static token decides and `[auth] authorize` names a hook: ask it.
+    Ask(&'static Endpoint),
 }
 
 impl Auth {
@@ -99,6 +103,17 @@ impl Auth {
                 });
             }
         }
+        let hook = match &config.authorize {
+            Some(name) => Some(registry.authorizer(name).map_err(|have| ConfigError::BadValue {
+                path: file.to_path_buf(),
+                key: "auth.authorize".to_owned(),
+                reason: format!(
+                    "no loaded plugin of crate '{name}' exports an authorize hook (add `authorize = f` to its export!; plugins with one: {})",
+                    if have.is_empty() { "none".to_owned() } else { have.join(", ") }
+                ),
+            })?),
+            None => None,
+        };
         Ok(Auth {
             public: config
                 .public
@@ -106,31 +121,52 @@ impl Auth {
                 .map(|glob| glob.as_str().into())
                 .collect(),
             tokens,
+            hook,
         })
     }
 
     /// The decision for `route` (`v0/echo/read`) given the request's `Authorization`
     /// header values (`count` of them, the first one). An unknown or malformed token is
     /// refused even on a public route: a client that sends one is told it is wrong.
-    pub(crate) fn decide(&self, route: &str, count: usize, header: Option<&[u8]>) -> Decision {
-        let public = self.public.iter().any(|glob| glob_matches(glob, route));
+    /// With an `authorize` hook, what no static token decides (no header on a route that is
+    /// not public, another scheme, an unknown token) is the hook's to decide.
+    pub(crate) fn decide(
+        &'static self,
+        route: &str,
+        count: usize,
+        header: Option<&[u8]>,
+    ) -> Decision {
+        let public = self.is_public(route);
+        let refuse = || match &self.hook {
+            Some(hook) => Decision::Ask(hook),
+            None => Decision::Unauthorized,
+        };
         let header = match (count, header) {
             (0, _) | (_, None) if public => return Decision::Allow(""),
             (1, Some(header)) => header,
-            _ => return Decision::Unauthorized,
+            // Two `Authorization` headers are ambiguous: refused, never asked.
+            (2.., _) => return Decision::Unauthorized,
+            _ => return refuse(),
         };
         let Some(token) = bearer(header) else {
-            return Decision::Unauthorized;
+            return refuse();
         };
         let hash: [u8; 32] = Sha256::digest(token).into();
         let Some(token) = self.tokens.get(&hash) else {
-            return Decision::Unauthorized;
+            return refuse();
         };
         if public || token.scopes.iter().any(|glob| glob_matches(glob, route)) {
             Decision::Allow(token.name)
         } else {
             Decision::Forbidden(token.name)
         }
+    }
+}
+
+impl Auth {
+    /// Whether `route` (`v0/echo/read`) is callable without a token.
+    pub(crate) fn is_public(&self, route: &str) -> bool {
+        self.public.iter().any(|glob| glob_matches(glob, route))
     }
 }
 

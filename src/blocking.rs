@@ -1,7 +1,7 @@
 //! The blocking pool: actions marked `blocking` (`action(read).blocking()` in `export!`)
 //! run on a bounded set of plain threads while their connection's coroutine waits, so an
 //! action that blocks its thread on a database, a file or an HTTP call never stalls the
-//! coroutine workers that serve every other request.
+//! worker threads that serve every other request.
 //!
 //! The request is copied for the hand-off (blocking actions are slow by nature; the copy is
 //! small next to them). When every thread is busy and the queue is full, the request is
@@ -15,7 +15,8 @@
 //! calls wait in the queue and get 504 at their own deadline, never a hang.
 
 use crate::dispatch::{self, Reply, Request};
-use crate::plugin::{Endpoint, Registry};
+use crate::generation::Generation;
+use crate::plugin::Endpoint;
 use apiphant_sdk::wire::{GATEWAY_TIMEOUT, INTERNAL_ERROR, UNAVAILABLE};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -75,11 +76,13 @@ impl Pool {
     /// Runs the action on the pool; the calling coroutine waits without holding its thread.
     pub(crate) fn call(
         &self,
-        registry: &'static Registry,
+        generation: &Arc<Generation>,
         endpoint: &Endpoint,
         request: &Request<'_>,
     ) -> Reply {
         let endpoint = endpoint.clone();
+        // A stuck call keeps its generation's plugins loaded until it returns.
+        let generation = Arc::clone(generation);
         let method = request.method.to_owned();
         let path = request.path.to_owned();
         let headers: Vec<(String, Vec<u8>)> = request
@@ -111,7 +114,7 @@ impl Pool {
                 identity: &identity,
                 body: &body,
             };
-            let reply = dispatch::call(registry, &endpoint, &request);
+            let reply = dispatch::call(&generation.registry, &endpoint, &request);
             stats.busy.fetch_sub(1, Ordering::Relaxed);
             if done.send(reply).is_err() {
                 // Answered 504 already: the call was stuck until now.

@@ -1,7 +1,7 @@
 //! The one place apiphant spawns `may` coroutines. `may`'s spawn is `unsafe` because a
 //! coroutine may move between threads at each yield: code running in it must not keep
 //! thread-local references across a yield, nor block its thread for long.
-//! See the README, "Plugins run on the coroutine workers".
+//! See docs/guide.md, "Actions run on the worker threads".
 #![allow(unsafe_code)]
 
 use std::io;

@@ -12,7 +12,7 @@ use apiphant_sdk::abi;
 use apiphant_sdk::outcome::Outcome;
 use apiphant_sdk::wire::{BAD_BODY, INTERNAL_ERROR, NOT_FOUND, NOT_IMPLEMENTED};
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use crate::http::RequestId;
 
@@ -40,6 +40,8 @@ pub enum Body {
     Static(&'static [u8]),
     /// Bytes the plugin allocated, freed by the plugin once written.
     Plugin(PluginBuf),
+    /// Bytes made for this reply (`--dev`'s 500 with its cause).
+    Owned(Vec<u8>),
 }
 
 /// What to answer.
@@ -63,11 +65,21 @@ impl Reply {
         }
     }
 
+    /// A JSON reply with a body of its own.
+    pub fn owned(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            raw_headers: None,
+            body: Body::Owned(body),
+        }
+    }
+
     /// The body bytes.
     pub fn body(&self) -> &[u8] {
         match &self.body {
             Body::Static(bytes) => bytes,
             Body::Plugin(buf) => buf.as_slice(),
+            Body::Owned(bytes) => bytes,
         }
     }
 }
@@ -120,6 +132,37 @@ pub fn route<'r>(
 /// Actions that panicked, for `/metrics`: one relaxed add, by a panic only.
 pub(crate) static PANICS: AtomicU64 = AtomicU64::new(0);
 
+/// `apiphant --dev`: a plugin fault's 500 carries its cause (docs/protocol.md).
+static DEV: AtomicBool = AtomicBool::new(false);
+
+/// Turns developer mode on (`--dev`): from then on, the 500 of a plugin fault is
+/// `{"error":"500 Internal Server Error","detail":CAUSE}`, the cause the log has (a
+/// panic's message and location, without the backtrace; the non-object value). Set once
+/// at start-up; never the default.
+pub fn developer_mode(on: bool) {
+    DEV.store(on, Ordering::Relaxed);
+}
+
+/// The 500 of a plugin fault: apiphant's constant body, or under `--dev` that body with
+/// the cause as `detail`.
+fn internal_error(cause: &str) -> Reply {
+    if !DEV.load(Ordering::Relaxed) {
+        return Reply::json(500, &INTERNAL_ERROR);
+    }
+    // A panic report: `action panicked at FILE:LINE:COL:\nMESSAGE\nstack backtrace:...`.
+    let cause = cause.split("\nstack backtrace:").next().unwrap_or(cause);
+    let cause = cause.replacen(":\n", ": ", 1);
+    let body = serde_json::json!({
+        "error": apiphant_sdk::status_line(500),
+        "detail": cause,
+    });
+    Reply {
+        status: 500,
+        raw_headers: None,
+        body: Body::Owned(body.to_string().into_bytes()),
+    }
+}
+
 /// Runs the endpoint's action and turns its outcome into a reply. Plugin faults (panic,
 /// non-object result, malformed bytes) are logged with target, action and cause, and
 /// answered 500 without details.
@@ -154,7 +197,7 @@ pub fn call(registry: &Registry, endpoint: &Endpoint, request: &Request<'_>) -> 
             endpoint.label,
             escape_lines(cause, true)
         );
-        Reply::json(500, &INTERNAL_ERROR)
+        internal_error(cause)
     };
     let text = |buf: &PluginBuf| String::from_utf8_lossy(buf.as_slice()).into_owned();
     match outcome {

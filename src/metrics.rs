@@ -1,20 +1,27 @@
 //! Request counters for the admin listener's `GET /metrics`, in the Prometheus text format.
 //!
 //! How they are kept: one set of counters per endpoint (indexed by `Endpoint::index`,
-//! fixed at start-up): one counter per status, one per latency bucket (not cumulative: the
+//! fixed per plugin generation): one counter per status, one per latency bucket (not cumulative: the
 //! scrape adds them up), the latency's sum in microseconds, body bytes in and out; a call
 //! is five relaxed atomic adds on its own endpoint's counters. No lock and no map lookup
 //! on the request path. The blocking pool's gauges are its own atomics
 //! ([`crate::blocking::PoolStats`]), plugin panics one relaxed counter touched only by a
 //! panic. A scrape reads every counter once, relaxed (it may see one request counted and
 //! not its neighbour, which Prometheus tolerates).
+//!
+//! Across reloads (docs/reload.md): the process keeps one set of counters per route and
+//! action ([`Metrics`], a map consulted only while a generation is built); each generation
+//! holds its endpoints' sets by index ([`RouteMetrics`]), so a route that survives a reload
+//! keeps counting from where it was, the request path stays lock-free, and a scrape shows
+//! the routes of the generation serving new requests.
 
 use crate::blocking::PoolStats;
+use crate::exposition::{Exposition, Histogram};
 use crate::plugin::{Endpoint, Registry};
 use crate::watchdog::Watchdog;
-use std::fmt::Write;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The statuses counted by their own series; any other is counted as `other`.
@@ -40,16 +47,24 @@ struct Counters {
     bytes_out: AtomicU64,
 }
 
-/// Per-endpoint counters, and the requests that reached no endpoint.
+/// The process's counters: every route's (by label, kept across reloads), the requests
+/// that reached no endpoint, the blocking pool's.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    /// By endpoint index.
-    routes: Vec<Counters>,
+    /// By endpoint label (`v0/echo read`); locked only while a generation is built.
+    store: Mutex<HashMap<Box<str>, Arc<Counters>>>,
     /// Requests answered 404 (no such route).
     unrouted: AtomicU64,
-    plugins: usize,
     pool: Arc<PoolStats>,
-    watchdog: Option<&'static Watchdog>,
+}
+
+/// One plugin generation's view of the counters: its endpoints' sets, by endpoint index.
+#[derive(Debug)]
+pub(crate) struct RouteMetrics {
+    metrics: &'static Metrics,
+    /// By endpoint index.
+    routes: Vec<Arc<Counters>>,
+    plugins: usize,
 }
 
 /// One call's figures: how long the action took, the body bytes read and written.
@@ -73,41 +88,53 @@ pub(crate) struct Gauges {
 }
 
 impl Metrics {
-    /// Zeroed counters for every endpoint of `registry`; the blocking pool's `pool`; the
-    /// `watchdog`'s counts of unmarked blocking calls.
-    pub(crate) fn new(
-        registry: &Registry,
-        pool: Arc<PoolStats>,
-        watchdog: Option<&'static Watchdog>,
-    ) -> Metrics {
-        let mut routes: Vec<Counters> = (0..registry.routes().len())
-            .map(|_| Counters::default())
-            .collect();
-        for endpoint in registry.endpoints() {
-            let (route, action) = endpoint
-                .label
-                .split_once(' ')
-                .unwrap_or((&endpoint.label, ""));
-            if let Some(slot) = routes.get_mut(endpoint.index) {
-                slot.route = route.into();
-                slot.action = action.into();
-            }
-        }
+    /// No counters yet; the blocking pool's `pool`.
+    pub(crate) fn new(pool: Arc<PoolStats>) -> Metrics {
         Metrics {
-            routes,
+            store: Mutex::default(),
             unrouted: AtomicU64::new(0),
-            plugins: registry.plugin_paths().count(),
             pool,
-            watchdog,
         }
     }
 
+    /// The counters of every endpoint of `registry` (a new generation's): a route and
+    /// action counted before keeps its set, a new one starts at zero.
+    pub(crate) fn for_routes(&'static self, registry: &Registry) -> RouteMetrics {
+        let mut store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut routes: Vec<Arc<Counters>> = Vec::new();
+        for endpoint in registry.endpoints() {
+            let counters = store.entry(endpoint.label.clone()).or_insert_with(|| {
+                let (route, action) = endpoint
+                    .label
+                    .split_once(' ')
+                    .unwrap_or((&endpoint.label, ""));
+                Arc::new(Counters {
+                    route: route.into(),
+                    action: action.into(),
+                    ..Counters::default()
+                })
+            });
+            // `endpoints()` runs in index order.
+            routes.push(Arc::clone(counters));
+        }
+        RouteMetrics {
+            metrics: self,
+            routes,
+            plugins: registry.plugin_paths().count(),
+        }
+    }
+}
+
+impl RouteMetrics {
     /// Counts one answer: to `endpoint`, or to no route (a 404; other answers outside the
     /// routes are not counted).
     pub(crate) fn count(&self, endpoint: Option<&Endpoint>, status: u16) {
         let counter = match endpoint.and_then(|endpoint| self.routes.get(endpoint.index)) {
             Some(counters) => &counters.statuses[status_slot(status)],
-            None if status == 404 => &self.unrouted,
+            None if status == 404 => &self.metrics.unrouted,
             // An answer that is no route's (the OpenAPI document): not counted.
             None => return,
         };
@@ -136,30 +163,18 @@ impl Metrics {
             .fetch_add(call.bytes_out as u64, Ordering::Relaxed);
     }
 
-    /// The exposition: build info, the counters, the gauges.
-    pub(crate) fn render(&self, gauges: Gauges) -> String {
-        let mut out = String::with_capacity(256 + self.routes.len() * 96);
-        let _ = writeln!(
-            out,
-            "# HELP apiphant_build_info The server's version, plugin ABI and plugins loaded.\n\
-             # TYPE apiphant_build_info gauge\n\
-             apiphant_build_info{{version=\"{}\",abi=\"{}\",plugins=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION"),
-            apiphant_sdk::abi::ABI_VERSION,
-            self.plugins
+    /// The exposition: build info, the counters, the gauges; the `watchdog`'s counts of
+    /// unmarked blocking calls.
+    pub(crate) fn render(&self, gauges: Gauges, watchdog: Option<&Watchdog>) -> String {
+        let mut out = Exposition::with_capacity(1024 + self.routes.len() * 1536);
+        out.build_info(self.plugins);
+        out.family(
+            "apiphant_requests_total",
+            "counter",
+            "Requests answered, by route, action and status.",
         );
-        out.push_str(
-            "# HELP apiphant_requests_total Requests answered, by route, action and status.\n\
-             # TYPE apiphant_requests_total counter\n",
-        );
-        for Counters {
-            route,
-            action,
-            statuses,
-            ..
-        } in &self.routes
-        {
-            for (slot, count) in statuses.iter().enumerate() {
+        for counters in &self.routes {
+            for (slot, count) in counters.statuses.iter().enumerate() {
                 let count = count.load(Ordering::Relaxed);
                 // Every route's 200 series exists from the start; the others once counted.
                 let status = STATUSES.get(slot).copied();
@@ -167,64 +182,63 @@ impl Metrics {
                     continue;
                 }
                 let status = status.map_or_else(|| "other".to_owned(), |s| s.to_string());
-                let _ = writeln!(
-                    out,
-                    "apiphant_requests_total{{route=\"{route}\",action=\"{action}\",status=\"{status}\"}} {count}"
-                );
+                let labels = [
+                    ("route", &*counters.route),
+                    ("action", &*counters.action),
+                    ("status", &status),
+                ];
+                out.sample("apiphant_requests_total", &labels, count);
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP apiphant_unrouted_requests_total Requests answered 404: no such route.\n\
-             # TYPE apiphant_unrouted_requests_total counter\n\
-             apiphant_unrouted_requests_total {}\n\
-             # HELP apiphant_requests_in_flight Requests read and not yet answered.\n\
-             # TYPE apiphant_requests_in_flight gauge\n\
-             apiphant_requests_in_flight {}\n\
-             # HELP apiphant_open_connections Open client connections.\n\
-             # TYPE apiphant_open_connections gauge\n\
-             apiphant_open_connections {}\n\
-             # HELP apiphant_ready 1 while the process takes requests, 0 once it shuts down.\n\
-             # TYPE apiphant_ready gauge\n\
-             apiphant_ready {}",
-            self.unrouted.load(Ordering::Relaxed),
+        out.single(
+            "apiphant_unrouted_requests_total",
+            "counter",
+            "Requests answered 404: no such route.",
+            self.metrics.unrouted.load(Ordering::Relaxed),
+        );
+        out.single(
+            "apiphant_requests_in_flight",
+            "gauge",
+            "Requests read and not yet answered.",
             gauges.in_flight,
+        );
+        out.single(
+            "apiphant_open_connections",
+            "gauge",
+            "Open client connections.",
             gauges.connections,
-            u8::from(gauges.ready)
+        );
+        out.single(
+            "apiphant_ready",
+            "gauge",
+            "1 while the process takes requests, 0 once it shuts down.",
+            u8::from(gauges.ready),
         );
         self.render_calls(&mut out);
-        self.render_pool(&mut out);
-        out
+        self.render_pool(&mut out, watchdog);
+        out.finish()
     }
 
     /// The latency histogram and the bytes, by route and action.
-    fn render_calls(&self, out: &mut String) {
-        out.push_str(
-            "# HELP apiphant_request_duration_seconds Time inside the action's call (queue of the blocking pool included), by route and action.\n\
-             # TYPE apiphant_request_duration_seconds histogram\n",
+    fn render_calls(&self, out: &mut Exposition) {
+        let name = "apiphant_request_duration_seconds";
+        out.family(
+            name,
+            "histogram",
+            "Time inside the action's call (queue of the blocking pool included), by route and action.",
         );
         for counters in &self.routes {
-            let labels = format!(
-                "route=\"{}\",action=\"{}\"",
-                counters.route, counters.action
-            );
-            let mut total = 0;
-            for (slot, count) in counters.latency.iter().enumerate() {
-                total += count.load(Ordering::Relaxed);
-                let bound = BUCKETS
-                    .get(slot)
-                    .map_or_else(|| "+Inf".to_owned(), f64::to_string);
-                let _ = writeln!(
-                    out,
-                    "apiphant_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {total}"
-                );
-            }
-            let sum = counters.latency_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "apiphant_request_duration_seconds_sum{{{labels}}} {sum}\n\
-                 apiphant_request_duration_seconds_count{{{labels}}} {total}"
-            );
+            let labels = [("route", &*counters.route), ("action", &*counters.action)];
+            let counts = counters
+                .latency
+                .each_ref()
+                .map(|count| count.load(Ordering::Relaxed));
+            let histogram = Histogram {
+                bounds: &BUCKETS,
+                counts: &counts,
+                sum: counters.latency_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            };
+            out.histogram(name, &labels, histogram);
         }
         for (name, help, read) in [
             (
@@ -238,54 +252,51 @@ impl Metrics {
                 |c: &Counters| c.bytes_out.load(Ordering::Relaxed),
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            out.family(name, "counter", help);
             for counters in &self.routes {
-                let _ = writeln!(
-                    out,
-                    "{name}{{route=\"{}\",action=\"{}\"}} {}",
-                    counters.route,
-                    counters.action,
-                    read(counters)
-                );
+                let labels = [("route", &*counters.route), ("action", &*counters.action)];
+                out.sample(name, &labels, read(counters));
             }
         }
     }
 
     /// The blocking pool's gauges and rejections, and plugin panics.
-    fn render_pool(&self, out: &mut String) {
-        let pool = &self.pool;
-        let _ = writeln!(
-            out,
-            "# HELP apiphant_blocking_busy_threads Blocking-pool threads running a call.\n\
-             # TYPE apiphant_blocking_busy_threads gauge\n\
-             apiphant_blocking_busy_threads {}\n\
-             # HELP apiphant_blocking_queue_depth Calls waiting for a blocking-pool thread.\n\
-             # TYPE apiphant_blocking_queue_depth gauge\n\
-             apiphant_blocking_queue_depth {}\n\
-             # HELP apiphant_blocking_rejected_total Calls answered 503: the blocking pool's queue was full.\n\
-             # TYPE apiphant_blocking_rejected_total counter\n\
-             apiphant_blocking_rejected_total {}\n\
-             # HELP apiphant_plugin_panics_total Actions that panicked (each answered 500).\n\
-             # TYPE apiphant_plugin_panics_total counter\n\
-             apiphant_plugin_panics_total {}",
+    fn render_pool(&self, out: &mut Exposition, watchdog: Option<&Watchdog>) {
+        let pool = &self.metrics.pool;
+        out.single(
+            "apiphant_blocking_busy_threads",
+            "gauge",
+            "Blocking-pool threads running a call.",
             pool.busy.load(Ordering::Relaxed),
+        );
+        out.single(
+            "apiphant_blocking_queue_depth",
+            "gauge",
+            "Calls waiting for a blocking-pool thread.",
             pool.queued.load(Ordering::Relaxed),
+        );
+        out.single(
+            "apiphant_blocking_rejected_total",
+            "counter",
+            "Calls answered 503: the blocking pool's queue was full.",
             pool.rejected.load(Ordering::Relaxed),
+        );
+        out.single(
+            "apiphant_plugin_panics_total",
+            "counter",
+            "Actions that panicked (each answered 500).",
             crate::dispatch::PANICS.load(Ordering::Relaxed),
         );
-        if let Some(watchdog) = self.watchdog {
-            out.push_str(
-                "# HELP apiphant_unmarked_blocking_calls_total Calls of actions not marked blocking that held their worker over blocking_warn_ms.\n\
-                 # TYPE apiphant_unmarked_blocking_calls_total counter\n",
+        if let Some(watchdog) = watchdog {
+            let name = "apiphant_unmarked_blocking_calls_total";
+            out.family(
+                name,
+                "counter",
+                "Calls of actions not marked blocking that held their worker over blocking_warn_ms.",
             );
             for (index, counters) in self.routes.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "apiphant_unmarked_blocking_calls_total{{route=\"{}\",action=\"{}\"}} {}",
-                    counters.route,
-                    counters.action,
-                    watchdog.caught(index)
-                );
+                let labels = [("route", &*counters.route), ("action", &*counters.action)];
+                out.sample(name, &labels, watchdog.caught(index));
             }
         }
     }

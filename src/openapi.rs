@@ -5,26 +5,56 @@
 
 use apiphant_sdk::manifest::{ActionEntry, Manifest};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 /// Where the server serves the document.
 pub const PATH: &str = "/.well-known/openapi.json";
 
-/// The document for `manifests`, titled `title` (the product's name).
-pub fn document(title: &str, manifests: &[Manifest]) -> Value {
-    let mut components = Map::new();
-    components.insert("Error".into(), error_schema());
-    components.insert("FieldError".into(), field_error_schema());
+/// Why a plugin's schemas cannot go into the document: which manifest (an index into the
+/// slice given to [`document`]) and what is wrong, in words.
+#[derive(Debug)]
+pub struct SchemaError {
+    pub manifest: usize,
+    pub reason: String,
+}
+
+/// The schemas shared under `components`, and the route and action that brought each, so
+/// two different types under one name are caught, not silently merged.
+struct Components {
+    schemas: Map<String, Value>,
+    owners: HashMap<String, String>,
+}
+
+/// The document for `manifests`, titled `title` (the product's name), or the first schema
+/// that cannot be built: one that is not a JSON Schema (an object or a boolean), or a type
+/// whose name another, different type already uses.
+pub fn document(title: &str, manifests: &[Manifest]) -> Result<Value, SchemaError> {
+    let mut components = Components {
+        schemas: Map::new(),
+        owners: HashMap::new(),
+    };
+    components.schemas.insert("Error".into(), error_schema());
+    components
+        .schemas
+        .insert("FieldError".into(), field_error_schema());
     let mut paths = Map::new();
-    for manifest in manifests {
+    for (index, manifest) in manifests.iter().enumerate() {
         for target in &manifest.targets {
             for action in &target.actions {
                 let path = format!("/api/{}/{}", target.route, action.name);
-                let operation = operation(&target.route, action, &mut components);
+                let operation =
+                    operation(&target.route, action, &mut components).map_err(|reason| {
+                        SchemaError {
+                            manifest: index,
+                            reason,
+                        }
+                    })?;
                 paths.insert(path, json!({ "post": operation }));
             }
         }
     }
-    json!({
+    let components = components.schemas;
+    Ok(json!({
         "openapi": "3.1.0",
         "info": {
             "title": title,
@@ -33,20 +63,24 @@ pub fn document(title: &str, manifests: &[Manifest]) -> Value {
         },
         "paths": paths,
         "components": { "schemas": components },
-    })
+    }))
 }
 
-/// One action's `post` operation.
-fn operation(route: &str, action: &ActionEntry, components: &mut Map<String, Value>) -> Value {
+/// One action's `post` operation, or why one of its schemas cannot be built.
+fn operation(
+    route: &str,
+    action: &ActionEntry,
+    components: &mut Components,
+) -> Result<Value, String> {
+    let owner = format!("{route}/{}", action.name);
     let object = || json!({"type": "object"});
-    let request = action
-        .request_schema
-        .clone()
-        .map_or_else(object, |schema| lift(schema, components));
-    let response = action
-        .response_schema
-        .clone()
-        .map_or_else(object, |schema| lift(schema, components));
+    let mut schema = |which: &str, schema: &Option<Value>| match schema {
+        None => Ok(object()),
+        Some(schema) => lift(schema.clone(), &owner, components)
+            .map_err(|reason| format!("the {which} schema of {owner} {reason}")),
+    };
+    let request = schema("request", &action.request_schema)?;
+    let response = schema("response", &action.response_schema)?;
     let (request_type, request) = if action.raw_request {
         raw_content(
             action.consumes.as_deref(),
@@ -126,7 +160,7 @@ fn operation(route: &str, action: &ActionEntry, components: &mut Map<String, Val
         json!({"required": false, "content": {request_type: {"schema": request}}}),
     );
     operation.insert("responses".into(), Value::Object(responses));
-    Value::Object(operation)
+    Ok(Value::Object(operation))
 }
 
 /// A raw body's content type and schema: the one the action declared (`.consumes()`,
@@ -144,19 +178,40 @@ fn raw_content(declared: Option<&str>, by_hand: bool, schema: Value) -> (&str, V
 }
 
 /// A schema with its `$defs` moved under `components` (shared between operations) and its
-/// references rewritten to point there; `$schema` is left to the document's dialect.
-fn lift(mut schema: Value, components: &mut Map<String, Value>) -> Value {
-    if let Value::Object(map) = &mut schema {
-        map.remove("$schema");
-        if let Some(Value::Object(defs)) = map.remove("$defs") {
-            for (name, mut def) in defs {
-                rewrite_refs(&mut def);
-                components.entry(name).or_insert(def);
+/// references rewritten to point there; `$schema` is left to the document's dialect. `owner`
+/// (`v1/notes/create`) is named when the schema is not one, or when a type under one of its
+/// names differs from the type another action brought under that name.
+fn lift(mut schema: Value, owner: &str, components: &mut Components) -> Result<Value, String> {
+    match &mut schema {
+        Value::Object(map) => {
+            map.remove("$schema");
+            if let Some(defs) = map.remove("$defs") {
+                let Value::Object(defs) = defs else {
+                    return Err("has a `$defs` that is not an object".into());
+                };
+                for (name, mut def) in defs {
+                    rewrite_refs(&mut def);
+                    match components.schemas.get(&name) {
+                        Some(known) if *known != def => {
+                            let other = components.owners.get(&name).map_or("", String::as_str);
+                            return Err(format!(
+                                "names a type `{name}` that differs from the `{name}` of {other}: give one of them its own name (#[schemars(rename = \"...\")])"
+                            ));
+                        }
+                        Some(_) => {}
+                        None => {
+                            components.schemas.insert(name.clone(), def);
+                            components.owners.insert(name, owner.to_owned());
+                        }
+                    }
+                }
             }
         }
+        Value::Bool(_) => {}
+        _ => return Err("is not a JSON Schema (an object or a boolean)".into()),
     }
     rewrite_refs(&mut schema);
-    schema
+    Ok(schema)
 }
 
 /// Rewrites `$defs` references to `components`, and states a unit-variant enum (schemars
@@ -268,14 +323,14 @@ mod tests {
             "$defs": {"Author": {"type": "object", "properties": {"role": {"$ref": "#/$defs/Role"}}},
                       "Role": {"enum": ["a", "b"]}},
         });
-        let mut components = Map::new();
-        let lifted = lift(schema, &mut components);
+        let mut components = empty();
+        let lifted = lift(schema, "v0/books/read", &mut components).expect("a schema");
         assert_eq!(
             lifted,
             json!({"type": "object", "properties": {"author": {"$ref": "#/components/schemas/Author"}}})
         );
         assert_eq!(
-            components["Author"]["properties"]["role"]["$ref"],
+            components.schemas["Author"]["properties"]["role"]["$ref"],
             "#/components/schemas/Role"
         );
     }
@@ -286,12 +341,46 @@ mod tests {
             {"type": "string", "const": "low", "description": "Some day."},
             {"type": "string", "const": "high"},
         ]}, "Mixed": {"oneOf": [{"type": "string", "const": "a"}, {"type": "integer"}]}}});
-        let mut components = Map::new();
-        lift(schema, &mut components);
+        let mut components = empty();
+        lift(schema, "v0/notes/read", &mut components).expect("a schema");
         assert_eq!(
-            components["Priority"],
+            components.schemas["Priority"],
             json!({"type": "string", "enum": ["low", "high"], "description": "How urgent. low: Some day."})
         );
-        assert!(components["Mixed"]["oneOf"].is_array());
+        assert!(components.schemas["Mixed"]["oneOf"].is_array());
+    }
+
+    #[test]
+    fn schemas_that_cannot_be_built_are_named() {
+        let mut components = empty();
+        let author = |kind: &str| json!({"$defs": {"Author": {"type": kind}}});
+        lift(author("object"), "v0/books/read", &mut components).expect("a schema");
+        // The same type again is shared; a different one under the name is refused.
+        lift(author("object"), "v0/books/create", &mut components).expect("the same type");
+        let clash = lift(author("string"), "v1/people/read", &mut components);
+        assert_eq!(
+            clash.err().as_deref(),
+            Some("names a type `Author` that differs from the `Author` of v0/books/read: give one of them its own name (#[schemars(rename = \"...\")])")
+        );
+        for (schema, reason) in [
+            (json!(5), "is not a JSON Schema (an object or a boolean)"),
+            (json!({"$defs": []}), "has a `$defs` that is not an object"),
+        ] {
+            assert_eq!(
+                lift(schema, "v0/x/read", &mut components).err().as_deref(),
+                Some(reason)
+            );
+        }
+        assert_eq!(
+            lift(json!(true), "v0/x/read", &mut components).ok(),
+            Some(json!(true))
+        );
+    }
+
+    fn empty() -> Components {
+        Components {
+            schemas: Map::new(),
+            owners: HashMap::new(),
+        }
     }
 }

@@ -40,6 +40,16 @@ pub enum ProductError {
     },
     /// No plugin was found.
     NoPlugins(PathBuf),
+    /// A path dependency of the workspace is not there (the apiphant checkout a product
+    /// made by `apiphant new` depends on moved).
+    MissingPath {
+        /// The product's Cargo.toml.
+        manifest: PathBuf,
+        /// The dependency's name under `[workspace.dependencies]`.
+        key: String,
+        /// Its path, as written.
+        path: String,
+    },
 }
 
 impl fmt::Display for ProductError {
@@ -58,8 +68,17 @@ impl fmt::Display for ProductError {
             ),
             ProductError::NoPlugins(dir) => write!(
                 f,
-                "no plugins found for product '{}' (add a cdylib crate under plugins/, see the README, \"Write a target\")",
+                "no plugins found for product '{}' (add a cdylib crate under plugins/, see docs/guide.md, \"Write a target\")",
                 dir.display()
+            ),
+            ProductError::MissingPath {
+                manifest,
+                key,
+                path,
+            } => write!(
+                f,
+                "'{}' [workspace.dependencies] {key} = {{ path = \"{path}\" }}: that folder does not exist (the apiphant checkout moved? write its new path there; docs/getting-started.md)",
+                manifest.display()
             ),
         }
     }
@@ -119,23 +138,8 @@ impl Product {
             reason,
         };
         let manifest = self.dir.join("Cargo.toml");
-        let output = Command::new(cargo())
-            .args([
-                "metadata",
-                "--no-deps",
-                "--format-version",
-                "1",
-                "--manifest-path",
-            ])
-            .arg(&manifest)
-            .output()
-            .map_err(|error| build_error(format!("cannot run cargo: {error}")))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(build_error(format!("cargo metadata: {}", stderr.trim())));
-        }
-        let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| build_error(format!("cargo metadata output: {error}")))?;
+        self.check_path_dependencies(&manifest)?;
+        let metadata = metadata(&manifest).map_err(build_error)?;
         let (names, not_plugins) = plugin_crates(&metadata, &self.dir.join("plugins"));
         for (name, manifest_path) in &not_plugins {
             log::warn!(
@@ -165,6 +169,70 @@ impl Product {
             .into_iter()
             .map(|(_, lib)| target_dir.join(profile).join(format!("lib{lib}.so")))
             .collect())
+    }
+}
+
+/// `cargo metadata --no-deps` of the workspace at `manifest`.
+fn metadata(manifest: &Path) -> Result<serde_json::Value, String> {
+    let output = Command::new(cargo())
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .output()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("cargo metadata: {}", stderr.trim()));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("cargo metadata output: {error}"))
+}
+
+/// The folders of the workspace members of the source product in `dir` (`--watch`).
+pub fn workspace_members(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let metadata = metadata(&dir.join("Cargo.toml"))?;
+    Ok(metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|package| package["manifest_path"].as_str())
+        .filter_map(|manifest| Path::new(manifest).parent().map(Path::to_path_buf))
+        .collect())
+}
+
+impl Product {
+    /// Each `path` under the workspace's `[workspace.dependencies]` exists: one line
+    /// naming the key instead of cargo's error chain when a checkout moved. An unreadable
+    /// manifest is left to cargo to explain.
+    fn check_path_dependencies(&self, manifest: &Path) -> Result<(), ProductError> {
+        let Ok(text) = std::fs::read_to_string(manifest) else {
+            return Ok(());
+        };
+        let Ok(table) = text.parse::<toml::Table>() else {
+            return Ok(());
+        };
+        let dependencies = table
+            .get("workspace")
+            .and_then(|workspace| workspace.get("dependencies"))
+            .and_then(toml::Value::as_table);
+        for (key, value) in dependencies.into_iter().flatten() {
+            let Some(path) = value.get("path").and_then(toml::Value::as_str) else {
+                continue;
+            };
+            if !self.dir.join(path).is_dir() {
+                return Err(ProductError::MissingPath {
+                    manifest: manifest.to_path_buf(),
+                    key: key.clone(),
+                    path: path.to_owned(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

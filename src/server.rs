@@ -1,25 +1,29 @@
-//! The server: coroutine workers, the accept loop, and graceful shutdown.
+//! The server: worker threads, the accept loop, and graceful shutdown.
 //!
 //! `may` runs one worker thread per core (configurable); each connection is a coroutine
-//! with an explicit stack (README, "Limits and timeouts": plugin calls run on it). On
+//! with an explicit stack (docs/operations.md, "Limits and timeouts": plugin calls run on it). On
 //! SIGTERM / SIGINT the listener closes, idle connections close within a second, every
 //! request already read is answered (with `Connection: close`), then the process exits 0;
 //! when the grace period ends first, it exits 1 and says how many requests went unanswered.
+//! On SIGHUP the product's plugins and configuration are reloaded beside the running ones
+//! (`crate::generation`, `crate::reload`; docs/reload.md): the listener stays open.
 
-use crate::admin::Admin;
+use crate::admin::Api;
 use crate::app::Application;
 use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::cors::Cors;
 use crate::fd_limit::FdLimit;
+use crate::generation::{Current, Generation};
 use crate::http::{self, Limits};
 use crate::metrics::Metrics;
 use crate::plugin::Registry;
+use crate::reload::{Next, Reloader};
 use crate::watchdog::Watchdog;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Shared by every connection; lives for the whole process.
@@ -55,6 +59,8 @@ pub struct Settings {
     pub action_timeout: Duration,
     /// The watchdog's threshold for actions not marked blocking (zero: off).
     pub blocking_warn: Duration,
+    /// Whether the watchdog moves an action it keeps catching to the blocking pool.
+    pub auto_offload: bool,
 }
 
 impl Settings {
@@ -71,6 +77,7 @@ impl Settings {
                 max_headers: config.max_headers.clamp(1, http::head::MAX_HEADERS_CAP),
                 max_header_bytes: config.max_header_bytes.max(64),
                 max_body_bytes: config.max_body_bytes as u64,
+                memory_budget_bytes: config.memory_budget(crate::memory::total()),
                 header_timeout: secs(config.header_timeout_secs),
                 body_timeout: secs(config.body_timeout_secs),
                 idle_timeout: secs(config.idle_timeout_secs),
@@ -84,6 +91,7 @@ impl Settings {
             admin: None,
             action_timeout: secs(config.action_timeout_secs),
             blocking_warn: Duration::from_millis(config.blocking_warn_ms),
+            auto_offload: config.auto_offload,
         }
     }
 }
@@ -109,42 +117,51 @@ pub enum Stopped {
     Unanswered(usize),
 }
 
-/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns how it stopped.
+/// Binds `addr`, serves until SIGTERM / SIGINT, drains, and returns how it stopped. On
+/// SIGHUP, `reloader` (if any) makes the next plugin generation, which then serves new
+/// requests; when it fails, the serving one goes on and one line says why.
 pub fn run(
     registry: Registry,
     settings: Settings,
     addr: SocketAddr,
     on_listening: impl FnOnce(SocketAddr),
+    reloader: Option<Reloader>,
 ) -> io::Result<Stopped> {
     // Each connection is an fd: raise the soft limit to the hard one (a 1024 soft limit
-    // would refuse the 1025th client). README, "Limits and timeouts".
+    // would refuse the 1025th client). docs/operations.md, "Limits and timeouts".
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => log::debug!("open file limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open file limit: {error}"),
     }
+    crate::memory::tune();
     may::config()
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());
-    let registry: &'static Registry = Box::leak(Box::new(registry));
     let blocking = crate::blocking::Pool::new(
         settings.blocking_threads,
         settings.blocking_threads * 64,
         settings.action_timeout,
     )?;
-    // The plugins' shutdown hooks run when this goes out of scope: after the drain, or on
-    // any start-up error below; forgotten if requests are still running at the end.
-    let stop_plugins = StopPlugins(registry);
-    let watchdog: Option<&'static Watchdog> =
-        Watchdog::new(registry, settings.blocking_warn).map(|dog| &*Box::leak(Box::new(dog)));
     let metrics: Option<&'static Metrics> = settings
         .admin
-        .map(|_| &*Box::leak(Box::new(Metrics::new(registry, blocking.stats(), watchdog))));
+        .map(|_| &*Box::leak(Box::new(Metrics::new(blocking.stats()))));
+    let first = Next {
+        registry,
+        auth: settings.auth,
+        cors: settings.cors,
+        blocking_warn: settings.blocking_warn,
+        auto_offload: settings.auto_offload,
+    };
+    let current = Current::new(generation(0, first, metrics))?;
     let server: &'static Server = Box::leak(Box::new(Server {
-        app: Application::new(registry, blocking, settings.auth, settings.cors, metrics)
-            .watched(watchdog),
+        app: Application::new(current, blocking),
         http: http::Shared::start(settings.limits.clone())?,
         connections: AtomicUsize::new(0),
     }));
+    // The serving plugins' shutdown hooks run when this goes out of scope: after the
+    // drain, or on any start-up error below; forgotten if requests are still running at
+    // the end.
+    let stop_plugins = StopPlugins(&server.app);
     // may binds with SO_REUSEPORT, so a second server on a busy address would silently take
     // a share of its connections: bind once without it first, and a busy address is an error.
     if addr.port() != 0 {
@@ -155,7 +172,9 @@ pub fn run(
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])?;
+    let reload = start_reloads(reloader, &server.app, metrics)?;
     let stack = settings.stack_bytes;
     // The address of the connection that wakes the accept loop on shutdown (None: the
     // wake-up connect failed). Connections queued before it are still served.
@@ -199,18 +218,27 @@ pub fn run(
         drop(listener);
         log::info!("listener closed");
     })?;
-    if let (Some(addr), Some(metrics)) = (settings.admin, metrics) {
-        let admin = Box::leak(Box::new(Admin {
-            metrics,
+    if let (Some(addr), Some(_)) = (settings.admin, metrics) {
+        let api = Box::leak(Box::new(Api {
+            app: &server.app,
             api: &server.http,
             connections: &server.connections,
         }));
-        let bound = serve_admin(admin, addr, &settings)?;
-        log::info!("admin listener at http://{bound} (/livez, /readyz, /metrics)");
+        crate::admin::listen(api, addr, settings.limits.clone(), settings.stack_bytes)?;
     }
     on_listening(bound);
     let mut signals = signals;
-    let signal = signals.forever().next();
+    let signal = signals.forever().find(|&signal| {
+        if signal != signal_hook::consts::SIGHUP {
+            return true;
+        }
+        match &reload {
+            // A reload already asked for and not started takes this one in.
+            Some(reload) => drop(reload.try_send(())),
+            None => log::warn!("SIGHUP received: nothing to reload"),
+        }
+        false
+    });
     log::info!(
         "signal {} received: stopping (grace period {:.1} s)",
         signal.unwrap_or(0),
@@ -251,49 +279,66 @@ pub fn run(
     Ok(Stopped::Drained)
 }
 
-/// Binds the admin listener and serves it on coroutines (the API's connection loop, its own
-/// limits and shutdown flag: it keeps answering, `/readyz` with 503, through the grace
-/// period); returns the bound address.
-fn serve_admin(
-    admin: &'static Admin,
-    addr: SocketAddr,
-    settings: &Settings,
-) -> io::Result<SocketAddr> {
-    if addr.port() != 0 {
-        drop(std::net::TcpListener::bind(addr).map_err(bind_error)?);
-    }
-    let listener = may::net::TcpListener::bind(addr).map_err(bind_error)?;
-    let bound = listener.local_addr()?;
-    let shared: &'static http::Shared =
-        Box::leak(Box::new(http::Shared::start(settings.limits.clone())?));
-    let stack = settings.stack_bytes;
-    crate::coroutine::spawn("admin", stack, move || {
-        for stream in listener.incoming() {
-            let spawned = stream.and_then(|stream| {
-                crate::coroutine::spawn("admin connection", stack, move || {
-                    http::serve(stream, admin, shared);
-                })
-            });
-            if let Err(error) = spawned {
-                log::warn!("admin listener: {error}");
-                may::coroutine::sleep(Duration::from_millis(10));
-            }
-        }
-    })?;
-    Ok(bound)
-}
-
-/// Runs the registry's shutdown hooks when dropped.
-struct StopPlugins(&'static Registry);
+/// Runs the serving generation's shutdown hooks when dropped.
+struct StopPlugins(&'static Application);
 
 impl Drop for StopPlugins {
     fn drop(&mut self) {
-        self.0.shutdown();
+        self.0.current().get().registry.shutdown();
     }
 }
 
+/// Generation `number` from `next`'s parts, with its view of the `metrics` and its
+/// watchdog.
+fn generation(number: u64, next: Next, metrics: Option<&'static Metrics>) -> Generation {
+    Generation {
+        number,
+        watchdog: Watchdog::new(&next.registry, next.blocking_warn, next.auto_offload),
+        metrics: metrics.map(|metrics| metrics.for_routes(&next.registry)),
+        registry: next.registry,
+        auth: next.auth,
+        cors: next.cors,
+    }
+}
+/// Starts the thread that runs reloads one at a time, if there is a `reloader`; a send to
+/// the returned channel asks for one (a full channel: one is asked for already).
+fn start_reloads(
+    reloader: Option<Reloader>,
+    app: &'static Application,
+    metrics: Option<&'static Metrics>,
+) -> io::Result<Option<mpsc::SyncSender<()>>> {
+    let Some(mut reloader) = reloader else {
+        return Ok(None);
+    };
+    let (ask, asked) = mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("reload".to_owned())
+        .spawn(move || {
+            let mut number = 0;
+            for () in asked {
+                let serving = app.current().get().number;
+                log::info!("reloading the product's plugins and apiphant.toml (generation {serving} serves meanwhile)");
+                match reloader() {
+                    Ok(next) => {
+                        number += 1;
+                        let routes = next.registry.routes().len();
+                        let plugins = next.registry.plugin_paths().count();
+                        app.current().replace(generation(number, next, metrics));
+                        log::info!(
+                            "reloaded: generation {number} serves new requests ({plugins} plugin(s), {routes} routes); generation {serving} finishes the requests it has"
+                        );
+                    }
+                    Err(why) => log::error!(
+                        "reload failed, generation {serving} keeps serving: {why}"
+                    ),
+                }
+            }
+        })?;
+    Ok(Some(ask))
+}
+
 /// A bind error with the fix for the common ones.
-fn bind_error(error: io::Error) -> io::Error {
+pub(crate) fn bind_error(error: io::Error) -> io::Error {
     let hint = match error.kind() {
         io::ErrorKind::AddrInUse => {
             "the address is in use by another process: stop it, or give another HOST:PORT"

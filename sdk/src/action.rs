@@ -68,7 +68,7 @@ impl IntoReply for Value {
         match self {
             Value::Object(object) => Reply::Object(object),
             Value::Null => Reply::Object(Object::new()),
-            other => Reply::NotObject(format!("action returned a non-object: {}", kind(&other))),
+            other => Reply::NotObject(not_object(&other)),
         }
     }
 }
@@ -102,7 +102,24 @@ impl<T: IntoReply> IntoReply for Result<T, ApiError> {
     }
 }
 
-pub(crate) fn kind(value: &Value) -> &'static str {
+/// Why a returned value is a 500: its kind and (the start of) its JSON text, for the
+/// server's log (and, under `apiphant --dev`, the 500 body).
+pub(crate) fn not_object(value: &Value) -> String {
+    const SHOWN: usize = 200;
+    let mut text = value.to_string();
+    if text.len() > SHOWN {
+        let mut end = SHOWN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    format!("action returned a non-object: {} {text}", kind(value))
+}
+
+/// The JSON kind of `value`.
+fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

@@ -12,13 +12,14 @@
 #![allow(unsafe_code)]
 
 use crate::abi::{self, Bytes, CallIn, CallOut, HostV2, OwnedBuf, PluginV2};
-use crate::action::kind;
+use crate::action::not_object;
 use crate::action::{Action, Input, Reply};
+use crate::authorize::{Authorize, AuthorizeCall, Refusal, RequestHead};
 use crate::body::parse_object;
 use crate::call;
 use crate::error::Object;
 use crate::hooks::{Init, Shutdown};
-use crate::manifest::{ActionEntry, Manifest, TargetEntry, TaskEntry};
+use crate::manifest::{ActionEntry, AuthorizeEntry, Manifest, TargetEntry, TaskEntry};
 use crate::outcome::Outcome;
 use crate::raw::RawRequest;
 use crate::task::{cause_chain, Failure, OnError, Task, TaskResult};
@@ -56,6 +57,8 @@ pub struct Plugin {
     pub init: Option<Init>,
     /// Called once before the host lets the plugin go.
     pub shutdown: Option<Shutdown>,
+    /// Called by the server before a request's body is read (`[auth] authorize`).
+    pub authorize: Option<Authorize>,
 }
 
 struct Table {
@@ -64,6 +67,7 @@ struct Table {
     on_error: Option<OnError>,
     init: Option<Init>,
     shutdown: Option<Shutdown>,
+    authorize: Option<Authorize>,
     manifest: String,
 }
 
@@ -173,6 +177,12 @@ fn table() -> &'static Table {
                 .on_error
                 .is_some()
                 .then(|| index(actions.len() + plugin.tasks.len())),
+            authorize: plugin.authorize.as_ref().map(|hook| AuthorizeEntry {
+                index: index(
+                    actions.len() + plugin.tasks.len() + usize::from(plugin.on_error.is_some()),
+                ),
+                blocking: hook.blocking,
+            }),
         };
         Table {
             actions,
@@ -180,6 +190,7 @@ fn table() -> &'static Table {
             on_error: plugin.on_error,
             init: plugin.init,
             shutdown: plugin.shutdown,
+            authorize: plugin.authorize,
             manifest: manifest.to_json(),
         }
     })
@@ -296,6 +307,11 @@ fn run(input: &CallIn) -> Outcome<Vec<u8>> {
     let body = unsafe { input.body.as_slice() };
     let (request_id, identity) = context(input);
     let Some((route, name, action)) = table.actions.get(index) else {
+        let hook_index =
+            table.actions.len() + table.tasks.len() + usize::from(table.on_error.is_some());
+        if let (Some(hook), true) = (&table.authorize, index == hook_index) {
+            return run_authorize(hook, input, body, (request_id, identity));
+        }
         return run_task(
             table,
             index - table.actions.len(),
@@ -355,9 +371,7 @@ pub(crate) fn json_reply<T: serde::Serialize + ?Sized>(value: &T) -> Reply {
             recycle(bytes);
             match value {
                 serde_json::Value::Null => Reply::Object(Object::new()),
-                other => {
-                    Reply::NotObject(format!("action returned a non-object: {}", kind(&other)))
-                }
+                other => Reply::NotObject(not_object(&other)),
             }
         }
     }
@@ -397,6 +411,47 @@ fn run_task(table: &Table, n: usize, body: &[u8], context: (&[u8], &[u8])) -> Ou
 }
 
 /// Runs the `init` or `shutdown` hook (`what`) as a call of its own.
+/// Runs the `authorize` hook on the request head in `input` (the route in `body`): the
+/// identity's JSON, or a refusal as its status and the contract's error body.
+fn run_authorize(
+    hook: &Authorize,
+    input: &CallIn,
+    body: &[u8],
+    context: (&[u8], &[u8]),
+) -> Outcome<Vec<u8>> {
+    let _call = call::enter(("hook", "authorize"), context.0, context.1);
+    let call: AuthorizeCall = match serde_json::from_slice(body) {
+        Ok(call) => call,
+        Err(error) => {
+            return Outcome::NotObject(
+                format!("authorize: a call without its route: {error}").into_bytes(),
+            )
+        }
+    };
+    // SAFETY: the host keeps `method` and `path` valid for the call (docs/protocol.md, "Calls").
+    let (method, path) = unsafe { (input.method.as_slice(), input.path.as_slice()) };
+    let headers = headers(input);
+    let head = RequestHead::new(
+        std::str::from_utf8(method).unwrap_or(""),
+        std::str::from_utf8(path).unwrap_or(""),
+        &call.route,
+        &headers,
+    );
+    match (hook.run)(&head) {
+        Ok(identity) => match write_json(&identity) {
+            Ok(bytes) => Outcome::Ok(bytes),
+            Err(error) => Outcome::NotObject(format!("authorize: {error}").into_bytes()),
+        },
+        Err(refusal) => Outcome::Error {
+            status: refusal.status(),
+            body: match refusal {
+                Refusal::Unauthorized => crate::wire::UNAUTHORIZED.to_vec(),
+                Refusal::Forbidden => crate::wire::FORBIDDEN.to_vec(),
+            },
+        },
+    }
+}
+
 fn run_hook(what: &'static str, hook: impl FnOnce(&Table) -> TaskResult) -> Outcome<Vec<u8>> {
     let table = table();
     let _call = call::enter(("hook", what), b"", b"");

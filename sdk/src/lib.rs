@@ -23,6 +23,7 @@
 
 pub mod abi;
 mod action;
+mod authorize;
 mod body;
 mod call;
 mod error;
@@ -44,12 +45,16 @@ mod validation;
 pub mod wire;
 
 pub use action::{action, Action, Handler, IntoAction, IntoReply};
+pub use authorize::{
+    authorizer, is_identity, AuthorizeCall, AuthorizeResult, Identity, IntoAuthorize, Refusal,
+    RequestHead,
+};
 pub use call::{context, RequestContext};
 pub use error::{status_line, ApiError, ApiResult, FieldState, Object};
 pub use hooks::{settings, InitHook};
 pub use json::{Json, Valid};
 #[cfg(feature = "multipart")]
-pub use multipart::{Form, Part};
+pub use multipart::{Form, MultipartLimits, Part, NOT_MULTIPART};
 pub use raw::{field_value, is_token_byte, RawRequest, RawResponse};
 pub use schemars;
 pub use serde_json::{self, json, Map, Value};
@@ -74,6 +79,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::action::IntoAction;
+    pub use crate::authorize::IntoAuthorize;
     pub use crate::export::{entry, Plugin, Target};
     pub use crate::hooks::{Init, Shutdown};
     pub use crate::task::Task;

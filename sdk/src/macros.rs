@@ -69,7 +69,24 @@
 /// apiphant_sdk::export! { init = setup, shutdown = goodbye, "v0/echo" => { read } }
 /// ```
 ///
-/// The items (`init = ..`, `shutdown = ..`, `tasks { .. }`, `on_error = ..`,
+/// The `authorize` hook, optional: `authorize = check` (or `authorizer(check).blocking()`)
+/// receives a request's head before its body is read and returns the caller's identity and
+/// the routes they may call, or a refusal (401 / 403); the product names the plugin in
+/// `[auth] authorize = "<crate>"` (docs/protocol.md, "The authorize hook"):
+///
+/// ```
+/// use apiphant_sdk::{authorizer, AuthorizeResult, Identity, Refusal, RequestHead};
+/// pub fn check(head: &RequestHead<'_>) -> AuthorizeResult {
+///     match head.bearer() {
+///         Some("let-me-in") => Ok(Identity::new("guest", ["v0/*"])),
+///         Some(_) => Err(Refusal::Forbidden),
+///         None => Err(Refusal::Unauthorized),
+///     }
+/// }
+/// apiphant_sdk::export! { authorize = authorizer(check).blocking() }
+/// ```
+///
+/// The items (`init = ..`, `shutdown = ..`, `authorize = ..`, `tasks { .. }`, `on_error = ..`,
 /// `targets { .. }` and `"route" => { .. }`) come in any order, separated by commas; each
 /// hook at most once:
 ///
@@ -92,57 +109,63 @@
 /// ```
 #[macro_export]
 macro_rules! export {
-    ($($input:tt)*) => { $crate::__export_items! { [] [] [] [] [] $($input)* } };
+    ($($input:tt)*) => { $crate::__export_items! { [] [] [] [] [] [] $($input)* } };
 }
 
-/// Collects `export!`'s items in any order: `[init] [shutdown] [tasks] [on_error]
-/// [targets]`, then emits the plugin.
+/// Collects `export!`'s items in any order: `[authorize] [init] [shutdown] [tasks]
+/// [on_error] [targets]`, then emits the plugin.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_items {
     // Done.
-    ([$($init:expr)?] [$($shutdown:expr)?] [$($tasks:tt)*] [$($hook:expr)?] [$($targets:tt)*] $(,)?) => {
+    ([$($auth:expr)?] [$($init:expr)?] [$($shutdown:expr)?] [$($tasks:tt)*] [$($hook:expr)?] [$($targets:tt)*] $(,)?) => {
         $crate::__export_plugin! {
-            [$($init)?] [$($shutdown)?] [$($tasks)*] [$($hook)?] $($targets)*
+            [$($auth)?] [$($init)?] [$($shutdown)?] [$($tasks)*] [$($hook)?] $($targets)*
         }
     };
     // Each item once.
-    ([$i:tt] $s:tt $t:tt $h:tt $r:tt $(,)? init = $($rest:tt)*) => {
+    ([$a:tt] $i:tt $s:tt $t:tt $h:tt $r:tt $(,)? authorize = $($rest:tt)*) => {
+        ::std::compile_error!("export!: `authorize = ...` is given twice (one authorize hook per plugin)");
+    };
+    ($a:tt [$i:tt] $s:tt $t:tt $h:tt $r:tt $(,)? init = $($rest:tt)*) => {
         ::std::compile_error!("export!: `init = ...` is given twice (one init hook per plugin)");
     };
-    ($i:tt [$s:tt] $t:tt $h:tt $r:tt $(,)? shutdown = $($rest:tt)*) => {
+    ($a:tt $i:tt [$s:tt] $t:tt $h:tt $r:tt $(,)? shutdown = $($rest:tt)*) => {
         ::std::compile_error!("export!: `shutdown = ...` is given twice (one shutdown hook per plugin)");
     };
-    ($i:tt $s:tt $t:tt [$h:tt] $r:tt $(,)? on_error = $($rest:tt)*) => {
+    ($a:tt $i:tt $s:tt $t:tt [$h:tt] $r:tt $(,)? on_error = $($rest:tt)*) => {
         ::std::compile_error!("export!: `on_error = ...` is given twice (one on_error hook per plugin)");
     };
-    ($i:tt $s:tt [$($t:tt)+] $h:tt $r:tt $(,)? tasks { $($rest:tt)* } $($more:tt)*) => {
+    ($a:tt $i:tt $s:tt [$($t:tt)+] $h:tt $r:tt $(,)? tasks { $($rest:tt)* } $($more:tt)*) => {
         ::std::compile_error!("export!: `tasks { ... }` is given twice (list every task in one block)");
     };
-    ([] $s:tt $t:tt $h:tt $r:tt $(,)? init = $init:expr $(, $($rest:tt)*)?) => {
-        $crate::__export_items! { [$init] $s $t $h $r $($($rest)*)? }
+    ([] $i:tt $s:tt $t:tt $h:tt $r:tt $(,)? authorize = $auth:expr $(, $($rest:tt)*)?) => {
+        $crate::__export_items! { [$auth] $i $s $t $h $r $($($rest)*)? }
     };
-    ($i:tt [] $t:tt $h:tt $r:tt $(,)? shutdown = $shutdown:expr $(, $($rest:tt)*)?) => {
-        $crate::__export_items! { $i [$shutdown] $t $h $r $($($rest)*)? }
+    ($a:tt [] $s:tt $t:tt $h:tt $r:tt $(,)? init = $init:expr $(, $($rest:tt)*)?) => {
+        $crate::__export_items! { $a [$init] $s $t $h $r $($($rest)*)? }
     };
-    ($i:tt $s:tt $t:tt [] $r:tt $(,)? on_error = $hook:expr $(, $($rest:tt)*)?) => {
-        $crate::__export_items! { $i $s $t [$hook] $r $($($rest)*)? }
+    ($a:tt $i:tt [] $t:tt $h:tt $r:tt $(,)? shutdown = $shutdown:expr $(, $($rest:tt)*)?) => {
+        $crate::__export_items! { $a $i [$shutdown] $t $h $r $($($rest)*)? }
     };
-    ($i:tt $s:tt [] $h:tt $r:tt $(,)? tasks { $($task:ident : $schedule:expr),* $(,)? } $($rest:tt)*) => {
+    ($a:tt $i:tt $s:tt $t:tt [] $r:tt $(,)? on_error = $hook:expr $(, $($rest:tt)*)?) => {
+        $crate::__export_items! { $a $i $s $t [$hook] $r $($($rest)*)? }
+    };
+    ($a:tt $i:tt $s:tt [] $h:tt $r:tt $(,)? tasks { $($task:ident : $schedule:expr),* $(,)? } $($rest:tt)*) => {
         $crate::__export_items! {
-            $i $s [$(($task, $schedule))*] $h $r $($rest)*
+            $a $i $s [$(($task, $schedule))*] $h $r $($rest)*
         }
     };
-    ($i:tt $s:tt $t:tt $h:tt [$($r:tt)*] $(,)? targets { $($targets:tt)* } $($rest:tt)*) => {
-        $crate::__export_items! { $i $s $t $h [$($r)* $($targets)* ,] $($rest)* }
+    ($a:tt $i:tt $s:tt $t:tt $h:tt [$($r:tt)*] $(,)? targets { $($targets:tt)* } $($rest:tt)*) => {
+        $crate::__export_items! { $a $i $s $t $h [$($r)* $($targets)* ,] $($rest)* }
     };
-    ($i:tt $s:tt $t:tt $h:tt [$($r:tt)*] $(,)? $route:literal => { $($actions:tt)* } $($rest:tt)*) => {
-        $crate::__export_items! { $i $s $t $h [$($r)* $route => { $($actions)* } ,] $($rest)* }
+    ($a:tt $i:tt $s:tt $t:tt $h:tt [$($r:tt)*] $(,)? $route:literal => { $($actions:tt)* } $($rest:tt)*) => {
+        $crate::__export_items! { $a $i $s $t $h [$($r)* $route => { $($actions)* } ,] $($rest)* }
     };
-    ($i:tt $s:tt $t:tt $h:tt $r:tt $(,)? $other:tt $($rest:tt)*) => {
+    ($a:tt $i:tt $s:tt $t:tt $h:tt $r:tt $(,)? $other:tt $($rest:tt)*) => {
         ::std::compile_error!(::std::concat!(
             "export!: unexpected `", ::std::stringify!($other),
-            "`: expected `init = f`, `shutdown = f`, `tasks { name: every(60), .. }`, `on_error = f`, ",
+            "`: expected `init = f`, `shutdown = f`, `authorize = f`, `tasks { name: every(60), .. }`, `on_error = f`, ",
             "`targets { .. }` or `\"v0/route\" => { read, .. }`, in any order, separated by commas"
         ));
     };
@@ -152,7 +175,7 @@ macro_rules! __export_items {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_plugin {
-    ([$($init:expr)?] [$($shutdown:expr)?] [$(($task:ident, $schedule:expr))*] [$($hook:expr)?]
+    ([$($auth:expr)?] [$($init:expr)?] [$($shutdown:expr)?] [$(($task:ident, $schedule:expr))*] [$($hook:expr)?]
      $($route:literal => { $($name:ident $(= $handler:expr)?),* $(,)? }),* $(,)?) => {
         // Build-time checks of the route grammar (`apiphant_sdk::route`).
         $(
@@ -200,6 +223,8 @@ macro_rules! __export_plugin {
                         $(.or(::std::option::Option::Some($crate::__private::Init::new($init))))?,
                     shutdown: ::std::option::Option::None
                         $(.or(::std::option::Option::Some($crate::__private::Shutdown::new($shutdown))))?,
+                    authorize: ::std::option::Option::None
+                        $(.or(::std::option::Option::Some($crate::__private::IntoAuthorize::into_authorize($auth))))?,
                 }
             }
             $crate::__private::entry(plugin)

@@ -24,6 +24,19 @@ pub struct Manifest {
     /// Call index of the `on_error` hook, if the plugin has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<u32>,
+    /// The `authorize` hook, if the plugin has one (ABI 2 growth: absent in older plugins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize: Option<AuthorizeEntry>,
+}
+
+/// A plugin's `authorize` hook (`export! { authorize = check }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeEntry {
+    /// Call index (`CallIn.action`): after the actions, the tasks and `on_error`.
+    pub index: u32,
+    /// Runs on the server's blocking pool (`authorizer(f).blocking()`).
+    #[serde(default)]
+    pub blocking: bool,
 }
 
 /// One target: a route such as `v0/echo` and its actions.
@@ -141,15 +154,22 @@ mod tests {
                 run_at_start: false,
             }],
             on_error: Some(2),
+            authorize: Some(AuthorizeEntry {
+                index: 3,
+                blocking: true,
+            }),
         };
         let text = manifest.to_json();
         assert_eq!(Manifest::from_json(&text).ok(), Some(manifest.clone()));
         let value: Value = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(value["crate"], "echo");
         assert_eq!(value["targets"][0]["actions"][0]["asynchronous"], true);
+        assert_eq!(value["authorize"]["index"], 3);
         let mut without_hook = manifest;
         without_hook.on_error = None;
+        without_hook.authorize = None;
         assert!(!without_hook.to_json().contains("on_error"));
+        assert!(!without_hook.to_json().contains("authorize"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use super::email::{Notifier, SmtpNotifier};
 use super::lock::Lock;
+use super::metrics::WorkerMetrics;
 use super::plan::Plan;
 use super::schedule::Schedule;
 use super::worker::{self, Worker};
@@ -33,6 +34,10 @@ pub struct Cli {
     /// sends no email.
     #[arg(long, value_name = "NAME")]
     pub run: Option<String>,
+    /// Serve /livez, /readyz and /metrics (runs, failures, durations per task, emails) at
+    /// this address, e.g. 127.0.0.1:9100; none without it.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin: Option<std::net::SocketAddr>,
     /// `--print-config`.
     #[command(flatten)]
     pub print_config: PrintConfig,
@@ -61,7 +66,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     let tasks = TaskSet::load(&files, &product.config.plugin_configs())?;
     if tasks.tasks().is_empty() {
         return Err(format!(
-            "no background tasks in the plugins of '{}' (add `tasks {{ name: every(60) }}` to a plugin's export!, see the README, \"Background tasks\")",
+            "no background tasks in the plugins of '{}' (add `tasks {{ name: every(60) }}` to a plugin's export!, see docs/guide.md, \"Tasks\")",
             product.dir.display()
         )
         .into());
@@ -134,6 +139,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         None => None,
     };
+    let metrics = match cli.admin {
+        Some(addr) => Some(admin(addr, &tasks, &product)?),
+        None => None,
+    };
     let (events, inbox) = mpsc::channel();
     worker::forward_signals(events.clone())?;
     log::info!(
@@ -160,10 +169,28 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         notifier,
         grace,
         ticks,
+        metrics,
     };
     worker::run(worker, events, &inbox)?;
     shutdown(&tasks);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the admin listener at `addr` (on one coroutine worker thread): the counters the
+/// worker loop updates.
+fn admin(
+    addr: std::net::SocketAddr,
+    tasks: &TaskSet,
+    product: &Product,
+) -> Result<&'static WorkerMetrics, Error> {
+    let names = tasks.tasks().iter().map(|task| task.name.as_str());
+    let metrics: &'static WorkerMetrics =
+        Box::leak(Box::new(WorkerMetrics::new(names, tasks.plugin_count())));
+    let settings = crate::server::Settings::from_config(&product.config.server, false);
+    may::config().set_workers(1);
+    crate::admin::listen(metrics, addr, settings.limits, 256 * 1024)
+        .map_err(|error| format!("--admin {addr}: {error}"))?;
+    Ok(metrics)
 }
 
 /// Runs the plugins' shutdown hooks once the task thread has let the set go (it ends

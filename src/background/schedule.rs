@@ -2,12 +2,12 @@
 //!
 //! Two kinds, as declared with the SDK's `every(N)` and `cron("...")`:
 //! - `every Ns`: every N seconds, anchored at the planned time of the previous run;
-//! - a cron expression. The common 5-field Unix form (`min hour day-of-month month
-//!   day-of-week`, Sunday = 0 or 7) is translated for the `cron` crate, which wants seconds
-//!   first and numbers days 1-7 from Sunday: day-of-week lists are rewritten in the crate's
-//!   numbering, and when both day fields are restricted a day matching either runs, as in
-//!   Vixie cron (the crate alone requires both). 6- and 7-field expressions (and `@daily`
-//!   etc.) are the crate's own seconds-first form, passed unchanged: Sunday = 1 there.
+//! - a cron expression. The 5-field Unix form (`min hour day-of-month month day-of-week`)
+//!   and the `@daily`-style nicknames are Vixie cron's, parsed and checked as it does
+//!   (`vixie.rs`: the same expressions accepted and refused, the same run times, errors
+//!   naming the field), then handed to the `cron` crate as explicit seconds-first lists.
+//!   6- and 7-field expressions are the crate's own seconds-first form, passed unchanged:
+//!   Sunday = 1 there.
 //!
 //! Cron times are read in a fixed-offset time zone (`[background] time_zone`, UTC default).
 
@@ -43,11 +43,12 @@ impl Schedule {
                 Err(_) => Err("an interval is `every N s` with N whole seconds".to_owned()),
             };
         }
-        let fields: Vec<&str> = spec.split_whitespace().collect();
-        let expressions = match fields.len() {
-            5 => unix_to_crate(&fields)?,
-            6 | 7 => vec![fields.join(" ")],
-            1 if spec.starts_with('@') => vec![spec.to_owned()],
+        let fields = spec.split_whitespace().count();
+        let expressions = match fields {
+            6 | 7 => vec![spec.to_owned()],
+            _ if fields == 5 || spec.starts_with('@') => {
+                super::vixie::parse(spec)?.crate_expressions()
+            }
             n => {
                 return Err(format!(
                     "{n} fields: write 5 (minute hour day-of-month month day-of-week) or the \
@@ -57,7 +58,11 @@ impl Schedule {
         };
         let schedules = expressions
             .iter()
-            .map(|text| cron::Schedule::from_str(text).map_err(|error| error.to_string()))
+            .map(|text| {
+                cron::Schedule::from_str(text).map_err(|error| {
+                    format!("seconds-first expression: {}", one_line(&error.to_string()))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Schedule::Cron(Cron {
             source: spec.to_owned(),
@@ -95,84 +100,9 @@ pub(crate) fn seconds_delta(seconds: u64) -> TimeDelta {
     TimeDelta::try_seconds(i64::try_from(seconds).unwrap_or(i64::MAX)).unwrap_or(TimeDelta::MAX)
 }
 
-/// `min hour dom month dow` (Unix) as the crate's `sec min hour dom month dow`.
-fn unix_to_crate(fields: &[&str]) -> Result<Vec<String>, String> {
-    let [minute, hour, day, month, weekday] = fields else {
-        return Err("expected 5 fields".to_owned());
-    };
-    let weekdays = unix_weekdays(weekday)?;
-    // Vixie cron: a day field starting with `*` does not restrict; if both restrict, a day
-    // matching either runs.
-    let day_star = day.starts_with('*') || *day == "?";
-    let weekday_star = weekday.starts_with('*') || *weekday == "?";
-    let expression =
-        |day: &str, weekday: &str| format!("0 {minute} {hour} {day} {month} {weekday}");
-    Ok(if day_star || weekday_star {
-        vec![expression(day, &weekdays)]
-    } else {
-        vec![expression(day, "*"), expression("*", &weekdays)]
-    })
-}
-
-/// A Unix day-of-week field (0-7, Sunday = 0 or 7, names, lists, ranges, steps) as the
-/// crate's explicit list (1-7, Sunday = 1), or `*` for every day.
-fn unix_weekdays(field: &str) -> Result<String, String> {
-    let mut days = [false; 7];
-    for item in field.split(',') {
-        let (base, step) = match item.split_once('/') {
-            Some((base, step)) => match step.parse::<u32>() {
-                Ok(step) if step > 0 => (base, step),
-                _ => {
-                    return Err(format!(
-                        "day-of-week step '{step}' is not a positive number"
-                    ))
-                }
-            },
-            None => (item, 1),
-        };
-        let (first, last) = match base {
-            "*" | "?" => (0, 6),
-            _ => match base.split_once('-') {
-                Some((first, last)) => (unix_weekday(first)?, unix_weekday(last)?),
-                None if step > 1 => (unix_weekday(base)?, 6),
-                None => (unix_weekday(base)?, unix_weekday(base)?),
-            },
-        };
-        if first > last {
-            return Err(format!("day-of-week range '{base}' runs backwards"));
-        }
-        for day in (first..=last).step_by(step as usize) {
-            days[(day % 7) as usize] = true;
-        }
-    }
-    if days.iter().all(|&day| day) {
-        return Ok("*".to_owned());
-    }
-    let list: Vec<String> = (0..7)
-        .filter(|&day| days[day])
-        .map(|day| (day + 1).to_string())
-        .collect();
-    Ok(list.join(","))
-}
-
-/// One Unix day of the week: 0-7 or a name (`sun`, `Monday`...).
-fn unix_weekday(text: &str) -> Result<u32, String> {
-    const NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-    if let Ok(number) = text.parse::<u32>() {
-        return if number <= 7 {
-            Ok(number)
-        } else {
-            Err(format!(
-                "day of week '{text}' is not 0-7 (0 and 7 are Sunday)"
-            ))
-        };
-    }
-    let lower = text.to_ascii_lowercase();
-    NAMES
-        .iter()
-        .position(|name| lower.len() >= 3 && lower.starts_with(name))
-        .map(|n| n as u32)
-        .ok_or_else(|| format!("day of week '{text}' is not 0-7 or a name like mon"))
+/// The crate's reason, without the expression and the caret it draws under it.
+fn one_line(message: &str) -> String {
+    message.lines().last().unwrap_or(message).trim().to_owned()
 }
 
 #[cfg(test)]
@@ -232,7 +162,7 @@ mod tests {
     #[test]
     fn unix_day_of_week_numbering() {
         // 2026-01-01 is a Thursday; 2026-01-04 a Sunday, 2026-01-05 a Monday.
-        for sunday in ["0", "7", "sun", "Sunday"] {
+        for sunday in ["0", "7", "sun", "SUN"] {
             let spec = format!("0 12 * * {sunday}");
             assert_eq!(
                 next(&spec, "2026-01-01T00:00:00Z"),
@@ -254,12 +184,9 @@ mod tests {
             "2026-01-04T12:00:00+00:00"
         );
         assert_eq!(
-            next("0 12 * * 6/7", "2026-01-01T00:00:00Z"),
+            next("0 12 * * 6-7/7", "2026-01-01T00:00:00Z"),
             "2026-01-03T12:00:00+00:00"
         );
-        assert_eq!(unix_weekdays("*/2").as_deref(), Ok("1,3,5,7"));
-        assert_eq!(unix_weekdays("0-7").as_deref(), Ok("*"));
-        assert_eq!(unix_weekdays("1,3").as_deref(), Ok("2,4"));
         // The seconds-first form is the crate's: 1 is Sunday there.
         assert_eq!(
             next("0 0 12 * * 1", "2026-01-01T00:00:00Z"),
@@ -328,8 +255,13 @@ mod tests {
         assert!(error("* * * * 8").contains("'8' is not 0-7"));
         assert!(error("* * * * 5-1").contains("backwards"));
         assert!(error("* * * * */0").contains("step"));
+        // Vixie cron 4.1 refuses a step after a lone number.
+        assert!(error("0 12 * * 6/7").contains("a step goes after * or a range"));
         assert!(!error("61 * * * *").is_empty());
-        assert!(!error("0 0 0 32 * *").is_empty());
+        assert_eq!(
+            error("0 0 0 32 * *"),
+            "seconds-first expression: Days of Month must be less than 31. ('32' specified.)"
+        );
         assert!(!error("@reboot").is_empty());
     }
 

@@ -12,6 +12,7 @@
 //! the whole deployment (slots between the task's previous claimed slot and this one).
 
 use super::email::Notifier;
+use super::metrics::WorkerMetrics;
 use super::plan::{Due, Plan};
 use super::schedule::Schedule;
 use crate::logging::escape_lines;
@@ -70,6 +71,8 @@ pub struct Worker<R> {
     pub grace: Duration,
     /// Where runs are claimed (`[database]`); `None`: this worker runs every due run.
     pub ticks: Option<Box<dyn TickStore>>,
+    /// Counted for the admin listener's `/metrics` (`--admin`), if on.
+    pub metrics: Option<&'static WorkerMetrics>,
 }
 
 /// What the main thread waits for.
@@ -91,11 +94,16 @@ pub fn run<R: Runner + 'static>(
     let (jobs, job_inbox) = mpsc::channel::<(Due, Option<i64>)>();
     let runner = Arc::clone(&worker.runner);
     let notifier = worker.notifier.clone();
+    let metrics = worker.metrics;
     std::thread::Builder::new()
         .name("task".to_owned())
         .spawn(move || {
             for (due, slot) in job_inbox {
-                run_due(runner.as_ref(), notifier.as_deref(), &due, slot);
+                let told = Told {
+                    notifier: notifier.as_deref(),
+                    metrics,
+                };
+                run_due(runner.as_ref(), told, &due, slot);
                 if events.send(Event::Done).is_err() {
                     break;
                 }
@@ -122,6 +130,9 @@ pub fn run<R: Runner + 'static>(
             match inbox.recv() {
                 Ok(Event::Done) => {}
                 Ok(Event::Signal(signal)) => {
+                    if let Some(metrics) = worker.metrics {
+                        metrics.stopping();
+                    }
                     let name = worker.runner.name(due.task);
                     stop(signal, Some(name), inbox, worker.grace);
                     return Ok(());
@@ -134,6 +145,9 @@ pub fn run<R: Runner + 'static>(
         }
         match inbox.recv_timeout(nap(plan.next_wake(), Utc::now())) {
             Ok(Event::Signal(signal)) => {
+                if let Some(metrics) = worker.metrics {
+                    metrics.stopping();
+                }
                 stop(signal, None, inbox, worker.grace);
                 return Ok(());
             }
@@ -234,14 +248,18 @@ fn stop(signal: i32, running: Option<&str>, inbox: &Receiver<Event>, grace: Dura
     }
 }
 
+/// Who hears about a run: the error email's notifier, the counters of `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Told<'a> {
+    /// Told about failures (the built-in email), if configured.
+    pub notifier: Option<&'a dyn Notifier>,
+    /// Counts runs and emails, if the admin listener is on.
+    pub metrics: Option<&'a WorkerMetrics>,
+}
+
 /// Runs one due task (for `slot`, when claimed for one) and its `on_error` handlers,
 /// logging each result.
-pub fn run_due<R: Runner + ?Sized>(
-    runner: &R,
-    notifier: Option<&dyn Notifier>,
-    due: &Due,
-    slot: Option<i64>,
-) {
+pub fn run_due<R: Runner + ?Sized>(runner: &R, told: Told<'_>, due: &Due, slot: Option<i64>) {
     let name = runner.name(due.task);
     if due.skipped > 0 {
         log::warn!(
@@ -250,23 +268,27 @@ pub fn run_due<R: Runner + ?Sized>(
             due.planned.format("%Y-%m-%d %H:%M:%S UTC")
         );
     }
-    match runner.run(due.task, slot) {
+    let started = Instant::now();
+    let result = runner.run(due.task, slot);
+    if let Some(metrics) = told.metrics {
+        metrics.run(due.task, started.elapsed(), result.is_ok());
+    }
+    match result {
         Ok(()) => log::info!("Task {name}: OK."),
         Err(traceback) => {
             log::error!("Task {name} failed:\n{}", escape_lines(&traceback, false));
-            on_error(runner, notifier, name, &traceback);
+            on_error(runner, told, name, &traceback);
         }
     }
 }
 
-fn on_error<R: Runner + ?Sized>(
-    runner: &R,
-    notifier: Option<&dyn Notifier>,
-    task: &str,
-    traceback: &str,
-) {
-    if let Some(notifier) = notifier {
-        match notifier.notify(task, traceback) {
+fn on_error<R: Runner + ?Sized>(runner: &R, told: Told<'_>, task: &str, traceback: &str) {
+    if let Some(notifier) = told.notifier {
+        let sent = notifier.notify(task, traceback);
+        if let Some(metrics) = told.metrics {
+            metrics.email(sent.is_ok());
+        }
+        match sent {
             Ok(()) => log::info!("on_error: OK. {}.", notifier.describe()),
             Err(reason) => log::error!("on_error failed: {reason}"),
         }
@@ -353,8 +375,12 @@ mod tests {
                 fail,
                 ..Recorder::default()
             };
-            run_due(&runner, Some(&recorder), &due(0), None);
-            run_due(&runner, Some(&recorder), &due(1), Some(0));
+            let told = Told {
+                notifier: Some(&recorder),
+                metrics: None,
+            };
+            run_due(&runner, told, &due(0), None);
+            run_due(&runner, told, &due(1), Some(0));
             let told = recorder.told.lock().map(|t| t.clone()).unwrap_or_default();
             assert_eq!(
                 told,

@@ -1,7 +1,8 @@
 //! The grammar of `apiphant`'s command line: its commands (`serve`, the default; `check`;
-//! `plugins`; `config`; `openapi`; `token new`), their arguments, and the names reserved for later releases, which
-//! are never read as a product folder.
+//! `plugins`; `config`; `openapi`; `token new`; `new`) and their arguments. A command's
+//! name is never read as a product folder.
 
+use super::new::NewArgs;
 use super::token::NewToken;
 use crate::args::{PrintConfig, ProductArgs};
 use clap::{Parser, Subcommand};
@@ -9,13 +10,10 @@ use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-/// Commands of later releases: `apiphant new` must not serve a folder named `new`.
-pub const RESERVED: &[&str] = &["new"];
-
-/// This release's commands: never read as a product folder either (`apiphant --no-build
-/// check` is not the folder `check`).
+/// This release's commands: never read as a product folder (`apiphant --no-build check`
+/// is not the folder `check`).
 const COMMANDS: &[&str] = &[
-    "serve", "check", "plugins", "config", "openapi", "token", "help",
+    "serve", "check", "plugins", "config", "openapi", "token", "new", "help",
 ];
 
 /// The `apiphant` command line. Without a command it serves: `apiphant [PRODUCT]
@@ -29,8 +27,7 @@ const COMMANDS: &[&str] = &[
     args_conflicts_with_subcommands = true,
     subcommand_value_name = "COMMAND",
     after_help = "Without a COMMAND, apiphant serves: `apiphant [PRODUCT] [HOST:PORT]` is `apiphant serve [PRODUCT] [HOST:PORT]`.\n\
-                  A product folder named like a command is written with a path: ./config.\n\
-                  Reserved for later releases: new."
+                  A product folder named like a command is written with a path: ./config."
 )]
 pub struct Cli {
     /// `serve`'s arguments, when no command is named.
@@ -60,6 +57,9 @@ pub enum Command {
     /// Manage `[auth]` tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make a new product at PATH (a Cargo workspace with an example target, a task and a
+    /// functional suite), or add a target crate to one with --target ROUTE.
+    New(NewArgs),
 }
 
 /// `apiphant token ...`.
@@ -87,6 +87,10 @@ pub struct Serve {
     /// Serve /livez, /readyz and /metrics at this address (wins over `[admin] listen`).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_addr)]
     pub admin: Option<SocketAddr>,
+    /// Development: rebuild and reload the plugins when their sources (or apiphant.toml)
+    /// change, as SIGHUP does (docs/reload.md).
+    #[arg(long)]
+    pub watch: bool,
     /// The same as `apiphant check`.
     #[arg(long)]
     pub check: bool,
@@ -99,6 +103,10 @@ pub struct Serve {
     /// `--print-config`.
     #[command(flatten)]
     pub print_config: PrintConfig,
+    /// Developer mode, never for production: the 500 of a panic or a non-object result
+    /// says why in its body ("detail": the panic's message and location, or the value).
+    #[arg(long)]
+    pub dev: bool,
 }
 
 /// `apiphant config`.
@@ -129,6 +137,8 @@ pub enum Plan {
     Openapi(ProductArgs),
     /// `token new`.
     Token(NewToken),
+    /// `new`.
+    New(NewArgs),
 }
 
 /// Why a command line is refused.
@@ -136,7 +146,7 @@ pub enum Plan {
 pub enum Refused {
     /// Clap's own answer: a usage error, or `--help` / `--version` (printed by `exit`).
     Clap(clap::Error),
-    /// A name reserved for a later release where a product folder was expected.
+    /// A command's name where a product folder was expected.
     Reserved(String),
 }
 
@@ -147,10 +157,6 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    // `apiphant token new`: refused before clap reads `new` as an address.
-    if let Some(word) = args.get(1) {
-        later_release(word.as_os_str())?;
-    }
     let cli = Cli::try_parse_from(args).map_err(Refused::Clap)?;
     let plan = match cli.command {
         None => Plan::Serve(cli.serve).with_serve_aliases(),
@@ -160,6 +166,7 @@ where
         Some(Command::Config(config)) => Plan::Config(config),
         Some(Command::Openapi(product)) => Plan::Openapi(product),
         Some(Command::Token(TokenCommand::New(token))) => Plan::Token(token),
+        Some(Command::New(new)) => Plan::New(new),
     };
     if let Some(product) = plan.product() {
         not_a_command(product.as_os_str())?;
@@ -182,7 +189,7 @@ impl Plan {
         }
     }
 
-    /// The product folder the command works on (`token new` works on none).
+    /// The product folder the command reads (`token new` reads none, `new` makes one).
     pub fn product(&self) -> Option<&std::path::Path> {
         match self {
             Plan::Serve(serve) => Some(&serve.product.product),
@@ -190,25 +197,13 @@ impl Plan {
                 Some(&product.product)
             }
             Plan::Config(config) => Some(&config.product),
-            Plan::Token(_) => None,
+            Plan::Token(_) | Plan::New(_) => None,
         }
     }
 }
 
-/// Refuses a command name of a later release.
-fn later_release(word: &std::ffi::OsStr) -> Result<(), Refused> {
-    if let Some(name) = RESERVED.iter().find(|name| word == **name) {
-        return Err(Refused::Reserved(format!(
-            "'{name}' is a command of a later release of apiphant, not of {} (see apiphant --help); to serve a folder named {name}, write ./{name}",
-            env!("CARGO_PKG_VERSION")
-        )));
-    }
-    Ok(())
-}
-
-/// Refuses a command name, of this release or a later one, where a product folder is read.
+/// Refuses a command name where a product folder is read.
 fn not_a_command(folder: &std::ffi::OsStr) -> Result<(), Refused> {
-    later_release(folder)?;
     if let Some(name) = COMMANDS.iter().find(|name| folder == **name) {
         return Err(Refused::Reserved(format!(
             "'{name}' is a command, not a product folder: write it first (apiphant {name} ...); to serve a folder named {name}, write ./{name}"

@@ -7,6 +7,8 @@
 //! [auth]
 //! public = ["v0/echo/read"]           # globs over <version>/<target>/<action>
 //!
+//! authorize = "accounts"              # optional: this plugin's authorize hook decides
+//!
 //! [auth.tokens]
 //! alice = { sha256 = "9f86d0...", scopes = ["v1/notes/*"] }
 //! ```
@@ -25,6 +27,9 @@ pub struct AuthConfig {
     pub public: Vec<String>,
     /// `[auth.tokens]`: each token by name.
     pub tokens: BTreeMap<String, TokenConfig>,
+    /// The crate whose plugin's `authorize` hook decides for requests no static token
+    /// covers (its `export! { authorize = f }`); none when absent.
+    pub authorize: Option<String>,
 }
 
 /// One token: the SHA-256 of its text and what it may call.
@@ -64,6 +69,14 @@ pub fn glob_error(glob: &str) -> Option<&'static str> {
 impl AuthConfig {
     /// The first mistake, as (dotted key, what is wrong), checked without the plugins.
     pub(crate) fn mistake(&self) -> Option<(String, String)> {
+        if let Some(name) = &self.authorize {
+            if !super::is_crate_name(name) {
+                return Some((
+                    "auth.authorize".to_owned(),
+                    format!("'{name}' is not a crate name (the package name of the plugin whose export! has authorize = f)"),
+                ));
+            }
+        }
         for glob in &self.public {
             if let Some(why) = glob_error(glob) {
                 return Some(("auth.public".to_owned(), format!("'{glob}' {why}")));

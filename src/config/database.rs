@@ -1,5 +1,5 @@
 //! `[database]` in `apiphant.toml`: the PostgreSQL database the workers of a deployment share
-//! (scheduled slots claimed once across hosts, see the README, "Several hosts"). Without
+//! (scheduled slots claimed once across hosts, see docs/background.md, "Several hosts"). Without
 //! the section everything runs on one host as before.
 //!
 //! ```toml

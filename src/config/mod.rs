@@ -109,7 +109,7 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Invalid { path, reason } => write!(
                 f,
-                "config '{}' is invalid: {} (see the README, \"The product\")",
+                "config '{}' is invalid: {} (see docs/operations.md, \"The configuration file\")",
                 path.display(),
                 reason.trim()
             ),
@@ -204,7 +204,8 @@ impl Config {
                 range: limit.range,
             });
         }
-        let mistake = (config.auth.as_ref().and_then(AuthConfig::mistake))
+        let mistake = (config.server.mistake())
+            .or_else(|| config.auth.as_ref().and_then(AuthConfig::mistake))
             .or_else(|| config.cors.as_ref().and_then(CorsConfig::mistake));
         if let Some((key, reason)) = mistake {
             return Err(ConfigError::BadValue {

@@ -56,7 +56,7 @@ impl<T: Display> Display for Range<T> {
     }
 }
 
-/// One key's value and its range, as written in the README table and in the error line.
+/// One key's value and its range, as written in docs/operations.md's table and in the error line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Limit {
     /// The dotted key: `server.max_headers`.

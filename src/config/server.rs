@@ -1,10 +1,10 @@
-//! `[server]` in `apiphant.toml`: every limit of the README's "Limits and timeouts", with
+//! `[server]` in `apiphant.toml`: every limit of docs/operations.md's "Limits and timeouts", with
 //! its range.
 
 use super::range::{Limit, Range};
 use serde::{Deserialize, Serialize};
 
-/// `[server]`: every limit of the README's "Limits and timeouts".
+/// `[server]`: every limit of docs/operations.md's "Limits and timeouts".
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
@@ -16,6 +16,10 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Most request body bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Most request body bytes held in memory by all connections together (503 with
+    /// `Retry-After` beyond, before the body is read). 0: automatic, 8 x `max_body_bytes`
+    /// but at most a quarter of the machine's memory ([`ServerConfig::memory_budget`]).
+    pub memory_budget_bytes: usize,
     /// Seconds to receive a whole request head (408 and close beyond).
     pub header_timeout_secs: f64,
     /// Seconds to receive a whole body once its head arrived (408 and close beyond).
@@ -34,6 +38,9 @@ pub struct ServerConfig {
     /// Milliseconds an action not marked `blocking` may hold its worker before the watchdog
     /// names it (0: off).
     pub blocking_warn_ms: u64,
+    /// Whether an action the watchdog catches 3 times within a minute moves to the blocking
+    /// pool from then on (needs `blocking_warn_ms` > 0).
+    pub auto_offload: bool,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +50,7 @@ impl Default for ServerConfig {
             max_headers: 64,
             max_header_bytes: 16 * 1024,
             max_body_bytes: 16 * 1024 * 1024,
+            memory_budget_bytes: 0,
             header_timeout_secs: 10.0,
             body_timeout_secs: 30.0,
             idle_timeout_secs: 75.0,
@@ -51,6 +59,7 @@ impl Default for ServerConfig {
             blocking_threads: 16,
             action_timeout_secs: 60.0,
             blocking_warn_ms: 10,
+            auto_offload: false,
         }
     }
 }
@@ -61,6 +70,34 @@ const TIMEOUT: Range<f64> = Range::new(0.1, 3600.0);
 pub(crate) const GRACE: Range<f64> = Range::new(0.0, 3600.0);
 
 impl ServerConfig {
+    /// The memory budget in bytes: `memory_budget_bytes`, or automatically 8 concurrent
+    /// bodies of the largest size, capped to a quarter of `mem_total` (the machine's memory,
+    /// if known) so the budget never promises what the machine does not have; never below
+    /// one largest body (one upload always fits in an idle server).
+    pub fn memory_budget(&self, mem_total: Option<u64>) -> u64 {
+        let max_body = self.max_body_bytes as u64;
+        if self.memory_budget_bytes != 0 {
+            return self.memory_budget_bytes as u64;
+        }
+        let automatic = max_body.saturating_mul(8);
+        let capped = mem_total.map_or(automatic, |total| automatic.min(total / 4));
+        capped.max(max_body)
+    }
+
+    /// A value every range allows but that contradicts another: (key, reason and fix).
+    pub(crate) fn mistake(&self) -> Option<(String, String)> {
+        let budget = self.memory_budget_bytes;
+        (budget != 0 && budget < self.max_body_bytes).then(|| {
+            (
+                "server.memory_budget_bytes".to_owned(),
+                format!(
+                    "{budget} is below server.max_body_bytes ({}): one largest body could never be read; raise it, or 0 for automatic",
+                    self.max_body_bytes
+                ),
+            )
+        })
+    }
+
     /// Every key with its range.
     pub(crate) fn limits(&self) -> Vec<Limit> {
         vec![
@@ -69,6 +106,8 @@ impl ServerConfig {
                 .limit("server.max_headers", self.max_headers),
             Range::new(256, 1024 * 1024).limit("server.max_header_bytes", self.max_header_bytes),
             Range::new(64, 1024 * 1024 * 1024).limit("server.max_body_bytes", self.max_body_bytes),
+            Range::or_zero(64, 1 << 40)
+                .limit("server.memory_budget_bytes", self.memory_budget_bytes),
             TIMEOUT.limit("server.header_timeout_secs", self.header_timeout_secs),
             TIMEOUT.limit("server.body_timeout_secs", self.body_timeout_secs),
             TIMEOUT.limit("server.idle_timeout_secs", self.idle_timeout_secs),

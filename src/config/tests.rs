@@ -1,5 +1,5 @@
 //! Unit tests of the configuration reader: every range at each bound, the error line, the
-//! environment's override and its mask, plugin tables, the README's table.
+//! environment's override and its mask, plugin tables, docs/operations.md's table.
 
 use super::*;
 
@@ -31,6 +31,7 @@ fn every_range_at_each_bound() {
         server.max_headers              0     1    512         513
         server.max_header_bytes         255   256  1048576     1048577
         server.max_body_bytes           63    64   1073741824  1073741825
+        server.memory_budget_bytes      -     0    1099511627776  1099511627777
         server.header_timeout_secs      0.09  0.1  3600        3600.5
         server.body_timeout_secs        0.05  0.1  3600        3601
         server.idle_timeout_secs        0     0.1  3600        1e9
@@ -105,6 +106,24 @@ fn an_out_of_range_value_is_one_line_naming_file_key_value_and_range() {
         "{error}"
     );
     assert!(!error.to_string().contains('\n'));
+}
+
+#[test]
+fn a_memory_budget_below_one_largest_body_is_one_line_and_automatic_is_derived() {
+    let error = parse("[server]\nmax_body_bytes = 2048\nmemory_budget_bytes = 1024\n")
+        .expect_err("below max_body_bytes");
+    assert_eq!(
+        error.to_string(),
+        "config '/p/apiphant.toml': server.memory_budget_bytes: 1024 is below server.max_body_bytes (2048): one largest body could never be read; raise it, or 0 for automatic"
+    );
+    let server = parse("").expect("defaults").server;
+    let mib = 1024 * 1024;
+    // 8 largest bodies, capped to a quarter of the machine, never below one body.
+    assert_eq!(server.memory_budget(None), 128 * mib);
+    assert_eq!(server.memory_budget(Some(256 * mib)), 64 * mib);
+    assert_eq!(server.memory_budget(Some(mib)), 16 * mib);
+    let set = parse("[server]\nmemory_budget_bytes = 33554432\n").expect("valid");
+    assert_eq!(set.server.memory_budget(Some(mib)), 32 * mib);
 }
 
 #[test]
@@ -200,17 +219,17 @@ fn plugin_tables_are_free_form_and_reach_the_host_as_json() {
 }
 
 #[test]
-fn the_readme_documents_every_range() {
-    let readme = include_str!("../../README.md");
+fn the_operations_doc_gives_every_range() {
+    let readme = include_str!("../../docs/operations.md");
     let config = parse(&format!("{EMAIL}{DATABASE}[cors]\n")).expect("valid");
     for limit in config.limits() {
         let row = readme
             .lines()
             .find(|line| line.starts_with(&format!("| `{}` |", limit.key)))
-            .unwrap_or_else(|| panic!("README: no row for `{}`", limit.key));
+            .unwrap_or_else(|| panic!("docs/operations.md: no row for `{}`", limit.key));
         assert!(
             row.contains(&format!("| {} |", limit.range)),
-            "README row of `{}` does not say {}: {row}",
+            "docs/operations.md row of `{}` does not say {}: {row}",
             limit.key,
             limit.range
         );

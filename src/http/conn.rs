@@ -25,6 +25,8 @@ const BUF_START: usize = 4096;
 const BUF_KEEP: usize = 64 * 1024;
 /// Idle connections wake this often to notice a shutdown.
 const SHUTDOWN_POLL: Duration = Duration::from_secs(1);
+/// Sent with a 503 for a full memory budget: bodies held now are answered within seconds.
+const RETRY_AFTER: &[u8] = b"Retry-After: 1\r\n";
 /// How long a closing connection drains unread input so its last answer is not reset.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
@@ -80,6 +82,9 @@ struct Conn<A: 'static> {
     /// Read and write deadlines (the server's reaper wakes a wait that outlives them), and
     /// whether the socket is known empty.
     watch: Registration,
+    /// Bytes this connection took from the memory budget for the current body (given back
+    /// once its buffers are shrunk after the answer is written).
+    reserved: u64,
 }
 
 /// Serves one accepted connection until it closes: its requests go to `app`, under the
@@ -108,6 +113,7 @@ pub(crate) fn serve<A: App>(stream: TcpStream, app: &'static A, shared: &'static
         served: 0,
         peer,
         watch,
+        reserved: 0,
     };
     match conn.run() {
         Ok(true) => conn.linger(),
@@ -115,6 +121,13 @@ pub(crate) fn serve<A: App>(stream: TcpStream, app: &'static A, shared: &'static
         Err(error) => log::debug!("connection from {} ended: {error}", conn.peer),
     }
     shared.answered(conn.unanswered);
+}
+
+impl<A> Drop for Conn<A> {
+    /// A connection that ends holding budget (closed mid-body, refused) gives it back.
+    fn drop(&mut self) {
+        self.shared.budget.give(self.reserved);
+    }
 }
 
 impl<A: App> Conn<A> {
@@ -171,12 +184,17 @@ impl<A: App> Conn<A> {
             Ok(route) => route,
             Err(reply) => return Ok(self.refuse(&reply)),
         };
-        // 3. The body: 413 from `Content-Length`, then read (408, 400, 413 while de-chunking).
+        // 3. The memory budget (the application's step 6 of docs/protocol.md, run here where
+        //    the bytes are held): 503 with `Retry-After`, the body never read.
+        if let Err(next) = self.reserve_body() {
+            return Ok(next);
+        }
+        // 4. The body: 413 from `Content-Length`, then read (408, 400, 413 while de-chunking).
         let body = match self.read_body()? {
             Ok(body) => body,
             Err(next) => return Ok(next),
         };
-        // 4. The application's call with the whole body (503, 400, the action).
+        // 5. The application's call with the whole body (503, 400, the action).
         let reply = self.call(route, body);
         Ok(self.respond(&reply, self.head.close))
     }
@@ -243,6 +261,45 @@ impl<A: App> Conn<A> {
         self.respond(reply, close)
     }
 
+    /// Takes a `Content-Length` body's bytes from the server's memory budget before any of
+    /// it is read, unless the body fits the buffer the connection already has (the usual
+    /// small request: no atomic operation) or is over the body limit (413 next). A body
+    /// the budget cannot hold now is answered 503 with `Retry-After`, and the connection
+    /// closed (its body is not read).
+    fn reserve_body(&mut self) -> Result<(), Next> {
+        let Some(Framing::Length(length)) = self.head.framing else {
+            return Ok(());
+        };
+        let end = (self.start + self.head.len) as u64 + length;
+        if end <= self.buf.len() as u64 || length > self.shared.limits.max_body_bytes {
+            return Ok(());
+        }
+        self.take(length)
+    }
+
+    /// Takes `bytes` more from the memory budget for the current body; 503 if it is full.
+    fn take(&mut self, bytes: u64) -> Result<(), Next> {
+        if self.shared.budget.take(bytes) {
+            self.reserved += bytes;
+            crate::memory::note_large();
+            Ok(())
+        } else {
+            log::warn!(
+                "memory budget full ({} of {} body bytes held): 503 to {} req={}",
+                self.shared.body_bytes_held(),
+                self.shared.limits.memory_budget_bytes,
+                self.peer,
+                self.request_id
+            );
+            Err(self.fail(503))
+        }
+    }
+
+    /// Gives the current body's bytes back to the budget (its buffers are shrunk).
+    fn give_back(&mut self) {
+        self.shared.budget.give(std::mem::take(&mut self.reserved));
+    }
+
     /// Receives the body under the body limit and the body timeout.
     fn read_body(&mut self) -> Step<Body> {
         let body_start = self.start + self.head.len;
@@ -290,6 +347,14 @@ impl<A: App> Conn<A> {
                 Err(ChunkError::Bad) => return Ok(Err(self.fail(400))),
                 Err(ChunkError::TooLarge) => return Ok(Err(self.fail(413))),
             }
+            // The decoded body reserves its memory as it grows (its capacity past the
+            // size a connection keeps anyway).
+            let grown = (decoded.capacity() as u64).saturating_sub(BUF_START as u64);
+            if grown > self.reserved {
+                if let Err(next) = self.take(grown - self.reserved) {
+                    return Ok(Err(next));
+                }
+            }
             if decoder.is_done() {
                 break;
             }
@@ -325,7 +390,7 @@ impl<A: App> Conn<A> {
             };
             self.app.call(route, &request)
         };
-        if self.chunked_body.capacity() > BUF_KEEP {
+        if self.chunked_body.capacity() > BUF_KEEP || self.reserved > 0 {
             self.chunked_body = Vec::new();
         }
         reply
@@ -387,10 +452,17 @@ impl<A: App> Conn<A> {
         }
     }
 
-    /// Answers a transport-level error (framing lost) and asks to close.
+    /// Answers a transport-level error (framing lost, or the memory budget full: 503 with
+    /// `Retry-After`) and asks to close.
     fn fail(&mut self, status: u16) -> Next {
         let body = response::error_body(status);
-        let id: [&[u8]; 3] = [b"X-Request-Id: ", self.request_id.as_bytes(), b"\r\n"];
+        let retry: &[u8] = if status == 503 { RETRY_AFTER } else { b"" };
+        let id: [&[u8]; 4] = [
+            b"X-Request-Id: ",
+            self.request_id.as_bytes(),
+            b"\r\n",
+            retry,
+        ];
         response::encode(&mut self.out, status, None, &id, &body, true, false);
         log::info!(
             target: "apiphant::access",
@@ -461,10 +533,20 @@ impl<A: App> Conn<A> {
             self.filled -= self.start;
             self.start = 0;
         }
-        if self.buf.len() > BUF_KEEP && self.filled <= BUF_START {
+        // A buffer a budgeted body grew is shrunk at once (its bytes go back to the
+        // budget): the memory is the system's again, not held by a waiting connection.
+        let keep = if self.reserved > 0 {
+            BUF_START
+        } else {
+            BUF_KEEP
+        };
+        if self.buf.len() > keep && self.filled <= BUF_START {
             let mut small = vec![0; BUF_START];
             small[..self.filled].copy_from_slice(&self.buf[..self.filled]);
             self.buf = small;
+        }
+        if self.reserved > 0 && self.buf.len() <= BUF_KEEP {
+            self.give_back();
         }
     }
 

@@ -10,6 +10,7 @@
 //! timeouts, chunked bodies, `Connection: close` and graceful shutdown.
 
 mod app;
+mod budget;
 mod chunked;
 mod conn;
 mod deadline;
@@ -26,7 +27,7 @@ pub(crate) use shared::Shared;
 
 use std::time::Duration;
 
-/// Every limit and timeout of the connection loop (README, "Limits and timeouts").
+/// Every limit and timeout of the connection loop (docs/operations.md, "Limits and timeouts").
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Most request headers (431 beyond).
@@ -35,6 +36,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most body bytes (413 beyond).
     pub max_body_bytes: u64,
+    /// Most body bytes all connections together hold while receiving bodies (503 with
+    /// `Retry-After` beyond, before reading).
+    pub memory_budget_bytes: u64,
     /// Time to receive a whole head (408 beyond).
     pub header_timeout: Duration,
     /// Time to receive a whole body once its head is in (408 beyond).

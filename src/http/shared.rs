@@ -1,7 +1,8 @@
 //! What every connection loop of a server shares, as plain data: the limits, the deadline
-//! reaper, the shutdown flag and the count of requests read but not yet answered (what a
-//! graceful shutdown waits for).
+//! reaper, the memory budget, the shutdown flag and the count of requests read but not yet
+//! answered (what a graceful shutdown waits for).
 
+use super::budget::Budget;
 use super::{Deadlines, Limits};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) deadlines: &'static Deadlines,
+    /// Body bytes held by every connection (`memory_budget_bytes`).
+    pub(crate) budget: Budget,
     shutting_down: AtomicBool,
     in_flight: AtomicUsize,
 }
@@ -19,6 +22,7 @@ impl Shared {
     /// Starts the deadline reaper; the loops will run under `limits`.
     pub(crate) fn start(limits: Limits) -> io::Result<Shared> {
         Ok(Shared {
+            budget: Budget::new(limits.memory_budget_bytes),
             limits,
             deadlines: Deadlines::start()?,
             shutting_down: AtomicBool::new(false),
@@ -44,6 +48,11 @@ impl Shared {
     /// limit); returns how many.
     pub(crate) fn shed_idle(&self) -> usize {
         self.deadlines.shed_idle()
+    }
+
+    /// Body bytes held now by every connection.
+    pub(crate) fn body_bytes_held(&self) -> u64 {
+        self.budget.held()
     }
 
     pub(crate) fn request_read(&self) {

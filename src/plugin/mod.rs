@@ -71,6 +71,13 @@ pub enum PluginError {
         /// The plugin's ABI version.
         found: u32,
     },
+    /// One of the plugin's schemas cannot go into the API description.
+    BadSchema {
+        /// The plugin path.
+        path: PathBuf,
+        /// What is wrong and the fix.
+        reason: String,
+    },
     /// The manifest is not what the SDK writes.
     BadManifest {
         /// The plugin path.
@@ -166,6 +173,9 @@ impl fmt::Display for PluginError {
                 path.display(),
                 env!("CARGO_PKG_VERSION")
             ),
+            PluginError::BadSchema { path, reason } => {
+                write!(f, "plugin '{}': {reason}", path.display())
+            }
             PluginError::BadRoute {
                 path,
                 route,
@@ -219,7 +229,10 @@ pub struct Registry {
     openapi: Vec<u8>,
     /// The page of the API served at `/.well-known/api.html`, built with it.
     api_page: Vec<u8>,
-    routes: HashMap<Box<str>, Endpoint, BuildHasherDefault<RouteHasher>>,
+    /// By [`Endpoint::index`].
+    endpoints: Vec<Endpoint>,
+    /// Request path to endpoint index.
+    routes: HashMap<Box<str>, usize, BuildHasherDefault<RouteHasher>>,
 }
 
 impl Endpoint {
@@ -355,6 +368,42 @@ impl Registry {
         Ok(registry)
     }
 
+    /// Loads like [`Registry::load`], each plugin from a copy of its file in the new folder
+    /// `copies` (removed again once loaded): the dynamic loader hands back the library it
+    /// already has for a path (or file) it has seen, so a reload that opened the same path
+    /// would run the old code. Each original passes the trust checks first and is copied
+    /// from that opened file; the copy is checked again when loaded. The registry names the
+    /// original files; an error, one line, names them too.
+    pub(crate) fn load_copies(
+        paths: &[PathBuf],
+        configs: &PluginConfigs,
+        copies: &Path,
+    ) -> Result<Registry, String> {
+        let copied = copy_all(paths, copies);
+        let loaded = copied.and_then(|copied| {
+            let mut registry = Registry::load(&copied, configs).map_err(|error| {
+                let mut message = error.to_string();
+                for (copy, original) in copied.iter().zip(paths) {
+                    let original =
+                        std::path::absolute(original).unwrap_or_else(|_| original.clone());
+                    message = message
+                        .replace(&copy.display().to_string(), &original.display().to_string());
+                }
+                message
+            })?;
+            for ((path, _), original) in registry.plugins.iter_mut().zip(paths) {
+                *path = std::path::absolute(original).unwrap_or_else(|_| original.clone());
+            }
+            Ok(registry)
+        });
+        let _ = std::fs::remove_dir_all(copies);
+        // The process's folder of copies too, when no other generation is being loaded.
+        if let Some(parent) = copies.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+        loaded
+    }
+
     /// Adds one loaded plugin's routes (checked by [`load_all`]).
     fn add(&mut self, loaded: Loaded) {
         let plugin = self.plugins.len();
@@ -373,25 +422,35 @@ impl Registry {
                     label: format!("{} {}", target.route, action.name).into(),
                     path: key.as_str().into(),
                     // Its place in the metrics' per-endpoint counters.
-                    index: self.routes.len(),
+                    index: self.endpoints.len(),
                 };
-                self.routes.insert(key.into(), endpoint);
+                self.routes.insert(key.into(), endpoint.index);
+                self.endpoints.push(endpoint);
             }
         }
         self.plugins.push((loaded.path, loaded.library));
         self.manifests.push(loaded.manifest);
     }
 
-    /// The OpenAPI 3.1 document of every route (`crate::openapi`), titled `title`.
-    pub fn openapi(&self, title: &str) -> serde_json::Value {
-        crate::openapi::document(title, &self.manifests)
+    /// The OpenAPI 3.1 document of every route (`crate::openapi`), titled `title`, or the
+    /// plugin whose schema cannot be built.
+    pub fn openapi(&self, title: &str) -> Result<serde_json::Value, PluginError> {
+        crate::openapi::document(title, &self.manifests).map_err(|error| PluginError::BadSchema {
+            path: self
+                .plugins
+                .get(error.manifest)
+                .map(|(path, _)| path.clone())
+                .unwrap_or_default(),
+            reason: error.reason,
+        })
     }
 
     /// Builds the document and the page of the API the server serves (once, at start-up).
-    pub fn build_openapi(&mut self, title: &str) {
-        let document = self.openapi(title);
+    pub fn build_openapi(&mut self, title: &str) -> Result<(), PluginError> {
+        let document = self.openapi(title)?;
         self.api_page = crate::api_page::page(&document).into_bytes();
         self.openapi = document.to_string().into_bytes();
+        Ok(())
     }
 
     /// The served page of the API (empty until [`Registry::build_openapi`]).
@@ -412,12 +471,19 @@ impl Registry {
 
     /// Every endpoint, in no order.
     pub(crate) fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
-        self.routes.values()
+        self.endpoints.iter()
+    }
+
+    /// The endpoint at `index` ([`Endpoint::index`]).
+    pub(crate) fn endpoint_at(&self, index: usize) -> Option<&Endpoint> {
+        self.endpoints.get(index)
     }
 
     /// The endpoint for a decoded request path such as `/api/v0/echo/read`.
     pub(crate) fn endpoint(&self, path: &str) -> Option<&Endpoint> {
-        self.routes.get(path)
+        self.routes
+            .get(path)
+            .and_then(|&index| self.endpoints.get(index))
     }
 
     /// Calls an endpoint's action.
@@ -435,7 +501,66 @@ impl Registry {
             .call(endpoint.action, method, path, headers, body, context)
     }
 
-    /// Every served route, sorted.
+    /// The `authorize` hook of the plugin whose crate is `crate_name`, as an endpoint
+    /// (called like a raw action: method, path, every header); `Err` names the crates that
+    /// have a hook.
+    pub(crate) fn authorizer(&self, crate_name: &str) -> Result<Endpoint, Vec<String>> {
+        for (plugin, manifest) in self.manifests.iter().enumerate() {
+            if let (Some(hook), true) = (manifest.authorize, manifest.crate_name == crate_name) {
+                return Ok(Endpoint {
+                    plugin,
+                    action: hook.index,
+                    raw_request: true,
+                    blocking: hook.blocking,
+                    timeout: None,
+                    asynchronous: false,
+                    label: format!("authorize hook of {crate_name}").into(),
+                    path: "".into(),
+                    // No per-endpoint counters (an index past every route's).
+                    index: usize::MAX,
+                });
+            }
+        }
+        Err(self
+            .manifests
+            .iter()
+            .filter(|manifest| manifest.authorize.is_some())
+            .map(|manifest| manifest.crate_name.clone())
+            .collect())
+    }
+
+    /// Each route with its actions, sorted by route, as the start-up log lists them:
+    /// `v0/notes: create, read, update [blocking], delete [async]` (an action's marks:
+    /// `blocking`, `async`, `raw`).
+    pub fn route_actions(&self) -> Vec<String> {
+        let mut lines: Vec<String> = (self.manifests.iter())
+            .flat_map(|manifest| &manifest.targets)
+            .map(|target| {
+                let actions: Vec<String> = (target.actions.iter())
+                    .map(|action| {
+                        let marks: Vec<&str> = [
+                            (action.blocking, "blocking"),
+                            (action.asynchronous, "async"),
+                            (action.raw_request, "raw"),
+                        ]
+                        .into_iter()
+                        .filter_map(|(on, mark)| on.then_some(mark))
+                        .collect();
+                        if marks.is_empty() {
+                            action.name.clone()
+                        } else {
+                            format!("{} [{}]", action.name, marks.join(", "))
+                        }
+                    })
+                    .collect();
+                format!("{}: {}", target.route, actions.join(", "))
+            })
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+
+    /// Every served path (`/api/v0/echo/read`), sorted.
     pub fn routes(&self) -> Vec<&str> {
         let mut routes: Vec<&str> = self.routes.keys().map(|key| &**key).collect();
         routes.sort_unstable();
@@ -483,6 +608,42 @@ fn open(path: &Path) -> Result<(PathBuf, ffi::Library, Manifest), PluginError> {
             reason: error.to_string(),
         }),
     }
+}
+
+/// Copies each trusted file of `paths` into the new folder `copies` (mode 0700; each copy
+/// 0600, numbered so two originals of one name stay apart); the copies' paths, in order.
+fn copy_all(paths: &[PathBuf], copies: &Path) -> Result<Vec<PathBuf>, String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let fail = |what: &Path, error: std::io::Error| {
+        format!(
+            "cannot copy the plugins to '{}' to load them beside the running ones: {what:?}: {error} (set TMPDIR to a folder this user may write and execute from)",
+            copies.display()
+        )
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(copies)
+        .map_err(|error| fail(copies, error))?;
+    let mut copied = Vec::with_capacity(paths.len());
+    for (number, path) in paths.iter().enumerate() {
+        let original = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let mut file = trust::open_trusted(&original).map_err(|error| error.to_string())?;
+        let name = original.file_name().map_or_else(
+            || "plugin.so".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let copy = copies.join(format!("{number}-{name}"));
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&copy)
+            .map_err(|error| fail(&copy, error))?;
+        std::io::copy(&mut file, &mut out).map_err(|error| fail(&copy, error))?;
+        copied.push(copy);
+    }
+    Ok(copied)
 }
 
 /// Every `[plugins.<crate>]` table names a loaded plugin: a typo is an error, not a table

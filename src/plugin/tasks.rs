@@ -65,6 +65,11 @@ impl TaskSet {
         &self.tasks
     }
 
+    /// How many plugins are loaded.
+    pub fn plugin_count(&self) -> usize {
+        self.plugins.len()
+    }
+
     /// How many plugins declare an `on_error` hook.
     pub fn hook_count(&self) -> usize {
         self.hooks.len()

@@ -2,7 +2,7 @@
 //! soon as the grace period starts), `/metrics` checked by the real `promtool`; the public
 //! listener serves none of them.
 
-use crate::util::{command, example_plugins, post, wait_until, Conn, Server, WireResponse};
+use crate::util::{command, example_plugins, post, wait_until, Conn, Server, WireResponse, Worker};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -10,8 +10,12 @@ use std::time::Duration;
 const WITHIN: Duration = Duration::from_secs(10);
 
 /// The admin port from `admin listener at http://127.0.0.1:PORT`.
-fn admin_port(server: &Server) -> u16 {
-    let log = server.log_text();
+pub fn admin_port(server: &Server) -> u16 {
+    admin_port_in(&server.log_text())
+}
+
+/// The admin port a log names.
+fn admin_port_in(log: &str) -> u16 {
     log.lines()
         .find_map(|line| line.split("admin listener at http://").nth(1))
         .and_then(|rest| rest.split(' ').next())
@@ -220,10 +224,7 @@ fn histogram_bytes_pool_and_panics() {
         "{text}"
     );
     let log = server.log_text();
-    let named = log
-        .lines()
-        .filter(|line| line.contains("action v0/slow/unmarked read held its worker"))
-        .collect::<Vec<_>>();
+    let named = crate::util::lines_containing(&log, "action v0/slow/unmarked read held its worker");
     assert_eq!(named.len(), 1, "{log}");
     assert!(named[0].contains("mark it .blocking()"), "{log}");
     assert!(!log.contains("action v0/slow read held"), "{log}");
@@ -279,4 +280,82 @@ fn a_full_blocking_pool_shows_busy_queued_and_rejected() {
         Some(3.0),
         "{text}"
     );
+}
+
+/// The background worker's own admin listener (`apiphant-background --admin`): runs,
+/// failures, durations and last success per task, emails sent and failed, build info;
+/// `/readyz` 503 once SIGTERM arrives; checked by the real `promtool`.
+#[test]
+fn the_worker_has_its_own_metrics_and_health() {
+    // An SMTP port nothing listens on: every failure's email fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port");
+    let email = format!(
+        "shutdown_grace_secs = 5\n[email]\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\n\
+         from = \"bot@example.com\"\nto = [\"ops@example.com\"]\n"
+    );
+    // At start: tick, explode and fail run (two failures, two failed emails), then slow
+    // sleeps 4 s, the time to scrape and to see /readyz drain.
+    let slow = [("TICKER_SLOW_MS", "4000")];
+    let mut worker = Worker::start_with(&email, &slow, &["--admin", "127.0.0.1:0"]);
+    let log = worker.wait_for("slow: sleeping", 1, WITHIN);
+    let mut admin = Conn::open(admin_port_in(&log));
+    assert_eq!(get(&mut admin, "/livez").status, 200);
+    assert_eq!(get(&mut admin, "/readyz").status, 200);
+    let text = scrape(&mut admin);
+    let runs = |task: &str| {
+        value(
+            &text,
+            &format!("apiphant_task_runs_total{{task=\"{task}\"}}"),
+        )
+    };
+    assert!(runs("tick").is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(runs("explode"), Some(1.0), "{text}");
+    let failures = |task: &str| {
+        value(
+            &text,
+            &format!("apiphant_task_failures_total{{task=\"{task}\"}}"),
+        )
+    };
+    assert_eq!(failures("tick"), Some(0.0), "{text}");
+    assert_eq!(failures("explode"), Some(1.0), "{text}");
+    assert_eq!(failures("fail"), Some(1.0), "{text}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64());
+    let last = value(
+        &text,
+        "apiphant_task_last_success_timestamp_seconds{task=\"tick\"}",
+    );
+    assert!(last.is_some_and(|t| (now - t).abs() < 30.0), "{text}");
+    assert!(
+        !text.contains("apiphant_task_last_success_timestamp_seconds{task=\"explode\"}"),
+        "{text}"
+    );
+    assert!(
+        value(&text, "apiphant_task_duration_seconds_count{task=\"tick\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "apiphant_emails_failed_total"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "apiphant_emails_sent_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(text.contains("apiphant_build_info{version=\""), "{text}");
+    assert_eq!(get(&mut admin, "/nothing").status, 404);
+    // SIGTERM while the slow task runs: /readyz turns 503 during the grace period.
+    let pid = worker.child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let draining = wait_until(WITHIN, || get(&mut admin, "/readyz").status == 503);
+    assert!(draining, "/readyz did not turn 503:\n{}", worker.log_text());
+    let status = worker.terminate(WITHIN);
+    assert!(status.is_some_and(|s| s.success()), "{}", worker.log_text());
 }

@@ -1,6 +1,6 @@
 //! `apiphant config`, `--print-config` and the configuration's ranges, through the real
 //! binaries: defaults filled, an environment secret masked, an out-of-range value refused
-//! with one line and exit code 2, reserved command names refused.
+//! with one line and exit code 2, command names refused as product folders.
 
 use crate::util::{plugin, run_within, TempDir};
 use serde_json::Value;
@@ -161,20 +161,24 @@ fn an_out_of_range_value_stops_start_up_with_one_line() {
 }
 
 #[test]
-fn reserved_command_names_are_refused_not_served() {
-    for args in [&["new"][..], &["new", "shop"], &["new", "."]] {
+fn command_names_are_refused_as_folders_not_served() {
+    for args in [
+        &["check", "new"][..],
+        &["serve", "new"],
+        &["--no-build", "config"],
+    ] {
         let line = one_line(&mut apiphant(args));
+        let name = args[1];
         assert!(
             line.starts_with(&format!(
-                "apiphant: '{}' is a command of a later release",
-                args[0]
-            )) && line.ends_with(&format!("write ./{}", args[0])),
+                "apiphant: '{name}' is a command, not a product folder"
+            )) && line.ends_with(&format!("write ./{name}")),
             "{line}"
         );
     }
     let (code, stdout, _) = run_within(&mut apiphant(&["--help"]), WITHIN);
     assert_eq!(code, Some(0));
-    for command in ["serve", "check", "plugins", "config"] {
+    for command in ["serve", "check", "plugins", "config", "new"] {
         assert!(stdout.contains(command), "{command} not in {stdout}");
     }
 }

@@ -1,4 +1,4 @@
-//! Hostile input, slow clients and faults (issue 5; README "Limits and timeouts"): real
+//! Hostile input, slow clients and faults (issue 5; docs/operations.md "Limits and timeouts"): real
 //! sockets against the real binary, one test per behaviour, each bounded in time. Every
 //! test that opens connections also checks that the server's open-fd count returns to
 //! its baseline (no leak in any case).
@@ -830,7 +830,7 @@ struct Seen {
     answered: usize,
     /// Fresh connections made after the SIGTERM that were reset before any answer: the
     /// kernel had queued them behind the listener, which closed before accepting them
-    /// (the server never saw them; README, "Limits and timeouts").
+    /// (the server never saw them; docs/operations.md, "Limits and timeouts").
     reset_unaccepted: usize,
     lost: Vec<String>,
 }

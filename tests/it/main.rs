@@ -16,10 +16,15 @@ mod background;
 mod blocking;
 /// Scheduled tasks on three "hosts" sharing a real PostgreSQL: every slot once, SIGKILL too.
 mod cluster;
-/// `apiphant config` / `--print-config`, the configuration's ranges, reserved command names.
+/// `apiphant config` / `--print-config`, the configuration's ranges, command names refused as folders.
 mod config;
 /// `[cors]`: preflights, CORS headers, and a real headless Chromium calling from a page.
 mod cors;
+/// 5-field cron expressions against croniter (an independent reference) and Vixie cron.
+mod cron_reference;
+/// The docs cannot drift: the configuration tables against `apiphant config`, README.md's
+/// length, every relative link.
+mod docs;
 /// A connection waiting for its socket is served in turn while others keep the worker busy.
 mod fairness;
 /// Plugin faults at run time: panics, non-objects, malformed bytes; the server keeps serving.
@@ -28,6 +33,11 @@ mod faults;
 mod hostile;
 /// ABI 2 with a real plugin: init and shutdown hooks, the request context.
 mod lifecycle;
+/// The memory budget for request bodies, multipart's limits, memory given back after a burst.
+mod memory;
+/// `apiphant new`: a product scaffolded outside the repository builds, serves, passes its
+/// own tests; bad input refused with one line.
+mod new;
 /// The API description: OpenAPI 3.1, printed and served, checked by openapi-spec-validator.
 mod openapi;
 /// The original apiphant suite (echo + the self target's cases), byte for byte in status
@@ -37,6 +47,8 @@ mod original;
 mod postgres;
 /// Raw mode: a real multipart upload, a non-JSON response.
 mod raw;
+/// Live reload: SIGHUP under load, broken plugins and configs, token revocation, --watch.
+mod reload;
 /// Request ids: kept or generated, returned, logged, handed to the action.
 mod request_ids;
 /// Routing: nested targets, versions side by side, 404 / 501 / 400 rules, path forms.

@@ -2,7 +2,9 @@
 //! OpenAPI 3.1 document, schemas from the typed actions' types, and it passes
 //! openapi-spec-validator (PyPI, pinned and installed by the test setup: .ci/run, test.sh).
 
-use crate::util::{command, example_plugins, plugin, run_within, Server, TempDir, WireResponse};
+use crate::util::{
+    command, example_plugins, plugin, python, run_within, Server, TempDir, WireResponse,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -73,13 +75,13 @@ fn the_served_document_is_the_printed_one_and_is_valid_openapi() {
     let dir = TempDir::new("openapi");
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, &served.body).expect("write the document");
-    let mut validator = std::process::Command::new("python3");
+    let mut validator = std::process::Command::new(python());
     validator.args(["-m", "openapi_spec_validator"]).arg(&file);
     let (code, stdout, stderr) = run_within(&mut validator, Duration::from_secs(60));
     assert_eq!(
         code,
         Some(0),
-        "openapi-spec-validator (installed by test.sh / .ci/run): {stdout}{stderr}"
+        "openapi-spec-validator (installed by tests/tools/setup.sh): {stdout}{stderr}"
     );
     assert!(stdout.contains("OK"), "{stdout}");
 }

@@ -77,7 +77,7 @@ fn exact_bytes_and_headers_of_echo() {
     assert_eq!(response.body, br#"{"hello":"world","server":"myproduct"}"#);
     let names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
     // Connection: close because the test client asked for it; the original's headers in
-    // its order, then the request id (README, "Request ids").
+    // its order, then the request id (docs/operations.md, "Request ids").
     assert_eq!(
         names,
         [

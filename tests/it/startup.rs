@@ -252,6 +252,21 @@ fn two_plugins_claiming_one_route() {
 }
 
 #[test]
+fn a_schema_that_cannot_be_built() {
+    // Two different types under one name: the document would silently describe one of them.
+    let clash = plugin("fixture-schemaclash");
+    let plugins = [plugin("notes"), clash.clone()];
+    fails_with(
+        &plugins,
+        &[
+            &format!("plugin '{}'", clash.display()),
+            "the request schema of v0/tasks/read names a type `Priority` that differs from the `Priority` of v0/notes/",
+            "#[schemars(rename",
+        ],
+    );
+}
+
+#[test]
 fn bad_product_directory_and_usage() {
     let (code, stderr) = start_failure(
         std::process::Command::new(env!("CARGO_BIN_EXE_apiphant"))

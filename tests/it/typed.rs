@@ -223,7 +223,7 @@ fn plugin_settings_take_environment_variables() {
     fails_with_line(
         &mut unset,
         &format!(
-            "apiphant: config '{}' is invalid: plugins.fixture-hooks.greeting: the environment variable TYPED_TEST_NAME is not set (export it, or write the value in the file) (see the README, \"The product\")",
+            "apiphant: config '{}' is invalid: plugins.fixture-hooks.greeting: the environment variable TYPED_TEST_NAME is not set (export it, or write the value in the file) (see docs/operations.md, \"The configuration file\")",
             dir.path().join("apiphant.toml").display()
         ),
     );

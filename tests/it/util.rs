@@ -506,10 +506,15 @@ impl Worker {
     /// Starts the worker on a new product (see [`worker_product`]) and waits for its
     /// start line (30 s bound).
     pub fn start(config: &str, env: &[(&str, &str)]) -> Worker {
+        Worker::start_with(config, env, &[])
+    }
+
+    /// [`Worker::start`] with `extra` arguments.
+    pub fn start_with(config: &str, env: &[(&str, &str)], extra: &[&str]) -> Worker {
         let dir = worker_product(config);
         let log = dir.path().join("worker.log");
         let file = std::fs::File::create(&log).expect("log file");
-        let child = worker_command(dir.path(), &[])
+        let child = worker_command(dir.path(), extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -553,6 +558,17 @@ impl Drop for Worker {
     }
 }
 
+/// The Python of the pinned test tools (tests/tools/requirements.txt, installed by
+/// tests/tools/setup.sh into target/py-tools-venv), or the system's `python3` without it.
+pub fn python() -> PathBuf {
+    let venv = root().join("target/py-tools-venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// A real SMTP server (tests/smtp_server.py, aiosmtpd) on 127.0.0.1 and a free port; every
 /// message it receives is a file in `dir`. Killed (and waited for) on drop.
 pub struct SmtpServer {
@@ -565,7 +581,7 @@ impl SmtpServer {
     /// Starts it (refusing every login with `reject_login`) and waits until it listens.
     pub fn start(reject_login: bool) -> SmtpServer {
         let dir = TempDir::new("smtp");
-        let mut command = Command::new("python3");
+        let mut command = Command::new(python());
         command
             .arg(root().join("tests/smtp_server.py"))
             .arg(dir.path());
@@ -576,7 +592,9 @@ impl SmtpServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("python3 runs (the email tests need python3 and `pip install aiosmtpd`)");
+            .expect(
+                "python3 runs (the email tests need aiosmtpd: tests/tools/setup.sh installs it)",
+            );
         let stdout = child.stdout.take().expect("piped stdout");
         let mut server = SmtpServer {
             child,
@@ -639,4 +657,9 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The lines of `log` that contain `needle`.
+pub fn lines_containing<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| line.contains(needle)).collect()
 }

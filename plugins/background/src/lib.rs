@@ -1,6 +1,6 @@
 //! The example product's background tasks, the original's `myproduct/api/background.py`:
 //! `update_something` every 60 s, plus a cron task and an `on_error` hook. Run them with
-//! `apiphant-background .` (README, "Background tasks").
+//! `apiphant-background .` (docs/guide.md, "Tasks").
 
 use apiphant_sdk::{cron, every, Failure, TaskResult};
 

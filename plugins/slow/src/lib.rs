@@ -1,12 +1,12 @@
 //! An action that blocks its thread, as a database driver or an HTTP client would:
 //! `POST /api/v0/slow/read` sleeps (50 ms, or `{"ms": N}` up to 1000) and answers
 //! `{"slept_ms": N}`. It is marked `.blocking()`, so the server runs it on its blocking
-//! pool and other requests never wait for it (README, "Plugins run on the coroutine
-//! workers"; measured by `bench/run.sh --mixed`).
+//! pool and other requests never wait for it (docs/guide.md, "Actions run on the worker
+//! threads"; measured by `bench/run.sh --mixed`).
 //!
 //! `v0/slow/unmarked` is the same action left unmarked, to show what a plugin author who
-//! forgets the mark gets: the sleep holds a coroutine worker thread, and every request
-//! that worker serves waits with it.
+//! forgets the mark gets: the sleep holds a worker thread, and every request
+//! that thread serves waits with it.
 
 use apiphant_sdk::prelude::*;
 use std::time::Duration;

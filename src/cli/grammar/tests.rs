@@ -1,5 +1,5 @@
 //! Unit tests of the command-line grammar: the default command, each command, the old
-//! flags, reserved names, bad addresses.
+//! flags, command names never read as folders, bad addresses, `new`.
 
 use super::*;
 use std::path::Path;
@@ -111,34 +111,13 @@ fn check_plugins_and_config_commands_and_their_old_flags() {
 }
 
 #[test]
-fn reserved_names_are_never_a_product_folder() {
+fn command_names_are_never_a_product_folder() {
     for args in [
-        &["new"][..],
-        &["new", "shop"],
+        &["--no-build", "check"][..],
         &["--no-build", "new"],
         &["serve", "new"],
         &["check", "new"],
         &["config", "new"],
-    ] {
-        match refused(args) {
-            Refused::Reserved(why) => {
-                let name = args
-                    .iter()
-                    .find(|arg| RESERVED.contains(arg))
-                    .copied()
-                    .unwrap_or_default();
-                assert!(
-                    why.starts_with(&format!("'{name}' is a command of a later release"))
-                        && why.ends_with(&format!("write ./{name}")),
-                    "{args:?}: {why}"
-                );
-            }
-            Refused::Clap(error) => panic!("{args:?}: {error}"),
-        }
-    }
-    // This release's commands neither, where a folder is read.
-    for args in [
-        &["--no-build", "check"][..],
         &["serve", "config"],
         &["config", "plugins"],
         &["serve", "token"],
@@ -186,7 +165,7 @@ fn help_lists_the_commands_and_version_answers() {
         "[HOST:PORT]",
         "--no-build",
         "--print-config",
-        "Reserved for later releases: new.",
+        "new",
         "openapi",
         "token",
     ] {
@@ -233,4 +212,19 @@ fn token_new_takes_a_name_and_one_scope_or_more() {
     ] {
         assert!(matches!(refused(args), Refused::Clap(_)), "{args:?}");
     }
+}
+
+#[test]
+fn new_takes_a_folder_or_a_target_route() {
+    let Plan::New(new) = plan(&["new", "shop"]) else {
+        panic!("not new")
+    };
+    assert_eq!(new.path.as_deref(), Some(Path::new("shop")));
+    assert!(new.target.is_none());
+    let Plan::New(new) = plan(&["new", "--target", "v1/notes"]) else {
+        panic!("not new")
+    };
+    assert_eq!(new.target.as_deref(), Some("v1/notes"));
+    assert!(new.path.is_none());
+    assert!(matches!(refused(&["new", "a", "b"]), Refused::Clap(_)));
 }

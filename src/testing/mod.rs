@@ -1,6 +1,10 @@
-//! The functional test runner, the original's `apiphant.test`:
-//! `test(target, action, request, status, response)` posts the request to a running
-//! server, prints the original's line, and fails with a readable diff.
+//! Functional tests: the original's `apiphant.test`,
+//! `test(target, action, request, status, response)`, which posts the request to a running
+//! server, prints the original's line, and fails with a readable diff naming the line of
+//! the test that wrote the case; a [`Suite`] that runs every case and reports every failure
+//! at the end; expected bodies that ignore ([`any`], [`partial`]) or capture ([`Capture`])
+//! values; and [`InProcess`], the product's application called in this process, without a
+//! server or a socket. docs/testing.md is the guide.
 //!
 //! ```no_run
 //! use apiphant::testing::test;
@@ -12,6 +16,14 @@
 //! `APIPHANT_TEST_PORT` or `APIPHANT_TEST_VERSION` say otherwise, or a [`Client`] is built
 //! with other settings. Requests are what the original sent: `POST`, the JSON text of the
 //! request, or no body (`Content-Length: 0`) when it is `null` or `{}`.
+
+mod in_process;
+mod matching;
+mod suite;
+
+pub use in_process::{InProcess, InProcessError};
+pub use matching::{any, partial, Capture};
+pub use suite::{Caller, Suite};
 
 use serde_json::Value;
 use std::fmt;
@@ -46,6 +58,8 @@ pub struct Failure {
     pub request: String,
     /// What differs, one line each.
     pub differences: Vec<String>,
+    /// The line of the test that wrote the case.
+    pub at: Option<&'static std::panic::Location<'static>>,
 }
 
 /// Prints each failure (stderr) and `N failed` (stdout); the exit code of a suite.
@@ -63,7 +77,10 @@ pub fn summary(failures: &[Failure]) -> std::process::ExitCode {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "FAILED {}", self.request)?;
+        match self.at {
+            Some(at) => writeln!(f, "FAILED at {}:{}: {}", at.file(), at.line(), self.request)?,
+            None => writeln!(f, "FAILED {}", self.request)?,
+        }
         for difference in &self.differences {
             writeln!(f, "  {difference}")?;
         }
@@ -108,7 +125,9 @@ impl Client {
         self.port
     }
 
-    /// `test(target, action, request, status, response)` with `POST`.
+    /// `test(target, action, request, status, response)` with `POST`; a failure names
+    /// the caller's line.
+    #[track_caller]
     pub fn test(
         &self,
         target: &str,
@@ -121,6 +140,7 @@ impl Client {
     }
 
     /// The same with another method (the original's optional `method`).
+    #[track_caller]
     pub fn test_method(
         &self,
         method: &str,
@@ -130,52 +150,11 @@ impl Client {
         status: u16,
         expected: Value,
     ) -> Result<(), Failure> {
-        let path = format!("/api/{}/{target}/{action}", self.version);
-        // apiphant test.py: no body when the request is falsy.
-        let body = match &request {
-            Value::Null => String::new(),
-            Value::Object(map) if map.is_empty() => String::new(),
-            other => other.to_string(),
-        };
-        let line = format!(
-            "{method} http://{}:{}{path} {}",
-            self.host,
-            self.port,
-            if body.is_empty() { "None" } else { &body }
-        );
-        let received = match self.send(method, &path, &[], body.as_bytes()) {
-            Ok(received) => received,
-            Err(error) => {
-                println!("{line} --> {error}");
-                return Err(Failure {
-                    request: line,
-                    differences: vec![format!("no response: {error}")],
-                });
-            }
-        };
-        let text = String::from_utf8_lossy(&received.body).into_owned();
-        println!("{line} --> {} {text}", received.status);
-        let mut differences = Vec::new();
-        if received.status != status {
-            differences.push(format!(
-                "status: expected {status}, received {}",
-                received.status
-            ));
-        }
-        match serde_json::from_slice::<Value>(&received.body) {
-            Ok(body) => diff("$", &expected, &body, &mut differences),
-            Err(_) => differences.push(format!(
-                "body: expected {expected}, received non-JSON {text:?}"
-            )),
-        }
-        if differences.is_empty() {
-            Ok(())
-        } else {
-            Err(Failure {
-                request: line,
-                differences,
-            })
-        }
+        let at = std::panic::Location::caller();
+        let captures = matching::Captures::default();
+        suite::run_case(
+            self, method, target, action, &request, status, &expected, &captures, at,
+        )
     }
 
     /// Sends one request on a fresh connection and reads the whole response.
@@ -206,6 +185,20 @@ impl Client {
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw)?;
         parse_response(&raw)
+    }
+}
+
+impl Caller for Client {
+    fn send_call(&self, method: &str, path: &str, body: &[u8]) -> io::Result<Response> {
+        self.send(method, path, &[], body)
+    }
+
+    fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
     }
 }
 
@@ -241,63 +234,18 @@ pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
     })
 }
 
-/// `test(...)` against the default client; panics with the diff on failure.
+/// `test(...)` against the default client; panics with the diff on failure, at the
+/// caller's line (a [`Suite`] runs on after a failure instead).
+#[track_caller]
 pub fn test(target: &str, action: &str, request: Value, status: u16, response: Value) {
     if let Err(failure) = Client::default().test(target, action, request, status, response) {
         panic!("{failure}");
     }
 }
 
-/// Structural differences between expected and received JSON, as `path: ...` lines.
-fn diff(path: &str, expected: &Value, received: &Value, out: &mut Vec<String>) {
-    match (expected, received) {
-        (Value::Object(want), Value::Object(got)) => {
-            for (key, value) in want {
-                let here = format!("{path}.{key}");
-                match got.get(key) {
-                    Some(other) => diff(&here, value, other, out),
-                    None => out.push(format!("{here}: expected {value}, missing")),
-                }
-            }
-            for (key, value) in got {
-                if !want.contains_key(key) {
-                    out.push(format!("{path}.{key}: unexpected {value}"));
-                }
-            }
-        }
-        (Value::Array(want), Value::Array(got)) if want.len() == got.len() => {
-            for (index, (a, b)) in want.iter().zip(got).enumerate() {
-                diff(&format!("{path}[{index}]"), a, b, out);
-            }
-        }
-        _ if expected == received => {}
-        _ => out.push(format!("{path}: expected {expected}, received {received}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn diff_names_paths() {
-        let mut out = Vec::new();
-        diff(
-            "$",
-            &json!({"a": 1, "b": {"c": [1, 2]}, "d": 0}),
-            &json!({"a": 1, "b": {"c": [1, 3]}, "e": 0}),
-            &mut out,
-        );
-        assert_eq!(
-            out,
-            vec![
-                "$.b.c[1]: expected 2, received 3",
-                "$.d: expected 0, missing",
-                "$.e: unexpected 0"
-            ]
-        );
-    }
 
     #[test]
     fn parses_responses() {
