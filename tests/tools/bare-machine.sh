@@ -29,6 +29,18 @@ fi
 printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod +x "$rootfs/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+# This machine's network trust goes in as its resolver does: a local CA (a proxy's, say) is
+# trusted inside too once the ca-certificates package is installed there, and the variables
+# that point tools at the bundle are passed through.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$rootfs/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+fi
+passed=()
+for name in SSL_CERT_FILE SSL_CERT_DIR PIP_CERT REQUESTS_CA_BUNDLE CURL_CA_BUNDLE \
+    http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY; do
+    [[ -n ${!name:-} ]] && passed+=("$name=${!name}")
+done
 
 mounts=()
 bind() { mkdir -p "$rootfs$2"; mount --rbind "$1" "$rootfs$2"; mounts+=("$rootfs$2"); }
@@ -64,7 +76,7 @@ done
 
 port=$((20000 + RANDOM % 20000))
 # shellcheck disable=SC2016 # the script runs inside the chroot, which expands it
-chroot "$rootfs" /usr/bin/env -i HOME=/root TERM=dumb \
+chroot "$rootfs" /usr/bin/env -i HOME=/root TERM=dumb "${passed[@]}" \
     PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     CI="${CI:-}" PORT="$port" bash -euo pipefail -c '
 cd /root/apiphant
