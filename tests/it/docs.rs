@@ -15,7 +15,11 @@ const META_KEYS: [&str; 2] = ["file", "from_env"];
 
 /// Keys whose value is a table of free names: one row (`auth.tokens.<name>`) stands for
 /// every entry.
-const MAP_KEYS: [(&str, &str); 2] = [("auth.tokens", "<name>"), ("plugins", "<crate>")];
+const MAP_KEYS: [(&str, &str); 3] = [
+    ("auth.tokens", "<name>"),
+    ("jobs.queues", "<name>"),
+    ("plugins", "<crate>"),
+];
 
 /// A product that has every section with only its required keys, so that every other key
 /// prints its default.
