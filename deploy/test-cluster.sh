@@ -13,7 +13,14 @@
 # claim and run, and missed runs only when logged), the dead host's worker claimed nothing
 # more and the survivor went on; the start runs ran once for the deployment; every `read`
 # request was answered 200 (nginx retries it on the next process), a `create` in flight at
-# the kill may get a 502 (not retried once sent), none other. Teardown by PID.
+# the kill may get a 502 (not retried once sent), none other. Jobs: from the window's start,
+# a client per host enqueues asynchronous calls (the jobs fixture's `v0/work create`, 1 s
+# each, a tag each) through that host's nginx with `Prefer: respond-async` (the victim's
+# client stops just before the kill, the survivor's goes on); both workers run them (lease
+# 3 s). Checks, with psql on apiphant_jobs and the fixture's record of each run's start and
+# end (tag, pid): every job ends `succeeded` (every id a client got, and every job stored);
+# a job ran more than once only if one of its runs was the killed worker's (then twice at
+# most, attempts counting every run; 1 s runs, so the kill likely cuts some short). Teardown by PID.
 # The run lasts APIPHANT_CLUSTER_DEPLOY_SECS (default 16) seconds, half before the kill.
 # Needs nginx, supervisor, curl, python3 and PostgreSQL (psql, initdb): without PostgreSQL it
 # says SKIPPED, unless APIPHANT_REQUIRE_POSTGRES is set (./test.sh sets it); without the
@@ -47,7 +54,7 @@ if [[ -z $pg_bin ]] || ! command -v psql >/dev/null; then
     exit 0
 fi
 bin=${CARGO_TARGET_DIR:-target}/debug
-for file in apiphant apiphant-background libecho.so libselftest.so libfixture_ticker.so; do
+for file in apiphant apiphant-background libecho.so libselftest.so libfixture_ticker.so libfixture_jobs.so; do
     [[ -e $bin/$file ]] || die "$bin/$file is not built (cargo build --workspace)"
 done
 
@@ -147,10 +154,12 @@ ok "PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $3}') (pid $pg_pid) on
 # ------------------------------------------------------------------- 2. the two hosts
 # The product: an installed product's shape (apiphant.toml and plugins/*.so): echo and
 # self (the API), the ticker (its `tick` task every second records "<slot> <pid>" in
-# TICKER_SLOTS: what actually ran, beside the claims in apiphant_ticks).
+# TICKER_SLOTS: what actually ran, beside the claims in apiphant_ticks), the jobs fixture
+# (`v0/work create`, asynchronous, records "start <tag> <pid> ..." and "done <tag> <pid>"
+# in JOBS_RECORD).
 product=$work/product
 mkdir -p "$product/plugins"
-cp "$bin/libecho.so" "$bin/libselftest.so" "$bin/libfixture_ticker.so" "$product/plugins/"
+cp "$bin/libecho.so" "$bin/libselftest.so" "$bin/libfixture_ticker.so" "$bin/libfixture_jobs.so" "$product/plugins/"
 cat >"$product/apiphant.toml" <<EOF
 name = "cluster"
 
@@ -162,9 +171,14 @@ shutdown_grace_secs = 5
 # into the supervisor programs' environment).
 url = "postgres://postgres@127.0.0.1:$pg_port/postgres"
 connect_timeout_secs = 5
+
+[jobs]
+# A killed worker's jobs run again 3 s after its last renewal (every second).
+lease_secs = 3
+backoff_secs = 0.5
 EOF
 slots=$work/slots
-export TICKER_SLOTS=$slots APIPHANT_DATABASE_PASSWORD=$password
+export TICKER_SLOTS=$slots JOBS_RECORD=$work/jobs-record APIPHANT_DATABASE_PASSWORD=$password
 hosts=(a b)
 declare -A sandbox listen first peers
 for i in 0 1; do
@@ -211,6 +225,25 @@ declare -A worker_pid
 for host in "${hosts[@]}"; do worker_pid[$host]=$(background_pid "$host"); done
 window_first=$(($(date +%s) + 1))
 ok "both workers claim through [database] (pids ${worker_pid[a]}, ${worker_pid[b]}); the window starts at slot $window_first"
+# job_client HOST: enqueues `v0/work create` (1 s, tag HOST-N) through HOST's nginx every
+# ~0.15 s until $work/stop or $work/stop-jobs-HOST exists (at most 200), one line
+# "<status> <job id>" each in $work/jobs-HOST.ids.
+job_client() {
+    local n=0 answer
+    while [[ ! -e $work/stop && ! -e $work/stop-jobs-$1 ]] && ((n < 200)); do
+        answer=$(curl -s -w ' %{http_code}' --max-time 10 -X POST "http://127.0.0.1:${listen[$1]}/api/v0/work/create" \
+            -H 'Prefer: respond-async' -d "{\"tag\": \"$1-$n\", \"sleep_ms\": 1000}") || true
+        echo "${answer##* } $(grep -o '"job":"[0-9a-f]*"' <<<"$answer" | cut -d'"' -f4)" >>"$work/jobs-$1.ids"
+        n=$((n + 1))
+        sleep 0.15
+    done
+}
+declare -A job_pid
+for host in "${hosts[@]}"; do
+    job_client "$host" &
+    job_pid[$host]=$!
+    clients+=($!)
+done
 sleep $((SECS / 2))
 
 # ----------------------------------------------- 3. one host dies while requests flow
@@ -222,6 +255,9 @@ for host in "${hosts[@]}"; do [[ ${latest##*:} == "${worker_pid[$host]}" ]] && v
 [[ -n $victim ]] || die "the latest claim ($latest) is by neither worker (${worker_pid[*]})"
 if [[ $victim == a ]]; then survivor=b; else survivor=a; fi
 front=http://127.0.0.1:${listen[$survivor]}
+# The victim's nginx takes no more jobs from here: its client ends (its enqueues answered).
+: >"$work/stop-jobs-$victim"
+wait "${job_pid[$victim]}" || true
 # client OUT PATH BODY: POSTs through the survivor's nginx until $work/stop exists (or 3000
 # requests), one status code per line; request ids cluster-OUT-N (the API logs them).
 client() {
@@ -345,6 +381,67 @@ for problem in problems:
 sys.exit(1 if problems else 0)
 EOF
 ok "every slot of the window ran once across the two hosts (psql: apiphant_ticks; the ticker's record); the start run once for the deployment"
+
+# Jobs: all end (the killed worker's after their lease ran out), then every one succeeded,
+# and one ran twice only when the killed worker had run it.
+jobs_ended() { [[ $(sql "SELECT count(*) FROM apiphant_jobs WHERE product = 'cluster' AND state IN ('queued', 'running')") == 0 ]]; }
+wait_until 60 "every job to end" jobs_ended
+sql "SELECT id, state, attempts, convert_from(body, 'UTF8')::json->>'tag' FROM apiphant_jobs WHERE product = 'cluster'" >"$work/jobs"
+python3 - "$work/jobs" "$JOBS_RECORD" "${worker_pid[$victim]}" "$victim" "$work/jobs-$victim.ids" "$work/jobs-$survivor.ids" <<'EOF' || die "the jobs (above)"
+import collections, sys
+jobs_file, record, killed, victim, victim_ids, survivor_ids = sys.argv[1:]
+killed = int(killed)
+stored = {}
+for line in open(jobs_file):
+    id, state, attempts, tag = line.strip().split("|")
+    stored[id] = (state, int(attempts), tag)
+starts, dones = collections.defaultdict(list), collections.defaultdict(list)
+for line in open(record):
+    words = line.split()
+    if words[0] == "start":
+        starts[words[1]].append(int(words[2]))
+    elif words[0] == "done":
+        dones[words[1]].append(int(words[2]))
+problems, got = [], []
+# The victim's client ended before the kill: every enqueue answered; the survivor's may see
+# one 502 (a call in flight to a dead API process; stored or not, the table check covers it).
+for name, path, allowed in (("victim", victim_ids, 0), ("survivor", survivor_ids, 1)):
+    lines = [line.split() for line in open(path)]
+    ids = [words[1] for words in lines if words[0] == "202" and len(words) == 2]
+    bad = [words[0] for words in lines if words[0] != "202" or len(words) != 2]
+    print(f"through the {name}'s nginx: {len(lines)} enqueues, {len(ids)} answered 202 with a job id, others: {bad}")
+    if len(bad) > allowed or any(code != "502" for code in bad):
+        problems.append(f"enqueues through the {name}'s nginx answered {bad}")
+    got += ids
+unknown = [id for id in got if id not in stored]
+not_ok = {id: state for id, (state, _, _) in stored.items() if state != "succeeded"}
+twice, by_killed, wrong = [], 0, []
+for id, (state, attempts, tag) in stored.items():
+    runs = starts.get(tag, [])
+    by_killed += runs.count(killed)
+    if len(runs) > 1:
+        twice.append(tag)
+    # Once; or twice, one of the runs the killed worker's (cut short, or ended but not recorded).
+    if not runs or len([pid for pid in runs if pid != killed]) > 1 or runs.count(killed) > 1 \
+            or attempts < len(runs) or not dones.get(tag):
+        wrong.append((tag, runs, dones.get(tag), attempts))
+print(f"jobs: {len(stored)} stored, {len(got)} ids answered, {len(stored) - len(not_ok)} succeeded; "
+      f"{len(twice)} ran twice, once by the killed worker {killed} {twice}; it started {by_killed} run(s) in all")
+if unknown:
+    problems.append(f"job ids answered but not stored: {unknown}")
+if not_ok:
+    problems.append(f"jobs not succeeded: {not_ok}")
+if wrong:
+    problems.append(f"jobs not run once, or twice with the killed worker (tag, run pids, done pids, attempts): {wrong}")
+if len(got) < 20:
+    problems.append("fewer than 20 jobs enqueued")
+if by_killed < 1:
+    problems.append("the killed worker ran no job before the kill")
+for problem in problems:
+    print("FAILED:", problem)
+sys.exit(1 if problems else 0)
+EOF
+ok "every job enqueued through either nginx succeeded across the kill; a second run only of a job the killed worker ran (psql: apiphant_jobs; the fixture's record)"
 
 # --------------------------------------------------------------------- 5. teardown by PID
 survivor_dir=${sandbox[$survivor]}

@@ -1,5 +1,7 @@
-//! The worker's side of asynchronous calls: threads that claim jobs (a concurrency limit
-//! per queue: that many threads per queue in each worker), run each through the server's
+//! The worker's side of asynchronous calls: per queue a claimer thread that claims, in one
+//! round trip, as many due jobs as the queue's runner threads can start (its concurrency
+//! limit per worker), woken at once by the store's word of a new job (PostgreSQL
+//! `LISTEN`/`NOTIFY`, one listener thread) or every `poll_ms`; the runners run each through the server's
 //! call path (`dispatch::call_traced`, with the stored request id and identity) while
 //! renewing its lease every third of it, and record the end: the answer (succeeded), a
 //! retry after an exponential back-off (a 5xx or a fault), or failed for good (a 4xx, or
@@ -15,9 +17,10 @@ use crate::dispatch::{self, Request};
 use crate::plugin::TaskSet;
 use crate::store::jobs::{backoff_ms, now_ms, Claimed, Finish};
 use crate::store::JobStore;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,14 +30,15 @@ pub type Opener = Arc<dyn Fn() -> Result<Box<dyn JobStore>, String> + Send + Syn
 /// How often a runner purges the jobs that ended more than `keep_secs` ago.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
-/// The running runner threads.
+/// The running threads: per queue a claimer and its runners, and the listener.
 #[derive(Debug)]
 pub struct Runners {
     stop: Arc<AtomicBool>,
+    wakes: Vec<Arc<Wake>>,
     threads: Vec<JoinHandle<()>>,
 }
 
-/// What every runner thread shares.
+/// What every thread shares.
 struct Shared {
     tasks: Arc<TaskSet>,
     notifier: Option<Arc<dyn Notifier>>,
@@ -43,8 +47,59 @@ struct Shared {
     stop: Arc<AtomicBool>,
 }
 
-/// The queues a worker serves with how many threads each: every queue an asynchronous
-/// action names, `default` if an action names none, and every `[jobs.queues]` entry.
+/// A queue's claimed jobs not started yet and how many of its jobs run: the claimer claims
+/// only what its runners can start at once (`limit - waiting - running`).
+#[derive(Default)]
+struct Slots {
+    state: Mutex<SlotState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    waiting: VecDeque<Claimed>,
+    running: usize,
+}
+
+/// Word that a queue may have new jobs: rung by the listener (or at stop), waited for by
+/// the queue's claimer between claims that found too few.
+#[derive(Debug, Default)]
+struct Wake {
+    rung: Mutex<bool>,
+    bell: Condvar,
+}
+
+impl Wake {
+    fn ring(&self) {
+        *lock(&self.rung) = true;
+        self.bell.notify_all();
+    }
+
+    /// Forgets earlier rings: called before a claim, so a ring after it is not lost.
+    fn clear(&self) {
+        *lock(&self.rung) = false;
+    }
+
+    /// Waits until rung, at most `timeout` (the poll).
+    fn wait(&self, timeout: Duration) {
+        let rung = lock(&self.rung);
+        let (mut rung, _) = self
+            .bell
+            .wait_timeout_while(rung, timeout, |rung| !*rung)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *rung = false;
+    }
+}
+
+/// A mutex's guard, poisoned or not (the data stays consistent: no panic holds it mid-change).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The queues a worker serves with how many jobs of each it runs at once: every queue an
+/// asynchronous action names, `default` if an action names none, and every `[jobs.queues]` entry.
 pub fn queues(tasks: &TaskSet, config: &JobsConfig) -> Vec<(String, usize)> {
     let mut names: Vec<String> = tasks
         .registry()
@@ -64,7 +119,8 @@ pub fn queues(tasks: &TaskSet, config: &JobsConfig) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// Starts the runner threads of `queues`.
+/// Starts, for each of `queues`, its claimer and its `limit` runner threads, and the
+/// listener that wakes the claimers when a job is enqueued.
 pub fn start(
     tasks: Arc<TaskSet>,
     notifier: Option<Arc<dyn Notifier>>,
@@ -81,19 +137,42 @@ pub fn start(
         stop: Arc::clone(&stop),
     });
     let mut threads = Vec::new();
-    for (queue, count) in queues {
-        for n in 0..*count {
-            let shared = Arc::clone(&shared);
-            let queue = queue.clone();
-            let purges = threads.is_empty();
+    let mut wakes = HashMap::new();
+    for (queue, limit) in queues {
+        let slots = Arc::new(Slots::default());
+        let wake = Arc::new(Wake::default());
+        wakes.insert(queue.clone(), Arc::clone(&wake));
+        for n in 0..*limit {
+            let (shared, slots) = (Arc::clone(&shared), Arc::clone(&slots));
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("jobs-{queue}-{n}"))
-                    .spawn(move || run(&shared, &queue, purges))?,
+                    .spawn(move || run(&shared, &slots))?,
             );
         }
+        let shared = Arc::clone(&shared);
+        let (queue, limit) = (queue.clone(), *limit);
+        let purges = threads.len() == limit;
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("claim-{queue}"))
+                .spawn(move || claim(&shared, &queue, limit, &slots, &wake, purges))?,
+        );
     }
-    Ok(Runners { stop, threads })
+    if !wakes.is_empty() {
+        let shared = Arc::clone(&shared);
+        let wakes = wakes.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("jobs-listen".to_owned())
+                .spawn(move || listen(&shared, &wakes))?,
+        );
+    }
+    Ok(Runners {
+        stop,
+        wakes: wakes.into_values().collect(),
+        threads,
+    })
 }
 
 impl Runners {
@@ -101,6 +180,9 @@ impl Runners {
     /// `grace`; a job still running then is left to its lease (another worker runs it).
     pub fn stop(self, grace: Duration) {
         self.stop.store(true, Ordering::SeqCst);
+        for wake in &self.wakes {
+            wake.ring();
+        }
         let deadline = Instant::now() + grace;
         for thread in self.threads {
             while !thread.is_finished() && Instant::now() < deadline {
@@ -115,18 +197,73 @@ impl Runners {
     }
 }
 
-/// One runner thread: claim, run, finish, until stopped.
-fn run(shared: &Shared, queue: &str, purges: bool) {
+/// The listener: waits for the store's word that jobs were enqueued and wakes their
+/// queues' claimers at once (PostgreSQL `LISTEN`); ends at once on a store that sends none
+/// (SQLite: the claimers poll every `poll_ms`). A lost connection is made again; meanwhile
+/// the claimers poll.
+fn listen(shared: &Shared, wakes: &HashMap<String, Arc<Wake>>) {
+    // Short, so that a stop is seen soon.
+    const WAIT: Duration = Duration::from_millis(250);
+    let mut store: Option<Box<dyn JobStore>> = None;
+    let mut failing = false;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let connected = match store.as_deref_mut() {
+            Some(store) => Ok(store),
+            None => (shared.open)().map(|opened| &mut **store.insert(opened)),
+        };
+        match connected.and_then(|store| store.wait_enqueued(WAIT)) {
+            Ok(None) => return,
+            Ok(Some(queues)) => {
+                if failing {
+                    failing = false;
+                    // Jobs enqueued while the word was lost.
+                    wakes.values().for_each(|wake| wake.ring());
+                }
+                for queue in queues {
+                    if let Some(wake) = wakes.get(&queue) {
+                        wake.ring();
+                    }
+                }
+            }
+            Err(why) => {
+                if !failing {
+                    log::warn!("Jobs: no word of new jobs ({why}); polling meanwhile.");
+                    failing = true;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// A queue's claimer: claims, in one round trip, as many due jobs as its runners can start
+/// (up to the queue's `limit` running at once) and hands them over; when it found fewer, waits
+/// for the listener's word or `poll_ms`, whichever comes first.
+fn claim(shared: &Shared, queue: &str, limit: usize, slots: &Slots, wake: &Wake, purges: bool) {
     let poll = Duration::from_millis(shared.config.poll_ms);
     let lease_ms = (shared.config.lease_secs * 1000.0) as i64;
     let mut store: Option<Box<dyn JobStore>> = None;
     let mut failing = false;
     let mut purged = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
+        let free = {
+            let state = lock(&slots.state);
+            let busy = state.waiting.len() + state.running;
+            if busy >= limit {
+                // Every runner busy: wait for one to finish (a bounded wait: stop is seen).
+                let _ = slots
+                    .changed
+                    .wait_timeout(state, Duration::from_millis(100))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            limit - busy
+        };
         let connected = match store.as_deref_mut() {
             Some(store) => Ok(store),
             None => (shared.open)().map(|opened| &mut **store.insert(opened)),
         };
+        wake.clear();
         let claimed = connected.and_then(|store| {
             if purges && purged.elapsed() >= PURGE_EVERY {
                 purged = Instant::now();
@@ -138,24 +275,22 @@ fn run(shared: &Shared, queue: &str, purges: bool) {
                 }
             }
             let now = now_ms();
-            store.claim(queue, now, now + lease_ms)
+            store.claim(queue, now, now + lease_ms, free)
         });
         match claimed {
-            Ok(Some(job)) => {
+            Ok(jobs) => {
                 if failing {
                     log::info!("Jobs: the store answers again.");
                     failing = false;
                 }
-                if let Some(store) = store.as_deref_mut() {
-                    run_job(shared, store, &job, lease_ms);
+                let short = jobs.len() < free;
+                if !jobs.is_empty() {
+                    lock(&slots.state).waiting.extend(jobs);
+                    slots.changed.notify_all();
                 }
-            }
-            Ok(None) => {
-                if failing {
-                    log::info!("Jobs: the store answers again.");
-                    failing = false;
+                if short {
+                    wake.wait(poll);
                 }
-                std::thread::sleep(poll);
             }
             Err(why) => {
                 if !failing {
@@ -165,6 +300,46 @@ fn run(shared: &Shared, queue: &str, purges: bool) {
                 std::thread::sleep(poll.max(Duration::from_millis(500)));
             }
         }
+    }
+}
+
+/// One runner thread: runs the jobs its queue's claimer hands over, one at a time, until
+/// stopped (a claimed job not started by then is left to its lease).
+fn run(shared: &Shared, slots: &Slots) {
+    let lease_ms = (shared.config.lease_secs * 1000.0) as i64;
+    let mut store: Option<Box<dyn JobStore>> = None;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let job = {
+            let mut state = lock(&slots.state);
+            match state.waiting.pop_front() {
+                Some(job) => {
+                    state.running += 1;
+                    job
+                }
+                None => {
+                    let _ = slots
+                        .changed
+                        .wait_timeout(state, Duration::from_millis(100))
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    continue;
+                }
+            }
+        };
+        // Its own connection (renewals and the end), made before the run.
+        while store.is_none() && !shared.stop.load(Ordering::SeqCst) {
+            match (shared.open)() {
+                Ok(opened) => store = Some(opened),
+                Err(why) => {
+                    log::warn!("Job {}: cannot reach the store yet ({why}).", job.id);
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+        if let Some(store) = store.as_deref_mut() {
+            run_job(shared, store, &job, lease_ms);
+        }
+        lock(&slots.state).running -= 1;
+        slots.changed.notify_all();
     }
 }
 

@@ -166,9 +166,26 @@ pub trait JobStore: Send + std::fmt::Debug {
     fn status(&mut self, id: &str, identity: &str) -> Result<Option<Status>, String>;
     /// Cancels job `id` of `identity` if it has not ended; its status after.
     fn cancel(&mut self, id: &str, identity: &str, now: i64) -> Result<Option<Status>, String>;
-    /// Claims the oldest due job of `queue` (queued and due, or running with its lease
-    /// run out) until `until` (ms).
-    fn claim(&mut self, queue: &str, now: i64, until: i64) -> Result<Option<Claimed>, String>;
+    /// Claims at most `limit` of the oldest due jobs of `queue` (queued and due, or running
+    /// with their lease run out) until `until` (ms), in one round trip.
+    fn claim(
+        &mut self,
+        queue: &str,
+        now: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, String>;
+    /// Waits at most `timeout` for word that jobs were enqueued: the queues named (several
+    /// words may name one queue twice), or none when the time ran out. `Ok(None)`: this
+    /// store sends no word (SQLite; workers poll). PostgreSQL: `LISTEN apiphant_jobs` on
+    /// this connection (the insert trigger of migration 3 notifies).
+    fn wait_enqueued(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Vec<String>>, String> {
+        let _ = timeout;
+        Ok(None)
+    }
     /// Extends this worker's lease of `id`; false when it is not this worker's any more
     /// (cancelled, or claimed elsewhere after the lease ran out).
     fn renew(&mut self, id: &str, until: i64) -> Result<bool, String>;
@@ -248,7 +265,7 @@ pub(crate) const CLAIM_PICK: &str = "
     SELECT id FROM apiphant_jobs
     WHERE product = $1 AND queue = $2
       AND ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $3))
-    ORDER BY run_at LIMIT 1";
+    ORDER BY run_at LIMIT $4";
 
 pub(crate) const CLAIM_TAKE: &str = "
     UPDATE apiphant_jobs

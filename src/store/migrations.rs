@@ -83,6 +83,22 @@ pub const MIGRATIONS: &[Migration] = &[
             jobs_indexes!()
         ),
     },
+    Migration {
+        version: 3,
+        name: "word to idle workers when a job is enqueued",
+        // One notification per new job (`queue product`): the workers LISTEN and claim at
+        // once instead of at their next poll. Sent at commit; none for a rolled-back insert.
+        sql: "
+        CREATE FUNCTION apiphant_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('apiphant_jobs', NEW.queue || ' ' || NEW.product);
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER apiphant_jobs_enqueued AFTER INSERT ON apiphant_jobs
+            FOR EACH ROW EXECUTE FUNCTION apiphant_jobs_notify();
+    ",
+    },
 ];
 
 /// The embedded store's schema (SQLite), numbered on its own: the same `apiphant_jobs`

@@ -21,6 +21,8 @@ const MIGRATION_LOCK: i64 = 0x6170_6970_6861_6e74;
 pub struct PgStore {
     config: postgres::Config,
     client: Option<Client>,
+    /// Whether `client` has run `LISTEN apiphant_jobs` (a new connection has not).
+    listening: bool,
     url: String,
     product: String,
     deployment: String,
@@ -48,6 +50,7 @@ pub fn connect(
     let mut store = PgStore {
         config,
         client: None,
+        listening: false,
         url,
         product: product.to_owned(),
         deployment: deployment.to_owned(),
@@ -79,6 +82,7 @@ impl PgStore {
         match &mut self.client {
             Some(client) => Ok(client),
             slot @ None => {
+                self.listening = false;
                 let client = self
                     .config
                     .connect(NoTls)
@@ -218,19 +222,20 @@ impl TickStore for PgStore {
     }
 }
 
-/// The claim on PostgreSQL: the pick locks its row and skips rows other workers hold.
+/// The claim on PostgreSQL: the pick locks its rows (at most `$6`) and skips rows other
+/// workers hold; materialized, so the rows picked are the rows taken.
 const CLAIM_JOB: &str = "
-    WITH picked AS (
+    WITH picked AS MATERIALIZED (
         SELECT id FROM apiphant_jobs
         WHERE product = $1 AND queue = $2
           AND ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $3))
-        ORDER BY run_at LIMIT 1
+        ORDER BY run_at LIMIT $6
         FOR UPDATE SKIP LOCKED
     )
     UPDATE apiphant_jobs
     SET state = 'running', attempts = attempts + 1, locked_by = $4, locked_until = $5,
         started_at = $3
-    WHERE id = (SELECT id FROM picked)
+    WHERE id IN (SELECT id FROM picked)
     RETURNING id, route, action, body, request_id, identity, attempts, max_attempts";
 
 fn status_row(row: &postgres::Row) -> Status {
@@ -340,19 +345,73 @@ impl JobStore for PgStore {
         self.status(id, identity)
     }
 
-    fn claim(&mut self, queue: &str, now: i64, until: i64) -> Result<Option<Claimed>, String> {
+    fn claim(
+        &mut self,
+        queue: &str,
+        now: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, String> {
         let (product, worker) = (self.product.clone(), self.worker.clone());
-        let rows = self.query(CLAIM_JOB, &[&product, &queue, &now, &worker, &until])?;
-        Ok(rows.first().map(|row| Claimed {
-            id: row.get(0),
-            route: row.get(1),
-            action: row.get(2),
-            body: row.get(3),
-            request_id: row.get(4),
-            identity: row.get(5),
-            attempts: u32::try_from(row.get::<_, i64>(6)).unwrap_or(u32::MAX),
-            max_attempts: u32::try_from(row.get::<_, i64>(7)).unwrap_or(u32::MAX),
-        }))
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.query(
+            CLAIM_JOB,
+            &[&product, &queue, &now, &worker, &until, &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| Claimed {
+                id: row.get(0),
+                route: row.get(1),
+                action: row.get(2),
+                body: row.get(3),
+                request_id: row.get(4),
+                identity: row.get(5),
+                attempts: u32::try_from(row.get::<_, i64>(6)).unwrap_or(u32::MAX),
+                max_attempts: u32::try_from(row.get::<_, i64>(7)).unwrap_or(u32::MAX),
+            })
+            .collect())
+    }
+
+    fn wait_enqueued(&mut self, timeout: Duration) -> Result<Option<Vec<String>>, String> {
+        if !self.listening {
+            self.retried(|client| client.batch_execute("LISTEN apiphant_jobs"))?;
+            self.listening = true;
+        }
+        let mut words = Vec::new();
+        let mut error = None;
+        if let Some(client) = self.client.as_mut() {
+            use postgres::fallible_iterator::FallibleIterator;
+            let mut notifications = client.notifications();
+            // The first word (waiting at most `timeout`), then whatever else already came.
+            let mut next = notifications.timeout_iter(timeout).next();
+            loop {
+                match next {
+                    Ok(Some(notification)) => words.push(notification.payload().to_owned()),
+                    Ok(None) => break,
+                    Err(failure) => {
+                        error = Some(failure);
+                        break;
+                    }
+                }
+                next = notifications.iter().next();
+            }
+        }
+        if let Some(error) = error {
+            return Err(self.failed(&error));
+        }
+        if self.client.is_none() {
+            self.listening = false;
+        }
+        let product = self.product.as_str();
+        Ok(Some(
+            words
+                .iter()
+                .filter_map(|word| word.split_once(' '))
+                .filter(|(_, of)| *of == product)
+                .map(|(queue, _)| queue.to_owned())
+                .collect(),
+        ))
     }
 
     fn renew(&mut self, id: &str, until: i64) -> Result<bool, String> {

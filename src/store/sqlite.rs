@@ -112,20 +112,18 @@ impl SqliteStore {
     }
 }
 
-/// The id of the oldest claimable job of `queue`, if any.
+/// The ids of the (at most `limit`) oldest claimable jobs of `queue`.
 fn pick(
     connection: &Connection,
     product: &str,
     queue: &str,
     now: i64,
-) -> rusqlite::Result<Option<String>> {
-    connection
-        .query_row(
-            &sql(jobs::CLAIM_PICK),
-            params![product, queue, now],
-            |row| row.get(0),
-        )
-        .optional()
+    limit: usize,
+) -> rusqlite::Result<Vec<String>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = connection.prepare_cached(&sql(jobs::CLAIM_PICK))?;
+    let ids = statement.query_map(params![product, queue, now, limit], |row| row.get(0))?;
+    ids.collect()
 }
 
 fn status_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Status> {
@@ -206,44 +204,51 @@ impl JobStore for SqliteStore {
         self.status(id, identity)
     }
 
-    fn claim(&mut self, queue: &str, now: i64, until: i64) -> Result<Option<Claimed>, String> {
+    fn claim(
+        &mut self,
+        queue: &str,
+        now: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, String> {
         let (product, worker) = (self.product.clone(), self.worker.clone());
         let path = self.path.display().to_string();
         let failed = |error: rusqlite::Error| format!("job store '{path}': {error}");
         // A read first (WAL: it waits for no writer): an idle poll takes no write lock.
-        if pick(&self.connection, &product, queue, now)
+        if pick(&self.connection, &product, queue, now, 1)
             .map_err(failed)?
-            .is_none()
+            .is_empty()
         {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(failed)?;
-        let Some(picked) = pick(&transaction, &product, queue, now).map_err(failed)? else {
-            return Ok(None);
-        };
-        let claimed = transaction
-            .query_row(
-                &sql(jobs::CLAIM_TAKE),
-                params![picked, worker, until, now],
-                |row| {
-                    Ok(Claimed {
-                        id: row.get(0)?,
-                        route: row.get(1)?,
-                        action: row.get(2)?,
-                        body: row.get(3)?,
-                        request_id: row.get(4)?,
-                        identity: row.get(5)?,
-                        attempts: row.get(6)?,
-                        max_attempts: row.get(7)?,
-                    })
-                },
-            )
-            .map_err(failed)?;
+        let mut claimed = Vec::new();
+        for picked in pick(&transaction, &product, queue, now, limit).map_err(failed)? {
+            let job = transaction
+                .query_row(
+                    &sql(jobs::CLAIM_TAKE),
+                    params![picked, worker, until, now],
+                    |row| {
+                        Ok(Claimed {
+                            id: row.get(0)?,
+                            route: row.get(1)?,
+                            action: row.get(2)?,
+                            body: row.get(3)?,
+                            request_id: row.get(4)?,
+                            identity: row.get(5)?,
+                            attempts: row.get(6)?,
+                            max_attempts: row.get(7)?,
+                        })
+                    },
+                )
+                .map_err(failed)?;
+            claimed.push(job);
+        }
         transaction.commit().map_err(failed)?;
-        Ok(Some(claimed))
+        Ok(claimed)
     }
 
     fn renew(&mut self, id: &str, until: i64) -> Result<bool, String> {
