@@ -215,7 +215,7 @@ impl Auth {
             (2.., _) => return Decision::Unauthorized,
             _ => return refuse(),
         };
-        let Some(token) = bearer(header) else {
+        let Some(token) = bearer_token(header) else {
             return refuse();
         };
         let Some(token) = self.known(token) else {
@@ -236,12 +236,16 @@ impl Auth {
 }
 
 impl Auth {
-    /// The configured token `token` is, if any: remembered by this worker thread, else
-    /// found by its SHA-256 (and then remembered).
+    /// The configured token `token` (a `Bearer` header's, not yet checked) is, if any:
+    /// remembered by this worker thread (then its characters were checked when it was
+    /// remembered), else checked ([`is_b64token`]), found by its SHA-256 and remembered.
     fn known(&self, token: &[u8]) -> Option<&Token> {
         let index = match recent::find(self.id, token) {
             Some(index) => index,
             None => {
+                if !is_b64token(token) {
+                    return None;
+                }
                 let hash: [u8; 32] = Sha256::digest(token).into();
                 let index = *self.tokens.get(&hash)?;
                 recent::remember(self.id, token, index);
@@ -278,22 +282,35 @@ mod recent {
     pub(super) const SLOTS: usize = 4;
     /// Longest token remembered (apiphant's are 52 bytes); a longer one is hashed each time.
     const MAX_LEN: usize = 64;
+    /// A remembered token in 8-byte words, zero-padded: compared a word at a time.
+    type Words = [u64; MAX_LEN / 8];
 
     #[derive(Clone, Copy)]
     struct Slot {
         /// The [`super::Auth::id`] that knew the token; 0: empty.
         auth: u64,
         len: usize,
-        token: [u8; MAX_LEN],
+        token: Words,
         index: usize,
     }
 
     const EMPTY: Slot = Slot {
         auth: 0,
         len: 0,
-        token: [0; MAX_LEN],
+        token: [0; MAX_LEN / 8],
         index: 0,
     };
+
+    /// `token` (at most [`MAX_LEN`] bytes) as zero-padded words.
+    fn words(token: &[u8]) -> Words {
+        let mut words = [0; MAX_LEN / 8];
+        for (word, chunk) in words.iter_mut().zip(token.chunks(8)) {
+            let mut bytes = [0; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            *word = u64::from_ne_bytes(bytes);
+        }
+        words
+    }
 
     thread_local! {
         /// This thread's slots and the one to fill next.
@@ -303,6 +320,10 @@ mod recent {
 
     /// The index `token` had in `auth`, if this thread remembers it.
     pub(super) fn find(auth: u64, token: &[u8]) -> Option<usize> {
+        if token.len() > MAX_LEN {
+            return None;
+        }
+        let presented = words(token);
         SLOTS_OF_THREAD
             .try_with(|slots| {
                 let (slots, _) = &*slots.borrow();
@@ -310,7 +331,7 @@ mod recent {
                 for slot in slots {
                     if slot.auth == auth
                         && slot.len == token.len()
-                        && bool::from(slot.token[..slot.len].ct_eq(token))
+                        && bool::from(slot.token[..].ct_eq(&presented[..]))
                     {
                         found = Some(slot.index);
                     }
@@ -341,12 +362,10 @@ mod recent {
                     oldest
                 }
             };
-            let mut token_bytes = [0; MAX_LEN];
-            token_bytes[..token.len()].copy_from_slice(token);
             slots[at] = Slot {
                 auth,
                 len: token.len(),
-                token: token_bytes,
+                token: words(token),
                 index,
             };
         });
@@ -354,16 +373,25 @@ mod recent {
 }
 
 /// The token of `Bearer <token>` (scheme in any case, RFC 6750 `b64token` characters).
+#[cfg(test)]
 fn bearer(header: &[u8]) -> Option<&[u8]> {
+    bearer_token(header).filter(|token| is_b64token(token))
+}
+
+/// What follows `Bearer ` (scheme in any case), its characters not yet checked.
+fn bearer_token(header: &[u8]) -> Option<&[u8]> {
     let header = header.trim_ascii();
     let (scheme, rest) = header.split_at_checked(6)?;
     if !scheme.eq_ignore_ascii_case(b"bearer") || rest.first() != Some(&b' ') {
         return None;
     }
-    let token = rest.trim_ascii_start();
+    Some(rest.trim_ascii_start())
+}
+
+/// Whether `token` is an RFC 6750 `b64token`: not empty, its characters then `=`s.
+fn is_b64token(token: &[u8]) -> bool {
     let body_end = token.iter().rposition(|&b| b != b'=').map_or(0, |n| n + 1);
-    let valid = !token.is_empty() && token[..body_end].iter().all(|&b| B64TOKEN[usize::from(b)]);
-    valid.then_some(token)
+    !token.is_empty() && token[..body_end].iter().all(|&b| B64TOKEN[usize::from(b)])
 }
 
 /// Which bytes RFC 6750's `b64token` allows before its trailing `=`s, by value (one table
