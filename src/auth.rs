@@ -12,13 +12,13 @@
 //!
 //! What a request costs (issue 12, "Cost"): the scopes and `public` globs are matched once,
 //! at start-up, against this generation's endpoints, giving each token (and `public`) a set
-//! of endpoint indices ([`Endpoints`], a bitset): a request tests one bit, no glob. And each
-//! worker thread remembers the last few tokens it found valid ([`recent`]: at most
-//! [`recent::SLOTS`] per thread, no lock, compared in constant time with `subtle`), so a
+//! of endpoint indices (`Endpoints`, a bitset): a request tests one bit, no glob. And each
+//! worker thread remembers the last few tokens it found valid (`recent`: at most
+//! `recent::SLOTS` per thread, no lock, compared in constant time with `subtle`), so a
 //! known token is hashed once per worker, not once per request. Only valid tokens are
 //! remembered (an unknown one is hashed every time and leaves nothing behind, so 10,000
 //! failed attempts a second cost CPU, never memory), and only for the [`Auth`] that found
-//! them: a reload builds a new `Auth` with a new [`Auth::id`], so a token revoked by a
+//! them: a reload builds a new `Auth` with a new `Auth::id`, so a token revoked by a
 //! reload is refused by the first request the new generation routes.
 
 use crate::config::{AuthConfig, ConfigError};
