@@ -226,8 +226,15 @@ start_server() {
         curl -s -D - -o /dev/null -X POST "${headers[@]}" --data "$body" \
             "http://127.0.0.1:$port$(echo_path "$name")" | grep -qi "^x-request-id: $ops_request_id" ||
             [[ $name != apiphant-ops ]] || { echo "$name does not return our X-Request-Id" >&2; exit 1; }
-        curl -sf "http://127.0.0.1:$admin_port/metrics" | grep -q '^apiphant_requests_total{.*status="200"} [1-9]' ||
-            { echo "$name: no /metrics at 127.0.0.1:$admin_port counting the echo" >&2; exit 1; }
+        # Read whole before grep: `curl | grep -q` under pipefail fails when grep stops early
+        # on a long exposition (the 100-route product's) and curl gets SIGPIPE.
+        local route exposition
+        route=$(echo_path "$name")
+        route=${route#/api/}
+        route=${route%/*}
+        exposition=$(curl -sf "http://127.0.0.1:$admin_port/metrics") || exposition=""
+        grep -q "^apiphant_requests_total{route=\"$route\",.*status=\"200\"} [1-9]" <<<"$exposition" ||
+            { echo "$name: no /metrics at 127.0.0.1:$admin_port counting $route (${#exposition} bytes)" >&2; exit 1; }
     fi
 }
 

@@ -356,14 +356,11 @@ impl Application {
         }
         // 401 / 403: the caller's token and its scopes, or the `authorize` hook.
         let identity: Cow<'static, str> = match generation.auth.map(|auth| {
-            let route = endpoint
-                .path
-                .strip_prefix("/api/")
-                .unwrap_or(&endpoint.path);
+            let route = crate::auth::route_of(endpoint);
             (
                 auth,
                 route,
-                auth.decide(route, seen.authorizations, seen.authorization),
+                auth.decide(endpoint, seen.authorizations, seen.authorization),
             )
         }) {
             None => Cow::Borrowed(""),

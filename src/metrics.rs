@@ -1,10 +1,12 @@
 //! Request counters for the admin listener's `GET /metrics`, in the Prometheus text format.
 //!
 //! How they are kept: one set of counters per endpoint (indexed by `Endpoint::index`,
-//! fixed per plugin generation): one counter per status, one per latency bucket (not cumulative: the
-//! scrape adds them up), the latency's sum in microseconds, body bytes in and out; a call
-//! is five relaxed atomic adds on its own endpoint's counters. No lock and no map lookup
-//! on the request path. The blocking pool's gauges are its own atomics
+//! fixed per plugin generation), split in [`SHARDS`] shards of their own cache lines: one
+//! counter per status, one per latency bucket (not cumulative: the scrape adds them up),
+//! the latency's sum in microseconds, body bytes in and out. Each worker thread takes a
+//! shard once (threads in turn), so a call is five relaxed atomic adds on its own thread's
+//! shard of its endpoint's counters: no lock, no map lookup, and no cache line that the
+//! workers all write (up to [`SHARDS`] workers). A scrape adds the shards up. The blocking pool's gauges are its own atomics
 //! ([`crate::blocking::PoolStats`]), plugin panics one relaxed counter touched only by a
 //! panic. A scrape reads every counter once, relaxed (it may see one request counted and
 //! not its neighbour, which Prometheus tolerates).
@@ -19,8 +21,9 @@ use crate::blocking::PoolStats;
 use crate::exposition::{Exposition, Histogram};
 use crate::plugin::{Endpoint, Registry};
 use crate::watchdog::Watchdog;
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,11 +35,62 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Shards of each endpoint's counters (worker threads beyond share them, still lock-free).
+const SHARDS: usize = 8;
+
+/// The next shard a thread takes.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard (`usize::MAX`: none taken yet).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The calling thread's shard, taken on its first call.
+fn shard() -> usize {
+    SHARD
+        .try_with(|shard| {
+            if shard.get() == usize::MAX {
+                shard.set(NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS);
+            }
+            shard.get()
+        })
+        .unwrap_or(0)
+}
+
+/// [`BUCKETS`] in nanoseconds (integers: a call is bucketed without a float).
+const BUCKET_NANOS: [u64; BUCKETS.len()] = {
+    let mut nanos = [0; BUCKETS.len()];
+    let mut n = 0;
+    while n < BUCKETS.len() {
+        nanos[n] = (BUCKETS[n] * 1e9 + 0.5) as u64;
+        n += 1;
+    }
+    nanos
+};
+
 /// One endpoint's counters.
 #[derive(Debug, Default)]
 struct Counters {
     route: Box<str>,
     action: Box<str>,
+    shards: [Shard; SHARDS],
+}
+
+impl Counters {
+    /// The sum over the shards of the counter `which` picks.
+    fn sum(&self, which: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| which(shard).load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+/// The counters one shard of worker threads adds to, on cache lines of their own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard {
     /// Answers by [`STATUSES`], then `other`.
     statuses: [AtomicU64; STATUSES.len() + 1],
     /// Calls by latency bucket ([`BUCKETS`], then `+Inf`), each in its own bucket only.
@@ -133,7 +187,7 @@ impl RouteMetrics {
     /// routes are not counted).
     pub(crate) fn count(&self, endpoint: Option<&Endpoint>, status: u16) {
         let counter = match endpoint.and_then(|endpoint| self.routes.get(endpoint.index)) {
-            Some(counters) => &counters.statuses[status_slot(status)],
+            Some(counters) => &counters.shards[shard()].statuses[status_slot(status)],
             None if status == 404 => &self.metrics.unrouted,
             // An answer that is no route's (the OpenAPI document): not counted.
             None => return,
@@ -146,12 +200,13 @@ impl RouteMetrics {
         let Some(counters) = self.routes.get(endpoint.index) else {
             return;
         };
-        let seconds = call.latency.as_secs_f64();
-        let bucket = BUCKETS
+        let counters = &counters.shards[shard()];
+        let nanos = u64::try_from(call.latency.as_nanos()).unwrap_or(u64::MAX);
+        let bucket = BUCKET_NANOS
             .iter()
-            .position(|&bound| seconds <= bound)
+            .position(|&bound| nanos <= bound)
             .unwrap_or(BUCKETS.len());
-        let micros = u64::try_from(call.latency.as_micros()).unwrap_or(u64::MAX);
+        let micros = nanos / 1000;
         counters.statuses[status_slot(call.status)].fetch_add(1, Ordering::Relaxed);
         counters.latency[bucket].fetch_add(1, Ordering::Relaxed);
         counters.latency_micros.fetch_add(micros, Ordering::Relaxed);
@@ -174,8 +229,8 @@ impl RouteMetrics {
             "Requests answered, by route, action and status.",
         );
         for counters in &self.routes {
-            for (slot, count) in counters.statuses.iter().enumerate() {
-                let count = count.load(Ordering::Relaxed);
+            for slot in 0..=STATUSES.len() {
+                let count = counters.sum(|shard| &shard.statuses[slot]);
                 // Every route's 200 series exists from the start; the others once counted.
                 let status = STATUSES.get(slot).copied();
                 if count == 0 && status != Some(200) {
@@ -230,14 +285,12 @@ impl RouteMetrics {
         );
         for counters in &self.routes {
             let labels = [("route", &*counters.route), ("action", &*counters.action)];
-            let counts = counters
-                .latency
-                .each_ref()
-                .map(|count| count.load(Ordering::Relaxed));
+            let counts: [u64; BUCKETS.len() + 1] =
+                std::array::from_fn(|bucket| counters.sum(|shard| &shard.latency[bucket]));
             let histogram = Histogram {
                 bounds: &BUCKETS,
                 counts: &counts,
-                sum: counters.latency_micros.load(Ordering::Relaxed) as f64 / 1e6,
+                sum: counters.sum(|shard| &shard.latency_micros) as f64 / 1e6,
             };
             out.histogram(name, &labels, histogram);
         }
@@ -245,12 +298,12 @@ impl RouteMetrics {
             (
                 "apiphant_request_body_bytes_total",
                 "Request body bytes read by calls, by route and action.",
-                (|c: &Counters| c.bytes_in.load(Ordering::Relaxed)) as fn(&Counters) -> u64,
+                (|c: &Counters| c.sum(|shard| &shard.bytes_in)) as fn(&Counters) -> u64,
             ),
             (
                 "apiphant_response_body_bytes_total",
                 "Response body bytes of calls, by route and action.",
-                |c: &Counters| c.bytes_out.load(Ordering::Relaxed),
+                |c: &Counters| c.sum(|shard| &shard.bytes_out),
             ),
         ] {
             out.family(name, "counter", help);
@@ -309,4 +362,34 @@ fn status_slot(status: u16) -> usize {
         .iter()
         .position(|&known| known == status)
         .unwrap_or(STATUSES.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_in_nanoseconds_are_the_bounds() {
+        assert_eq!(BUCKET_NANOS[0], 500_000);
+        assert_eq!(BUCKET_NANOS[2], 2_500_000);
+        assert_eq!(BUCKET_NANOS[BUCKETS.len() - 1], 10_000_000_000);
+        for (&nanos, &seconds) in BUCKET_NANOS.iter().zip(&BUCKETS) {
+            assert!(
+                (nanos as f64 / 1e9 - seconds).abs() < 1e-12,
+                "{nanos} {seconds}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_thread_keeps_to_one_shard() {
+        let mine = shard();
+        assert_eq!(shard(), mine);
+        let others: Vec<usize> = (0..SHARDS)
+            .map(|_| std::thread::spawn(shard).join().unwrap_or(usize::MAX))
+            .collect();
+        assert!(others.iter().all(|&other| other < SHARDS), "{others:?}");
+        // Threads take shards in turn: consecutive new threads do not all share one.
+        assert!(others.iter().any(|&other| other != others[0]), "{others:?}");
+    }
 }

@@ -128,12 +128,11 @@ impl RequestId {
 
     /// Whether a client's id is kept: 1 to 64 token characters (RFC 9110 `tchar`:
     /// letters, digits and ``!#$%&'*+-.^_`|~``): safe in a header, a log line and a URL.
+    /// One pass, one table load per byte.
     pub fn accepts(value: &[u8]) -> bool {
         !value.is_empty()
             && value.len() <= MAX_LEN
-            && value
-                .iter()
-                .all(|&byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+            && value.iter().all(|&byte| TCHAR[usize::from(byte)])
     }
 
     /// The id's bytes (ASCII).
@@ -149,6 +148,35 @@ impl RequestId {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Which bytes are RFC 9110 `tchar`s, by value.
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        byte += 1;
+    }
+    table
+};
 
 impl std::fmt::Debug for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -204,6 +232,14 @@ mod tests {
             assert!(!kept(bad), "{bad:?}");
             let replaced = RequestId::given_or_next(Some(bad));
             assert!(replaced.as_str().contains('-'), "{replaced}");
+        }
+    }
+
+    #[test]
+    fn the_table_holds_exactly_the_token_characters() {
+        for byte in 0..=255u8 {
+            let tchar = byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte);
+            assert_eq!(RequestId::accepts(&[byte]), tchar, "{byte}");
         }
     }
 
