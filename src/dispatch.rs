@@ -201,6 +201,7 @@ fn call_inner(
     let context = CallContext {
         request_id: request.request_id,
         identity: request.identity,
+        registry: None,
     };
     let outcome = registry.call(
         endpoint,

@@ -216,6 +216,7 @@ impl RouteMetrics {
         );
         self.render_calls(&mut out);
         self.render_pool(&mut out, watchdog);
+        crate::jobs::depth::render(&mut out);
         out.finish()
     }
 

@@ -176,9 +176,75 @@ pub struct HostV2 {
     pub max_log_level: u32,
     /// Where plugin log records go.
     pub log: LogFn,
-    /// Reserved for later host services; null in ABI 2.
-    pub reserved: *const c_void,
+    /// The host's services ([`HostServicesV2`], cast to `*const c_void`), or null when the
+    /// host offers none (hosts of ABI 2 before the services existed passed null here, in
+    /// the field then named `reserved`). Static for the host's life.
+    pub services: *const c_void,
 }
+
+/// Services the host offers plugins (what [`HostV2::services`] points to).
+///
+/// Growth rule as for [`Context`]: later hosts of ABI 2 may append fields; `size` is
+/// `size_of::<HostServicesV2>()` as the host built it, and a plugin uses a field only if it
+/// ends within `size` (a missing service is refused in the plugin, never called).
+#[repr(C)]
+#[derive(Debug)]
+pub struct HostServicesV2 {
+    /// Bytes of this struct the host filled.
+    pub size: usize,
+    /// Stores a job (docs/jobs.md, "Enqueue from code"); returns one of the `ENQUEUE_*`
+    /// codes and writes the job id ([`ENQUEUE_OK`]) or a one-line reason into `answer`.
+    pub enqueue: EnqueueFn,
+}
+
+/// Type of [`HostServicesV2::enqueue`]. Callable from any thread, during a call (the job
+/// then records the call's request id and identity) or outside one.
+pub type EnqueueFn = extern "C" fn(input: *const EnqueueIn, answer: *mut Answer) -> u32;
+
+/// What a plugin asks [`HostServicesV2::enqueue`] to store.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct EnqueueIn {
+    /// `size_of::<EnqueueIn>()` as the plugin built it (fields may be appended later).
+    pub size: usize,
+    /// The target's route (`v0/reports`, UTF-8).
+    pub route: Bytes,
+    /// The action (`create`): one marked `.asynchronous()`.
+    pub action: Bytes,
+    /// The job's body: a JSON object (UTF-8).
+    pub body: Bytes,
+    /// Not run before this time (ms since the Unix epoch); 0 or past: as soon as a worker
+    /// is free.
+    pub run_at_unix_ms: i64,
+    /// An idempotency key (1 to 255 visible ASCII characters), or empty for none.
+    pub idempotency_key: Bytes,
+}
+
+/// A buffer the plugin lends for a host's answer: the host writes at most `cap` bytes at
+/// `ptr` and sets `len`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Answer {
+    /// Start of the plugin's buffer.
+    pub ptr: *mut u8,
+    /// Its capacity.
+    pub cap: usize,
+    /// Bytes the host wrote.
+    pub len: usize,
+}
+
+/// The job was stored (or an earlier one with the same key and body found): the answer is
+/// its id.
+pub const ENQUEUE_OK: u32 = 0;
+/// The request is wrong (no such action, not asynchronous, a malformed key or body): the
+/// answer says why.
+pub const ENQUEUE_REFUSED: u32 = 1;
+/// The job store cannot take it now (unreachable, busy): the answer says why.
+pub const ENQUEUE_UNAVAILABLE: u32 = 2;
+/// This process stores no jobs (no asynchronous action is loaded, or not a server or worker).
+pub const ENQUEUE_UNSUPPORTED: u32 = 3;
+/// The idempotency key was used with another body.
+pub const ENQUEUE_CONFLICT: u32 = 4;
 
 /// The table a plugin exports. `abi_version` must stay the first field in every version.
 ///

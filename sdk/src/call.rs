@@ -52,6 +52,38 @@ pub(crate) fn enter(
     Guard(())
 }
 
+/// This thread's call state, to put back with [`Snapshot::restore`] after a host service
+/// that may have let the call move to another thread (the server waits on coroutines,
+/// which may resume on another of its threads).
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    call: Option<(&'static str, &'static str)>,
+    context: (Vec<u8>, Vec<u8>),
+}
+
+impl Snapshot {
+    /// Takes this thread's call state.
+    pub(crate) fn take() -> Snapshot {
+        let context = CONTEXT
+            .try_with(|context| context.borrow().clone())
+            .unwrap_or_default();
+        Snapshot {
+            call: current(),
+            context,
+        }
+    }
+
+    /// Puts the state back on the thread the call runs on now.
+    pub(crate) fn restore(self) {
+        let _ = CONTEXT.try_with(|context| {
+            if let Ok(mut context) = context.try_borrow_mut() {
+                *context = self.context;
+            }
+        });
+        let _ = CALL.try_with(|call| call.set(self.call));
+    }
+}
+
 /// The (route, action) or ("task", name) being run on this thread, if any.
 pub(crate) fn current() -> Option<(&'static str, &'static str)> {
     CALL.try_with(Cell::get).ok().flatten()

@@ -209,6 +209,16 @@ extern "C" fn load(host: *const HostV2) -> Bytes {
         if let Some(host) = unsafe { host.as_ref() } {
             if host.abi_version == abi::ABI_VERSION {
                 log_bridge::install(host.log, host.max_log_level);
+                // SAFETY: a host of ABI 2 passes null or a pointer to its static
+                // `HostServicesV2`, whose `size` says which fields it filled.
+                let services = unsafe { host.services.cast::<abi::HostServicesV2>().as_ref() };
+                if let Some(services) = services {
+                    let end = std::mem::offset_of!(abi::HostServicesV2, enqueue)
+                        + std::mem::size_of::<abi::EnqueueFn>();
+                    if services.size >= end {
+                        crate::jobs::install(services.enqueue);
+                    }
+                }
             }
         }
         std::panic::set_hook(Box::new(panic::remember));

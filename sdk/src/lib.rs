@@ -29,6 +29,7 @@ mod call;
 mod error;
 mod export;
 mod hooks;
+pub mod jobs;
 mod json;
 mod log_bridge;
 mod macros;

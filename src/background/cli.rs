@@ -215,6 +215,11 @@ fn start_jobs(
     drop(first);
     let jobs = config.jobs.clone();
     let open: runner::Opener = Arc::new(move || store::open_jobs(&config, &dir, &worker));
+    crate::jobs::enqueue::through_store(Arc::clone(&open), jobs.max_attempts);
+    crate::jobs::depth::start(
+        Arc::clone(&open),
+        queues.iter().map(|(queue, _)| queue.clone()),
+    );
     Ok(runner::start(
         Arc::clone(tasks),
         notifier,

@@ -176,6 +176,7 @@ impl Observed for WorkerMetrics {
             "1 while the worker schedules tasks, 0 once it shuts down.",
             u8::from(self.ready()),
         );
+        crate::jobs::depth::render(&mut out);
         out.finish()
     }
 }

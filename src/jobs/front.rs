@@ -6,7 +6,7 @@
 
 use crate::dispatch::{Body, Reply, Request};
 use crate::plugin::Endpoint;
-use crate::store::jobs::{now_ms, Enqueued, NewJob};
+use crate::store::jobs::{now_ms, Enqueued, NewJob, STATES};
 use crate::store::JobStore;
 use apiphant_sdk::wire::{BAD_BODY, NOT_FOUND, UNAVAILABLE};
 use serde_json::{json, Value};
@@ -78,32 +78,42 @@ impl Front {
         request_id: &[u8],
         job: impl FnOnce(&mut dyn JobStore) -> Result<T, String> + Send + 'static,
     ) -> Result<T, Reply> {
+        self.run_store(job).map_err(|why| {
+            log::warn!(
+                "req={} job store: 503: {}",
+                String::from_utf8_lossy(request_id),
+                crate::logging::escape(why.as_bytes())
+            );
+            Reply::json(503, &UNAVAILABLE)
+        })
+    }
+
+    /// [`Front::run`] with the reason as `Err` (a coroutine or a plain thread may wait).
+    pub(crate) fn run_store<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut dyn JobStore) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
         let (done, result) = may::sync::mpsc::channel();
         let work: Work = Box::new(move |store| {
             let _ = done.send(store.and_then(job));
         });
-        let unavailable = |why: &str| {
-            log::warn!(
-                "req={} job store: 503: {why}",
-                String::from_utf8_lossy(request_id)
-            );
-            Reply::json(503, &UNAVAILABLE)
-        };
         match self.work.try_send(work) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(unavailable("its queue is full")),
-            Err(TrySendError::Disconnected(_)) => return Err(unavailable("its threads stopped")),
+            Err(TrySendError::Full(_)) => return Err("its queue is full".to_owned()),
+            Err(TrySendError::Disconnected(_)) => return Err("its threads stopped".to_owned()),
         }
         match result.recv_timeout(self.timeout) {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(why)) => Err(unavailable(
-                &crate::logging::escape(why.as_bytes()).to_string(),
-            )),
-            Err(_) => Err(unavailable(&format!(
+            Ok(result) => result,
+            Err(_) => Err(format!(
                 "no answer within {:.1} s",
                 self.timeout.as_secs_f64()
-            ))),
+            )),
         }
+    }
+
+    /// The attempts a new job gets (`[jobs] max_attempts`).
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.max_attempts
     }
 
     /// Stores the call to `endpoint` as a job: 202 `{"job":"<id>"}` (the same job for a
@@ -125,20 +135,7 @@ impl Front {
                 )
             }
         };
-        let (route, action) = endpoint
-            .label
-            .split_once(' ')
-            .unwrap_or((&endpoint.label, ""));
-        let job = NewJob {
-            route: route.to_owned(),
-            action: action.to_owned(),
-            queue: endpoint.queue().to_owned(),
-            body: request.body.to_vec(),
-            request_id: String::from_utf8_lossy(request.request_id).into_owned(),
-            identity: String::from_utf8_lossy(request.identity).into_owned(),
-            key,
-            max_attempts: self.max_attempts,
-        };
+        let job = new_job(endpoint, request, key, self.max_attempts);
         match self.run(request.request_id, move |store| {
             store.enqueue(&job, now_ms())
         }) {
@@ -157,10 +154,13 @@ impl Front {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(request.body) else {
             return Reply::json(400, &BAD_BODY);
         };
+        if builtin == Builtin::ReadJob && !body.contains_key("job") && body.contains_key("state") {
+            return self.list(&body, request);
+        }
         let Some(id) = body.get("job").and_then(Value::as_str).map(str::to_owned) else {
             return json_reply(
                 400,
-                &json!({"error": "give the job's id: {\"job\": \"<id>\"}"}),
+                &json!({"error": "give the job's id: {\"job\": \"<id>\"} (or a state to list: {\"state\": \"queued\"})"}),
             );
         };
         let identity = String::from_utf8_lossy(request.identity).into_owned();
@@ -174,6 +174,72 @@ impl Front {
             Ok(None) => Reply::json(404, &NOT_FOUND),
             Err(reply) => reply,
         }
+    }
+}
+
+impl Front {
+    /// `v0/_jobs read` with `{"state": "queued", "limit": n}`: the caller's newest `n`
+    /// jobs in that state (`limit` 1 to [`LIST_MAX`], default [`LIST_DEFAULT`]).
+    fn list(&self, body: &serde_json::Map<String, Value>, request: &Request<'_>) -> Reply {
+        let state = body.get("state").and_then(Value::as_str).unwrap_or("");
+        let Some(state) = STATES.iter().find(|known| **known == state) else {
+            return json_reply(
+                400,
+                &json!({"error": format!("state must be one of {}", STATES.join(", "))}),
+            );
+        };
+        let limit = match body.get("limit") {
+            None => LIST_DEFAULT,
+            Some(limit) => match limit.as_i64().filter(|n| (1..=LIST_MAX).contains(n)) {
+                Some(limit) => limit,
+                None => {
+                    return json_reply(
+                        400,
+                        &json!({"error": format!("limit must be a whole number from 1 to {LIST_MAX}")}),
+                    )
+                }
+            },
+        };
+        let identity = String::from_utf8_lossy(request.identity).into_owned();
+        let listed = self.run(request.request_id, move |store| {
+            store.list(&identity, state, limit)
+        });
+        match listed {
+            Ok(jobs) => {
+                let jobs: Vec<Value> = jobs.iter().map(|(id, status)| status.to_json(id)).collect();
+                json_reply(200, &json!({ "jobs": jobs }))
+            }
+            Err(reply) => reply,
+        }
+    }
+}
+
+/// Jobs a listing answers unless its body asks for another number.
+pub const LIST_DEFAULT: i64 = 20;
+/// The most jobs a listing answers.
+pub const LIST_MAX: i64 = 100;
+
+/// The job of a call to `endpoint` (route and action from its label), to run at once.
+pub(crate) fn new_job(
+    endpoint: &Endpoint,
+    request: &Request<'_>,
+    key: Option<String>,
+    max_attempts: u32,
+) -> NewJob {
+    let (route, action) = endpoint
+        .label
+        .split_once(' ')
+        .unwrap_or((&endpoint.label, ""));
+    NewJob {
+        route: route.to_owned(),
+        action: action.to_owned(),
+        queue: endpoint.queue().to_owned(),
+        body: request.body.to_vec(),
+        request_id: String::from_utf8_lossy(request.request_id).into_owned(),
+        identity: String::from_utf8_lossy(request.identity).into_owned(),
+        key,
+        max_attempts,
+        run_at: None,
     }
 }
 
@@ -226,7 +292,7 @@ pub(crate) fn prefers_async(value: &[u8]) -> bool {
 
 /// The key of an `Idempotency-Key` value (bare, or a quoted structured-field string):
 /// 1 to 255 visible ASCII characters.
-fn idempotency_key(value: &[u8]) -> Option<String> {
+pub(crate) fn idempotency_key(value: &[u8]) -> Option<String> {
     let value = value.trim_ascii();
     let value = value
         .strip_prefix(b"\"")
@@ -264,7 +330,11 @@ pub fn start(product: &crate::product::Product) -> Result<&'static Front, String
         &open,
     )
     .map_err(|error| format!("cannot start the job store's threads: {error}"))?;
-    Ok(Box::leak(Box::new(front)))
+    let queues = jobs.queues.keys().cloned().chain(["default".to_owned()]);
+    super::depth::start(Arc::clone(&open), queues);
+    let front: &'static Front = Box::leak(Box::new(front));
+    super::enqueue::through_front(front);
+    Ok(front)
 }
 
 #[cfg(test)]

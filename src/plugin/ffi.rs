@@ -9,7 +9,8 @@
 use super::{elf, trust, PluginError};
 use crate::logging::escape;
 use apiphant_sdk::abi::{
-    self, Bytes, CallIn, CallOut, Context, Header, HostV2, OwnedBuf, PluginV2,
+    self, Answer, Bytes, CallIn, CallOut, Context, EnqueueIn, Header, HostServicesV2, HostV2,
+    OwnedBuf, PluginV2,
 };
 use apiphant_sdk::outcome::Outcome;
 use std::cell::Cell;
@@ -20,7 +21,17 @@ thread_local! {
     /// The request id of the call running on this thread (borrowed from the caller for
     /// the call's duration): the plugin's log lines carry it.
     static CURRENT_ID: Cell<Bytes> = const { Cell::new(Bytes { ptr: std::ptr::null(), len: 0 }) };
+    /// The caller's identity and the registry of the call running on this thread (borrowed
+    /// likewise): what a job the plugin enqueues records and is checked against.
+    static CURRENT_CALLER: Cell<(Bytes, *const super::Registry)> =
+        const { Cell::new((Bytes { ptr: std::ptr::null(), len: 0 }, std::ptr::null())) };
 }
+
+/// The host's services, handed to every plugin at `load` ([`HostV2::services`]).
+static SERVICES: HostServicesV2 = HostServicesV2 {
+    size: std::mem::size_of::<HostServicesV2>(),
+    enqueue: host_enqueue,
+};
 
 /// `req=<id> ` before a plugin's log line; nothing outside a request.
 struct RequestTag<'a>(&'a [u8]);
@@ -38,8 +49,10 @@ impl std::fmt::Display for RequestTag<'_> {
 struct CurrentId;
 
 impl CurrentId {
-    fn enter(id: &[u8]) -> CurrentId {
+    fn enter(id: &[u8], identity: &[u8], registry: Option<&super::Registry>) -> CurrentId {
+        let registry = registry.map_or(std::ptr::null(), std::ptr::from_ref);
         CURRENT_ID.with(|current| current.set(Bytes::of(id)));
+        CURRENT_CALLER.with(|current| current.set((Bytes::of(identity), registry)));
         CurrentId
     }
 }
@@ -47,6 +60,33 @@ impl CurrentId {
 impl Drop for CurrentId {
     fn drop(&mut self) {
         let _ = CURRENT_ID.try_with(|current| current.set(Bytes::of(&[])));
+        let _ = CURRENT_CALLER.try_with(|current| current.set((Bytes::of(&[]), std::ptr::null())));
+    }
+}
+
+/// The call state of this thread, taken while a host service waits (the server's waits
+/// let the coroutine resume on another thread) and put back where the call runs then.
+struct Suspended {
+    id: Bytes,
+    caller: (Bytes, *const super::Registry),
+}
+
+impl Suspended {
+    fn take() -> Suspended {
+        let empty = Bytes::of(&[]);
+        Suspended {
+            id: CURRENT_ID
+                .try_with(|current| current.replace(empty))
+                .unwrap_or(empty),
+            caller: CURRENT_CALLER
+                .try_with(|current| current.replace((empty, std::ptr::null())))
+                .unwrap_or((empty, std::ptr::null())),
+        }
+    }
+
+    fn restore(self) {
+        let _ = CURRENT_ID.try_with(|current| current.set(self.id));
+        let _ = CURRENT_CALLER.try_with(|current| current.set(self.caller));
     }
 }
 
@@ -80,6 +120,9 @@ pub(crate) struct CallContext<'a> {
     pub(crate) request_id: &'a [u8],
     /// The caller's identity (empty until authentication exists).
     pub(crate) identity: &'a [u8],
+    /// The registry the call runs in (set by `Registry::call`; `None` elsewhere): what a
+    /// job the plugin enqueues is checked against.
+    pub(crate) registry: Option<&'a super::Registry>,
 }
 
 impl Library {
@@ -130,7 +173,7 @@ impl Library {
             abi_version: abi::ABI_VERSION,
             max_log_level: log::max_level() as u32,
             log: host_log,
-            reserved: std::ptr::null(),
+            services: std::ptr::from_ref(&SERVICES).cast(),
         };
         let manifest = (table.load)(&host);
         // SAFETY: `load` returns bytes that stay valid while the library is loaded.
@@ -173,7 +216,7 @@ impl Library {
         body: &[u8],
         context: CallContext<'_>,
     ) -> Outcome<PluginBuf> {
-        let current = CurrentId::enter(context.request_id);
+        let current = CurrentId::enter(context.request_id, context.identity, context.registry);
         let context = Context {
             size: std::mem::size_of::<Context>(),
             request_id: Bytes::of(context.request_id),
@@ -303,6 +346,71 @@ pub(crate) fn header(name: &[u8], value: &[u8]) -> Header {
         name: Bytes::of(name),
         value: Bytes::of(value),
     }
+}
+
+/// [`HostServicesV2::enqueue`]: stores a job through `crate::jobs::enqueue` with the
+/// running call's request id, identity and registry. Never unwinds.
+extern "C" fn host_enqueue(input: *const EnqueueIn, answer: *mut Answer) -> u32 {
+    let run = || {
+        // SAFETY: the plugin passes a valid `EnqueueIn` for the duration of this call, or null.
+        let Some(input) = (unsafe { input.as_ref() }) else {
+            return (abi::ENQUEUE_REFUSED, "no request".to_owned());
+        };
+        if input.size < std::mem::size_of::<EnqueueIn>() {
+            return (
+                abi::ENQUEUE_REFUSED,
+                "a request from an unknown SDK".to_owned(),
+            );
+        }
+        // SAFETY: the plugin lends these bytes for the duration of this call.
+        let (route, action, body, key) = unsafe {
+            (
+                input.route.as_slice(),
+                input.action.as_slice(),
+                input.body.as_slice(),
+                input.idempotency_key.as_slice(),
+            )
+        };
+        let suspended = Suspended::take();
+        // SAFETY: set by `Library::call` from bytes and a registry that live until that call
+        // returns (it is still running: the plugin called this from within it), and cleared
+        // then; outside a call they are empty and null.
+        let (request_id, identity, registry) = unsafe {
+            (
+                suspended.id.as_slice(),
+                suspended.caller.0.as_slice(),
+                suspended.caller.1.as_ref(),
+            )
+        };
+        let result = crate::jobs::enqueue::submit(&crate::jobs::enqueue::Submit {
+            registry,
+            route,
+            action,
+            body,
+            key,
+            run_at: input.run_at_unix_ms,
+            request_id,
+            identity,
+        });
+        suspended.restore();
+        result
+    };
+    let (code, text) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .unwrap_or_else(|_| (abi::ENQUEUE_UNAVAILABLE, "the host failed".to_owned()));
+    // SAFETY: the plugin lends `answer` (and `cap` writable bytes at `ptr`) for this call,
+    // or null.
+    if let Some(answer) = unsafe { answer.as_mut() } {
+        if !answer.ptr.is_null() {
+            let mut len = text.len().min(answer.cap);
+            while !text.is_char_boundary(len) {
+                len -= 1;
+            }
+            // SAFETY: `len` bytes fit the plugin's buffer, which does not overlap `text`.
+            unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), answer.ptr, len) };
+            answer.len = len;
+        }
+    }
+    code
 }
 
 extern "C" fn host_log(level: u32, target: Bytes, message: Bytes) {

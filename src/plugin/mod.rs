@@ -561,6 +561,10 @@ impl Registry {
     ) -> Outcome<PluginBuf> {
         match self.plugins.get(endpoint.plugin) {
             Some((_, library)) => {
+                let context = CallContext {
+                    registry: Some(self),
+                    ..context
+                };
                 library.call(endpoint.action, method, path, headers, body, context)
             }
             // A built-in route is answered by the host before this (`crate::app`).

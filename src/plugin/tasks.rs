@@ -98,6 +98,7 @@ impl TaskSet {
         let context = CallContext {
             request_id: id.as_bytes(),
             identity: b"",
+            registry: Some(&self.registry),
         };
         ffi::hook_result(library.call(task.index, "TASK", &task.name, &[], b"", context))
     }
@@ -110,6 +111,7 @@ impl TaskSet {
         let context = CallContext {
             request_id: id.as_bytes(),
             identity: b"",
+            registry: Some(&self.registry),
         };
         self.hooks
             .iter()

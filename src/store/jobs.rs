@@ -27,6 +27,15 @@ pub struct NewJob {
     pub key: Option<String>,
     /// Runs before it is failed for good.
     pub max_attempts: u32,
+    /// Not claimed before this time (ms since the epoch); `None`: at once.
+    pub run_at: Option<i64>,
+}
+
+impl NewJob {
+    /// When the job may first run, enqueued at `now`: its `run_at`, never before `now`.
+    pub fn first_run(&self, now: i64) -> i64 {
+        self.run_at.map_or(now, |at| at.max(now))
+    }
 }
 
 /// What an enqueue did.
@@ -134,6 +143,20 @@ impl Status {
     }
 }
 
+/// One queue's figures for the metrics ([`JobStore::depth`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// The queue.
+    pub queue: String,
+    /// Jobs queued (due or not).
+    pub queued: i64,
+    /// The earliest `run_at` (ms) of the queued jobs that are due.
+    pub oldest_due: Option<i64>,
+}
+
+/// The states a job can be in (what `v0/_jobs read` lists by).
+pub const STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
+
 /// A store of jobs: the embedded SQLite file or `[database]`. Each method is one short
 /// transaction; `Err` is one line (the database cannot be reached or refused).
 pub trait JobStore: Send + std::fmt::Debug {
@@ -169,6 +192,16 @@ pub trait JobStore: Send + std::fmt::Debug {
     /// Records how this worker's run of `id` ended; false when it was not this worker's
     /// any more (the result is dropped: another run owns the job).
     fn finish(&mut self, id: &str, finish: &Finish, now: i64) -> Result<bool, String>;
+    /// The newest `limit` jobs of `identity` in `state`, newest first, with their ids.
+    fn list(
+        &mut self,
+        identity: &str,
+        state: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Status)>, String>;
+    /// Per queue with queued jobs: how many are queued (due or not) and the earliest
+    /// `run_at` of those due at `now` (ms), if any.
+    fn depth(&mut self, now: i64) -> Result<Vec<QueueDepth>, String>;
     /// Deletes the jobs that ended before `before` (ms); how many.
     fn purge(&mut self, before: i64) -> Result<u64, String>;
     /// Says where jobs are stored, for the start line.
@@ -199,7 +232,7 @@ pub fn backoff_ms(attempts: u32, base_secs: f64, max_secs: f64) -> i64 {
 pub(crate) const ENQUEUE: &str = "
     INSERT INTO apiphant_jobs (id, product, route, action, queue, body, request_id, identity,
         idem_key, state, attempts, max_attempts, run_at, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, $11)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $12, $11)
     ON CONFLICT DO NOTHING";
 
 pub(crate) const BY_KEY: &str = "
@@ -210,6 +243,17 @@ pub(crate) const STATUS: &str = "
     SELECT state, result, error, attempts, max_attempts, queue, created_at, run_at,
         started_at, finished_at
     FROM apiphant_jobs WHERE id = $1 AND product = $2 AND identity = $3";
+
+pub(crate) const LIST: &str = "
+    SELECT state, result, error, attempts, max_attempts, queue, created_at, run_at,
+        started_at, finished_at, id
+    FROM apiphant_jobs WHERE product = $1 AND identity = $2 AND state = $3
+    ORDER BY created_at DESC, id DESC LIMIT $4";
+
+pub(crate) const DEPTH: &str = "
+    SELECT queue, COUNT(*), MIN(CASE WHEN run_at <= $2 THEN run_at END)
+    FROM apiphant_jobs WHERE product = $1 AND state = 'queued'
+    GROUP BY queue";
 
 pub(crate) const CANCEL: &str = "
     UPDATE apiphant_jobs SET state = 'cancelled', finished_at = $4, locked_by = NULL

@@ -7,7 +7,7 @@
 //! stale slot). No session state is used, so it works behind PgBouncer's transaction
 //! pooling; the migrations' lock is a transaction-level advisory lock for the same reason.
 
-use super::jobs::{self, Claimed, Enqueued, Finish, JobStore, NewJob, Status};
+use super::jobs::{self, Claimed, Enqueued, Finish, JobStore, NewJob, QueueDepth, Status};
 use super::{Claim, Tick, TickStore, MIGRATIONS};
 use crate::config::DatabaseConfig;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -298,6 +298,7 @@ impl JobStore for PgStore {
         let id = jobs::new_id()?;
         let product = self.product.clone();
         let max_attempts = i64::from(job.max_attempts);
+        let run_at = job.first_run(now);
         let inserted = self.execute(
             jobs::ENQUEUE,
             &[
@@ -312,6 +313,7 @@ impl JobStore for PgStore {
                 &job.key,
                 &max_attempts,
                 &now,
+                &run_at,
             ],
         )?;
         if inserted == 1 {
@@ -425,6 +427,33 @@ impl JobStore for PgStore {
             Finish::Retry { error, at } => self.execute(jobs::RETRY, &[&id, &worker, error, at]),
         }?;
         Ok(rows == 1)
+    }
+
+    fn list(
+        &mut self,
+        identity: &str,
+        state: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Status)>, String> {
+        let product = self.product.clone();
+        let rows = self.query(jobs::LIST, &[&product, &identity, &state, &limit])?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(10), status_row(row)))
+            .collect())
+    }
+
+    fn depth(&mut self, now: i64) -> Result<Vec<QueueDepth>, String> {
+        let product = self.product.clone();
+        let rows = self.query(jobs::DEPTH, &[&product, &now])?;
+        Ok(rows
+            .iter()
+            .map(|row| QueueDepth {
+                queue: row.get(0),
+                queued: row.get(1),
+                oldest_due: row.get(2),
+            })
+            .collect())
     }
 
     fn purge(&mut self, before: i64) -> Result<u64, String> {

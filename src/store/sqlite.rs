@@ -4,7 +4,7 @@
 //! worker writing at once, and claims in `BEGIN IMMEDIATE` transactions (the write lock is
 //! taken first, so two claims never pick the same row). The SQL is `jobs.rs`'s.
 
-use super::jobs::{self, Claimed, Enqueued, Finish, JobStore, NewJob, Status};
+use super::jobs::{self, Claimed, Enqueued, Finish, JobStore, NewJob, QueueDepth, Status};
 use super::{Migration, SQLITE_MIGRATIONS};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -159,7 +159,8 @@ impl JobStore for SqliteStore {
                     job.identity,
                     job.key,
                     job.max_attempts,
-                    now
+                    now,
+                    job.first_run(now)
                 ],
             )
             .map_err(|error| self.failed(&error))?;
@@ -273,6 +274,43 @@ impl JobStore for SqliteStore {
         result
             .map(|rows| rows == 1)
             .map_err(|error| self.failed(&error))
+    }
+
+    fn list(
+        &mut self,
+        identity: &str,
+        state: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Status)>, String> {
+        let failed = |error: rusqlite::Error| self.failed(&error);
+        let mut statement = self
+            .connection
+            .prepare_cached(&sql(jobs::LIST))
+            .map_err(failed)?;
+        let rows = statement
+            .query_map(params![self.product, identity, state, limit], |row| {
+                Ok((row.get(10)?, status_row(row)?))
+            })
+            .map_err(failed)?;
+        rows.collect::<Result<_, _>>().map_err(failed)
+    }
+
+    fn depth(&mut self, now: i64) -> Result<Vec<QueueDepth>, String> {
+        let failed = |error: rusqlite::Error| self.failed(&error);
+        let mut statement = self
+            .connection
+            .prepare_cached(&sql(jobs::DEPTH))
+            .map_err(failed)?;
+        let rows = statement
+            .query_map(params![self.product, now], |row| {
+                Ok(QueueDepth {
+                    queue: row.get(0)?,
+                    queued: row.get(1)?,
+                    oldest_due: row.get(2)?,
+                })
+            })
+            .map_err(failed)?;
+        rows.collect::<Result<_, _>>().map_err(failed)
     }
 
     fn purge(&mut self, before: i64) -> Result<u64, String> {

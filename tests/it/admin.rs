@@ -53,7 +53,7 @@ fn promtool(text: &[u8]) -> (bool, String) {
 }
 
 /// `GET /metrics`: its exposition, checked by `promtool`.
-fn scrape(admin: &mut Conn) -> String {
+pub fn scrape(admin: &mut Conn) -> String {
     let metrics = get(admin, "/metrics");
     assert_eq!(metrics.status, 200);
     assert_eq!(
@@ -70,7 +70,7 @@ fn scrape(admin: &mut Conn) -> String {
 }
 
 /// The value of the series `line_start` (`name{labels}`) in an exposition.
-fn value(exposition: &str, line_start: &str) -> Option<f64> {
+pub fn value(exposition: &str, line_start: &str) -> Option<f64> {
     exposition
         .lines()
         .find_map(|line| line.strip_prefix(line_start))

@@ -53,6 +53,11 @@ struct Product {
 impl Product {
     /// `jobs` is the `[jobs]` section's body.
     fn start(store: &Store, jobs: &str) -> Product {
+        Product::start_with(store, jobs, &[])
+    }
+
+    /// [`Product::start`] with more server arguments.
+    fn start_with(store: &Store, jobs: &str, extra: &[&str]) -> Product {
         let dir = TempDir::new("jobs");
         let record = dir.path().join("record");
         let config = format!(
@@ -61,7 +66,7 @@ impl Product {
             dir.path().join("worker.lock").display()
         );
         std::fs::write(dir.path().join("apiphant.toml"), config).expect("apiphant.toml");
-        let mut command = command_in(dir.path(), &[plugin("fixture-jobs")], &[]);
+        let mut command = command_in(dir.path(), &[plugin("fixture-jobs")], extra);
         command
             .env("APIPHANT_DATABASE_PASSWORD", PASSWORD)
             .env("JOBS_RECORD", &record);
@@ -75,6 +80,11 @@ impl Product {
 
     /// Starts a worker; its log is `worker-<n>.log`.
     fn worker(&self, n: usize) -> Worker {
+        self.worker_env(n, &[])
+    }
+
+    /// [`Product::worker`] with more environment variables.
+    fn worker_env(&self, n: usize, env: &[(&str, &str)]) -> Worker {
         let log = std::fs::File::create(self.worker_log_path(n)).expect("log");
         let child = Command::new(env!("CARGO_BIN_EXE_apiphant-background"))
             .arg(self.dir.path())
@@ -83,6 +93,7 @@ impl Product {
             .env("APIPHANT_DATABASE_PASSWORD", PASSWORD)
             .env("JOBS_RECORD", &self.record)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -298,6 +309,175 @@ fn killed_worker(store: &Store) {
     assert_eq!(product.count("start", "long"), 2, "{}", product.record());
     assert_eq!(product.count("done", "long"), 1, "{}", product.record());
     let _ = terminate(&mut second.0, Duration::from_secs(10));
+}
+
+/// Jobs enqueued from code: a plugin action's job delayed 2 s (not started before, run
+/// after, with the caller's identity), the unmarked action refused in words, listing by
+/// state (the caller's own only), a task's job (once, under its idempotency key), and the
+/// queue depth on the admin listener's `/metrics` (promtool-checked): above 0, then 0.
+fn from_code(store: &Store) {
+    let (alice, alice_line) = new_token("alice", &["v0/later/*", "v0/work/*", "v0/_jobs/*"]);
+    let (bob, bob_line) = new_token("bob", &["v0/_jobs/*"]);
+    let product = Product::start_with(
+        store,
+        &format!("[auth.tokens]\n{alice_line}\n{bob_line}\n"),
+        &["--admin", "127.0.0.1:0"],
+    );
+    let (alice, bob) = (format!("Bearer {alice}"), format!("Bearer {bob}"));
+    let as_alice = [("Authorization", alice.as_str())];
+    let as_bob = [("Authorization", bob.as_str())];
+    let asked = Instant::now();
+    let (status, _, body) = product.post(
+        "/api/v0/later/create",
+        &as_alice,
+        &json!({"tag": "delayed", "delay_ms": 2000}),
+    );
+    assert_eq!(status, 200, "{body}\n{}", product.server.log_text());
+    let delayed = body["job"].as_str().expect("a job id").to_owned();
+    let (status, _, body) = product.post(
+        "/api/v0/later/create",
+        &as_alice,
+        &json!({"tag": "x", "action": "read"}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not asynchronous"),
+        "{body}"
+    );
+    // Its status shows when it may run: 2 s after it was made.
+    let (status, _, job) = product.post("/api/v0/_jobs/read", &as_alice, &json!({"job": delayed}));
+    assert_eq!((status, &job["state"]), (200, &json!("queued")), "{job}");
+    let time = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(job[field].as_str().unwrap_or(""))
+            .map(|time| time.timestamp_millis())
+            .unwrap_or_else(|_| panic!("{field}: {job}"))
+    };
+    assert!(time("run_at") - time("created_at") >= 1000, "{job}");
+    // Listed by state: the caller's own, newest first; another caller's list is empty.
+    let (status, _, listed) = product.post(
+        "/api/v0/_jobs/read",
+        &as_alice,
+        &json!({"state": "queued", "limit": 10}),
+    );
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["jobs"][0]["job"], json!(delayed), "{listed}");
+    let (_, _, theirs) = product.post("/api/v0/_jobs/read", &as_bob, &json!({"state": "queued"}));
+    assert_eq!(theirs, json!({"jobs": []}));
+    let (status, _, _) = product.post("/api/v0/_jobs/read", &as_alice, &json!({"state": "lost"}));
+    assert_eq!(status, 400);
+    let (status, _, _) = product.post(
+        "/api/v0/_jobs/read",
+        &as_alice,
+        &json!({"state": "queued", "limit": 100_000}),
+    );
+    assert_eq!(status, 400);
+    // The queue depth, read off the request path: above 0 while it waits.
+    let mut admin = crate::util::Conn::open(crate::admin::admin_port(&product.server));
+    let queued = "apiphant_jobs_queued{queue=\"default\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = crate::admin::scrape(&mut admin);
+        if crate::admin::value(&text, queued).unwrap_or(0.0) >= 1.0 {
+            assert!(text.contains("apiphant_jobs_oldest_queued_seconds{queue=\"default\"}"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A worker: not started before its time, then succeeded, with the caller's identity.
+    let mut worker = product.worker_env(0, &[("JOBS_TASK_ENQUEUE", "1")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while product.count("start", "delayed") == 0 {
+        assert!(Instant::now() < deadline, "{}", product.worker_log(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1950),
+        "started {:?} after the enqueue",
+        asked.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let (_, _, job) = product.post("/api/v0/_jobs/read", &as_alice, &json!({"job": delayed}));
+        if job["state"] == "succeeded" {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{job}\n{}",
+            product.worker_log(0)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(done["result"]["tag"], "delayed", "{done}");
+    let started = product
+        .record()
+        .lines()
+        .find(|line| line.starts_with("start delayed "))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(started.ends_with(" alice"), "{started}");
+    let (_, _, listed) = product.post(
+        "/api/v0/_jobs/read",
+        &as_alice,
+        &json!({"state": "succeeded"}),
+    );
+    assert_eq!(listed["jobs"][0]["job"], json!(delayed), "{listed}");
+    // The task's job: enqueued by the worker's store, run once whatever the task's runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while product.count("done", "from-task") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            product.record(),
+            product.worker_log(0)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while product.count("enqueued", "from-task") < 2 {
+        assert!(Instant::now() < deadline, "{}", product.record());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ids: std::collections::BTreeSet<String> = product
+        .record()
+        .lines()
+        .filter_map(|line| line.strip_prefix("enqueued from-task "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 1, "{}", product.record());
+    assert_eq!(
+        product.count("start", "from-task"),
+        1,
+        "{}",
+        product.record()
+    );
+    // Nothing queued any more: the gauge is back to 0.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = crate::admin::scrape(&mut admin);
+        if crate::admin::value(&text, queued) == Some(0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = terminate(&mut worker.0, Duration::from_secs(10));
+}
+
+#[test]
+fn jobs_from_code_on_the_embedded_store() {
+    from_code(&Store::Embedded);
+}
+
+#[test]
+fn jobs_from_code_on_postgres() {
+    if let Some(store) = Store::postgres() {
+        from_code(&store);
+    }
 }
 
 #[test]
