@@ -5,14 +5,20 @@
 # are noise. They count user space only (the kernel's socket work is not in them): the
 # deterministic side of run.sh's "user CPU per request".
 #
-#   bench/instructions.sh [--requests N] [--servers "apiphant ..."] [--baseline DIR] [--no-build]
-#       Starts each server under callgrind, sends N echo requests (default 20000) over one
-#       keep-alive connection, 16 pipelined at a time (bench/pipelined_client.py), and once
-#       with none; prints the instructions per request ((with N - with 0) / N) and each
-#       server's ratio to the first. Servers as run.sh's: apiphant (default), apiphant-typed,
-#       apiphant-ops (auth with a valid token, X-Request-Id, metrics on), may-echo,
-#       axum-echo, axum-typed, actix-echo; --baseline DIR adds "baseline": DIR's apiphant
-#       (built in DIR) on its own example product.
+#   bench/instructions.sh [--requests N] [--depth D] [--warmup W] [--servers "apiphant ..."]
+#                         [--baseline DIR] [--no-build]
+#       Starts each server under callgrind, pinned to one CPU as in run.sh (taskset: one
+#       worker thread for may and tokio alike), sends N echo requests (default 20000) over
+#       one keep-alive connection, D pipelined at a time (default 16;
+#       bench/pipelined_client.py), and once only W warm-up requests (default 500); prints
+#       the instructions per request ((with W + N - with W) / N: what runs once, at start-up
+#       or on the first requests, cancels out) and each server's ratio to the first.
+#       --depth 1: one request at a time, each a wake-up of the server (epoll, scheduler,
+#       coroutine switch), as at run.sh's fixed rate; 16 spreads a wake-up over 16 requests.
+#       Servers as run.sh's: apiphant (default), apiphant-typed, apiphant-ops (auth with a
+#       valid token, X-Request-Id, metrics on), may-echo, axum-echo, axum-typed,
+#       actix-echo; --baseline DIR adds "baseline": DIR's apiphant (built in DIR) on its
+#       own example product.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +26,8 @@ root=$(dirname "$here")
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 requests=20000
+depth=16
+warmup=500
 baseline=""
 build=1
 servers="apiphant"
@@ -27,10 +35,12 @@ servers="apiphant"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
+        --depth) depth=$2; shift 2 ;;
+        --warmup) warmup=$2; shift 2 ;;
         --servers) servers=$2; shift 2 ;;
         --baseline) baseline=$(cd "$2" && pwd); shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -76,14 +86,14 @@ count() {
             ;;
         *) echo "unknown server: $name" >&2; exit 2 ;;
     esac
-    RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$work/cg" "${command[@]}" 2>"$work/log" &
+    RUST_LOG=warn taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$work/cg" "${command[@]}" 2>"$work/log" &
     pid=$!
     for _ in $(seq 1 600); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
         sleep 0.1
     done
-    python3 "$here/pipelined_client.py" "$port" "$n" "$path" "${headers[@]}" >/dev/null
+    python3 "$here/pipelined_client.py" --depth "$depth" "$port" "$n" "$path" "${headers[@]}" >/dev/null
     kill -TERM "$pid"
     wait "$pid" || true
     sed -n 's/^summary: //p' "$work/cg"
@@ -91,15 +101,15 @@ count() {
 
 per_request() {
     local idle busy
-    idle=$(count "$1" 0)
-    busy=$(count "$1" "$requests")
+    idle=$(count "$1" "$warmup")
+    busy=$(count "$1" $((warmup + requests)))
     echo $(((busy - idle) / requests))
 }
 
 first=""
 for name in $servers; do
     ours=$(per_request "$name")
-    echo "$name: $ours instructions per echo request ($requests requests, callgrind)"
+    echo "$name: $ours instructions per echo request ($requests requests, $depth at a time, callgrind)"
     if [[ -z "$first" ]]; then
         first=$name
         first_count=$ours

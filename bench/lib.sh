@@ -85,3 +85,12 @@ cpu_ns() {
     done
     echo "$sum"
 }
+
+# The share (0 to 1) of perf.data file $1's samples taken in user mode: 1 minus those
+# in the kernel ([kernel.kallsyms], [guest.kernel.kallsyms]).
+user_share() {
+    perf report -i "$1" --stdio -q --sort dso --no-children -g none 2>/dev/null | awk '
+        { share = $1; sub(/%/, "", share); total += share }
+        $2 ~ /kernel\.kallsyms|^\[kernel/ { kernel += share }
+        END { if (total > 0) printf "%.4f\n", 1 - kernel / total; else print -1 }'
+}

@@ -2,7 +2,9 @@
 """Echo requests over one keep-alive connection, 16 pipelined at a time: the load of
 bench/instructions.sh (its own speed does not matter: only the server's instructions count).
 
-usage: pipelined_client.py PORT REQUESTS [PATH [HEADER ...]]
+usage: pipelined_client.py [--depth N] PORT REQUESTS [PATH [HEADER ...]]
+    --depth N: requests sent at a time (default 16); 1 sends the next only once the last
+    is answered, so every request costs the server a wake-up, as at a fixed rate.
     PATH: default /api/v0/echo/read; each HEADER a "Name: value" line added to every request.
 """
 import socket
@@ -30,14 +32,18 @@ def content_length(head: bytes) -> int:
 
 
 def main() -> None:
-    port, total = int(sys.argv[1]), int(sys.argv[2])
-    path = sys.argv[3] if len(sys.argv) > 3 else "/api/v0/echo/read"
-    one = request(path, sys.argv[4:])
+    args = sys.argv[1:]
+    depth = PIPELINED
+    if args[:1] == ["--depth"]:
+        depth, args = max(1, int(args[1])), args[2:]
+    port, total = int(args[0]), int(args[1])
+    path = args[2] if len(args) > 2 else "/api/v0/echo/read"
+    one = request(path, args[3:])
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
     pending = b""
     done = 0
     while done < total:
-        batch = min(PIPELINED, total - done)
+        batch = min(depth, total - done)
         sock.sendall(one * batch)
         answered = 0
         while answered < batch:

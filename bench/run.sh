@@ -6,6 +6,10 @@
 #       fixed rate: oha (installed by the script into target/bench-tools) offers R requests/s
 #       over 64 keep-alive connections (--conns N to change) to each server in turn, below
 #       saturation, and reports its user and system CPU per request and p50/p99
+#       [--perf]  also samples the server with perf (cpu-clock, 4 kHz) during each run:
+#                 user CPU / request = the scheduler's CPU time x perf's user-mode share
+#                 (the /proc split is the kernel's 250 Hz tick sampling: a few hundred
+#                 user ticks a run at 5,000 requests/s, +-5-7%); the bars then use it
 #   bench/run.sh --rate R --scrape  apiphant serving bench/startup.sh's 100-target product
 #       at R requests/s, alone and while curl scrapes its /metrics every 0.1 s
 #       (--scrape-every S): the scrape's time and the requests' p99/max with and without
@@ -20,6 +24,7 @@
 #   bench/run.sh --baseline DIR     adds server "baseline": apiphant built (release) in another
 #                                   checkout DIR, e.g. a worktree of the previous commit, run on
 #                                   its own example product; for side-by-side "before / after"
+#                                   (server "baseline-typed": its typed echo, in --servers)
 #
 # Servers: apiphant (the dynamic echo), apiphant-typed (the typed echo, plugins/typedecho,
 # /api/v0/echo/typed/read), apiphant-ops (the dynamic echo with [auth] on and a valid
@@ -49,12 +54,13 @@ slow_clients=200
 baseline=""
 rate=""
 scrape=0
+perf=0
 scrape_every=0.1
 server_cpu=0
 wrk_cpu=1
 
 usage() {
-    sed -n '2,36s/^# \{0,1\}//p' "$0"
+    sed -n '2,40s/^# \{0,1\}//p' "$0"
     exit "${1:-0}"
 }
 
@@ -68,6 +74,7 @@ while [[ $# -gt 0 ]]; do
         --mixed) mode=mixed; shift ;;
         --rate) rate=$2; shift 2 ;;
         --scrape) scrape=1; shift ;;
+        --perf) perf=1; shift ;;
         --scrape-every) scrape_every=$2; shift 2 ;;
         --servers) servers=$2; shift 2 ;;
         --no-build) build=0; shift ;;
@@ -96,7 +103,7 @@ for name in $servers; do
 done
 servers=${named# }
 
-if [[ -n "$baseline" && " $servers " != *" baseline "* ]]; then
+if [[ -n "$baseline" && " $servers " != *" baseline"* ]]; then
     servers="baseline $servers"
 fi
 
@@ -105,6 +112,9 @@ for tool in wrk taskset curl python3; do
 done
 if [[ $mode == rate || $mode == scrape ]]; then
     ensure_oha
+fi
+if [[ $perf -eq 1 ]]; then
+    command -v perf >/dev/null || { echo "--perf needs perf (apt-get install linux-perf)" >&2; exit 2; }
 fi
 
 if [[ $build -eq 1 ]]; then
@@ -142,7 +152,7 @@ expected() {
 # The echo's path on server $1: the typed echo's for apiphant-typed and axum-typed.
 echo_path() {
     case "$1" in
-        apiphant-typed|axum-typed) echo /api/v0/echo/typed/read ;;
+        apiphant-typed|axum-typed|baseline-typed) echo /api/v0/echo/typed/read ;;
         apiphant-100) echo /api/v0/t000/read ;;
         *) echo /api/v0/echo/read ;;
     esac
@@ -190,7 +200,7 @@ start_server() {
             RUST_LOG=warn taskset -c "$server_cpu" "$root/target/release/apiphant" "$hundred_product" \
                 "127.0.0.1:$port" --admin "127.0.0.1:$admin_port" 2>"$log" &
             ;;
-        baseline)
+        baseline|baseline-typed)
             [[ -x "$baseline/target/release/apiphant" ]] ||
                 { echo "no $baseline/target/release/apiphant: cargo build --release --workspace there" >&2; exit 2; }
             RUST_LOG=warn taskset -c "$server_cpu" "$baseline/target/release/apiphant" "$baseline" \
@@ -577,6 +587,12 @@ measure_rate() {
         run_oha "$name" "$warmup" "$path" >/dev/null
     fi
     local ticks_before ticks_after ns_before ns_after core_before core_after result
+    local perf_pid="" share=-1
+    if [[ $perf -eq 1 ]]; then
+        taskset -c "$wrk_cpu" perf record -q -e cpu-clock -F 4000 -p "$server_pid" \
+            -o "$work/perf.data" -- sleep "$duration" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     ticks_before=$(cpu_ticks "$server_pid")
     ns_before=$(cpu_ns "$server_pid")
     core_before=$(core_ticks "$wrk_cpu")
@@ -584,6 +600,10 @@ measure_rate() {
     core_after=$(core_ticks "$wrk_cpu")
     ns_after=$(cpu_ns "$server_pid")
     ticks_after=$(cpu_ticks "$server_pid")
+    if [[ -n "$perf_pid" ]]; then
+        wait "$perf_pid" || true
+        share=$(user_share "$work/perf.data")
+    fi
     stop_server
     [[ -n "$result" ]] || { echo "oha produced no result for $name" >&2; exit 1; }
     awk -v n="$name" -v req="$(field "$result" requests)" -v dur="$(field "$result" duration_us)" \
@@ -591,9 +611,11 @@ measure_rate() {
         -v max="$(field "$result" max_us)" \
         -v errors="$(($(field "$result" status) + $(field "$result" errors)))" \
         -v ticks="$ticks_before $ticks_after" -v ns=$((ns_after - ns_before)) -v hz="$ticks_per_sec" \
-        -v core="$core_before $core_after" 'BEGIN {
+        -v core="$core_before $core_after" -v share="$share" 'BEGIN {
             split(ticks, t, " ")
             user = req > 0 ? (t[3] - t[1]) / hz * 1e6 / req : 0
+            # --perf: the scheduler time x the sampled user-mode share.
+            if (share >= 0) user = req > 0 ? ns / 1e3 / req * share : 0
             sys = req > 0 ? (t[4] - t[2]) / hz * 1e6 / req : 0
             total = req > 0 ? ns / 1e3 / req : 0
             split(core, k, " ")
@@ -623,7 +645,11 @@ rate_mode() {
     echo
     echo "oha $oha_version -q $rate -c ${conns:-64} -z ${duration}s --latency-correction, POST $body, median of $runs run(s), interleaved; server on CPU $server_cpu, oha on CPU $wrk_cpu"
     echo
-    echo "| server | offered | answered/s | p50 | p99 | user CPU / request | system CPU / request | CPU / request (scheduler) | user CPU, each run (us) | errors | oha's core busy |"
+    local user_label="user CPU / request"
+    if [[ $perf -eq 1 ]]; then
+        user_label="user CPU / request (scheduler x perf's user share)"
+    fi
+    echo "| server | offered | answered/s | p50 | p99 | $user_label | system CPU / request (ticks) | CPU / request (scheduler) | user CPU, each run (us) | errors | oha's core busy |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
     for name in $servers; do
         awk -v n="$name" -v offered="$rate" -v rps="$(column_median "$results" 2 "$name")" \
@@ -671,6 +697,7 @@ rate_bars() {
     check "apiphant / axum, CPU (user + system) per request" apiphant axum-echo 7 "<=" 0.83
     check "apiphant / actix, CPU (user + system) per request" apiphant actix-echo 7 "<=" 0.91
     check "apiphant / baseline, user CPU per request" apiphant baseline 5 "<=" 1.03
+    check "apiphant typed echo / baseline's, user CPU per request" apiphant-typed baseline-typed 5 "<=" 1.0
 }
 
 # Issue 12: apiphant-100 (the 100-target product) at the fixed rate, alone and while curl

@@ -129,10 +129,18 @@ pub(crate) fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyError
     }
     // Validated once here; serde_json's `str` reader then skips its own UTF-8 checks.
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotObject)?;
+    // Hot path: a body that fits `T` is parsed with no path tracking (the tracker wraps
+    // every key and value); one that does not is parsed again, tracked, for its field.
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = match serde_path_to_error::deserialize(&mut deserializer) {
+    let value = match T::deserialize(&mut deserializer) {
         Ok(value) => value,
-        Err(error) => return Err(data_error(text, &error)),
+        Err(_) => {
+            deserializer = serde_json::Deserializer::from_str(text);
+            match serde_path_to_error::deserialize(&mut deserializer) {
+                Ok(value) => value,
+                Err(error) => return Err(data_error(text, &error)),
+            }
+        }
     };
     deserializer.end().map_err(|_| BodyError::NotObject)?;
     Ok(value)
