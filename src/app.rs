@@ -217,7 +217,7 @@ impl http::App for Application {
         let reply = if blocking {
             self.blocking.call(&generation, endpoint, &request)
         } else {
-            dispatch::call(&generation.registry, endpoint, &request)
+            crate::call_stack::run(|| dispatch::call(&generation.registry, endpoint, &request))
         };
         let took = started.map(|started| started.elapsed());
         if let (Some(watchdog), Some(took)) = (watchdog, took) {
@@ -436,7 +436,7 @@ impl Application {
         let reply = if hook.blocking {
             self.blocking.call(generation, hook, &request)
         } else {
-            dispatch::call(&generation.registry, hook, &request)
+            crate::call_stack::run(|| dispatch::call(&generation.registry, hook, &request))
         };
         let failed = |why: String| {
             log::error!(

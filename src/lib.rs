@@ -13,6 +13,7 @@ pub mod args;
 pub mod auth;
 pub mod background;
 mod blocking;
+mod call_stack;
 pub mod cli;
 pub mod config;
 mod coroutine;
@@ -32,6 +33,7 @@ pub mod product;
 pub mod reload;
 pub mod server;
 pub mod store;
+mod sys;
 pub mod testing;
 mod watchdog;
 

@@ -3,7 +3,6 @@
 //! "Allocator"). glibc malloc serves the server and every plugin alike (a plugin's `free`
 //! is the same libc's), so tuning it covers the copies a plugin makes of a body too, which
 //! a Rust global allocator in the server alone would not.
-#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -46,18 +45,13 @@ pub(crate) fn tune() {
 fn tune_once() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let threshold = libc::c_int::try_from(MMAP_THRESHOLD).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only changes glibc malloc's parameters (thread-safe, no memory
-        // handed over); called once, before the servers start.
-        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) };
+        crate::sys::set_mmap_threshold(MMAP_THRESHOLD);
         let spawned = std::thread::Builder::new()
             .name("apiphant-trim".to_owned())
             .spawn(|| loop {
                 std::thread::sleep(TRIM_EVERY);
                 if DIRTY.swap(false, Ordering::Relaxed) {
-                    // SAFETY: malloc_trim only returns free heap pages to the system (it
-                    // takes each arena's lock); no memory in use is touched.
-                    unsafe { libc::malloc_trim(0) };
+                    crate::sys::malloc_trim();
                 }
             });
         if let Err(error) = spawned {

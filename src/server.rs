@@ -137,6 +137,7 @@ pub fn run(
         Err(error) => log::warn!("cannot raise the open file limit: {error}"),
     }
     crate::memory::tune();
+    crate::call_stack::enable(settings.stack_bytes);
     may::config()
         .set_workers(settings.workers)
         .set_stack_size(settings.stack_bytes / std::mem::size_of::<usize>());

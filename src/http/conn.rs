@@ -596,7 +596,8 @@ impl<A: App> Conn<A> {
                 Some(Stall::Timeout) if self.shared.is_shutting_down() || self.watch.is_shed() => {
                     return Ok(Some(Stall::Eof))
                 }
-                Some(Stall::Timeout) => {}
+                // Idle a while: the pages its last request touched go back (`call_stack`).
+                Some(Stall::Timeout) => crate::call_stack::release_idle(),
             }
         }
         let mut now = Instant::now();
@@ -650,9 +651,12 @@ impl<A: App> Conn<A> {
     fn read_some(&mut self, timeout: Duration, want: usize) -> io::Result<Option<Stall>> {
         let deadline = self.watch.deadline(timeout);
         // Known empty (after a short read): wait first, which saves a read that finds
-        // nothing on every keep-alive request; and waits without buffers.
-        if self.watch.known_empty() && self.watch.wait(&self.stream, deadline) {
-            return Ok(Some(Stall::Timeout));
+        // nothing on every keep-alive request; and waits without buffers (until a read
+        // can find something: a fresh socket's first event may say only "writable").
+        while self.watch.known_empty() {
+            if self.watch.wait(&self.stream, deadline) {
+                return Ok(Some(Stall::Timeout));
+            }
         }
         if self.buf.is_empty() {
             self.buf = buffers::take_read();

@@ -60,7 +60,9 @@ pub(crate) struct Registration {
     deadlines: &'static Deadlines,
     watch: Arc<Watch>,
     slot: usize,
-    /// The last read emptied the socket and no wait took a readable event since.
+    /// The last read emptied the socket and no wait took a readable event since; true for
+    /// a new socket (its registration raises an event if bytes are already there), so a
+    /// fresh connection takes no buffer before its first bytes arrive.
     empty: Cell<bool>,
     /// A wait took the peer's hang-up: from then on a read finds the end of the stream.
     hung_up: Cell<bool>,
@@ -115,7 +117,7 @@ impl Deadlines {
             deadlines: self,
             watch,
             slot,
-            empty: Cell::new(false),
+            empty: Cell::new(true),
             hung_up: Cell::new(false),
         }
     }

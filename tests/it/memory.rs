@@ -328,3 +328,47 @@ fn after_a_burst_of_uploads_memory_returns_within_twice_idle() {
         "RSS {rss} KiB 60 s after the burst (peak {peak} KiB), more than twice idle ({idle} KiB)"
     );
 }
+
+/// Resident memory per idle keep-alive connection (docs/limits.md, "Idle connections"): its
+/// plugin call ran on the worker's call stack, its buffers went back when it had nothing
+/// left, and after a second idle the stack pages its request touched went back too. The
+/// connections measured come after 1,000 that take may's ready coroutines (each made with
+/// its first pages resident), so each measured one pays for its own stack. Broken (the
+/// pages kept), a debug build's connection holds several more pages than the bound.
+#[test]
+fn idle_keep_alive_connections_give_their_stack_pages_back() {
+    const CONNECTIONS: usize = 1000;
+    /// KiB per connection (debug build): its stack's lowest page (the stack library's
+    /// marker), the pages of the waiting loop's frames, and a few hundred bytes of state.
+    const BOUND_KIB: u64 = 16;
+    let _heavy = heavy();
+    // 2,000 sockets and then some on this side.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let server = server("");
+    let ready: Vec<Conn> = (0..CONNECTIONS).map(|_| server.connect()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = settled_rss(&server);
+    let mut conns: Vec<Conn> = (0..CONNECTIONS).map(|_| server.connect()).collect();
+    let request = post(ECHO, br#"{"hello":"world"}"#, "");
+    for conn in &mut conns {
+        conn.send(&request);
+    }
+    for conn in &mut conns {
+        let response = conn.response(WAIT).expect("an answer");
+        assert_eq!(response.status, 200);
+    }
+    let busy = server.rss_kib();
+    // Idle past the first idle wait (1 s) and the coarse clock's ticks.
+    std::thread::sleep(Duration::from_millis(2500));
+    let idle = settled_rss(&server);
+    let per = idle.saturating_sub(before) / CONNECTIONS as u64;
+    eprintln!(
+        "idle connections: {before} KiB before, {busy} KiB just answered, {idle} KiB idle: {per} KiB each"
+    );
+    assert!(
+        per <= BOUND_KIB,
+        "{per} KiB resident per idle keep-alive connection (bound {BOUND_KIB} KiB): \
+         {before} KiB before {CONNECTIONS} connections, {idle} KiB with them idle"
+    );
+    drop(ready);
+}
