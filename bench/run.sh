@@ -19,6 +19,9 @@
 #   bench/run.sh --conns N          the same with N keep-alive connections (RSS per connection)
 #       [--interval MS]             each connection waits MS ms before each request (about
 #                                   N * 1000 / MS requests/s): many mostly idle clients
+#                                   then idle: N connections, one echo each, held silent
+#                                   for --idle-secs S (3) by bench/idle_conns.py: RSS per
+#                                   idle connection (issue 13's bar, <= 12 KiB)
 #   bench/run.sh --mixed            apiphant's echo while 200 clients call a 50 ms blocking
 #                                   action (marked .blocking(), then unmarked)
 #   bench/run.sh --baseline DIR     adds server "baseline": apiphant built (release) in another
@@ -47,6 +50,7 @@ duration=10
 warmup=1
 conns=""
 interval=0
+idle_secs=3
 mode="echo"
 build=1
 servers="apiphant may-echo axum-echo actix-echo"
@@ -71,6 +75,7 @@ while [[ $# -gt 0 ]]; do
         --warmup) warmup=$2; shift 2 ;;
         --conns) conns=$2; shift 2 ;;
         --interval) interval=$2; shift 2 ;;
+        --idle-secs) idle_secs=$2; shift 2 ;;
         --mixed) mode=mixed; shift ;;
         --rate) rate=$2; shift 2 ;;
         --scrape) scrape=1; shift ;;
@@ -781,6 +786,56 @@ scrape_loop() {
     done
 }
 
+# Idle keep-alive connections: each server in turn gets $1 connections that send one echo
+# each and then stay open and silent for $idle_secs s (bench/idle_conns.py); the server's
+# resident growth per connection, median of $runs run(s).
+idle_mode() {
+    local connections=$1 results="$work/idle" run name line
+    : >"$results"
+    for run in $(seq 1 "$runs"); do
+        for name in $servers; do
+            start_server "$name"
+            if [[ "$warmup" != 0 ]]; then
+                run_wrk 64 "$warmup" "$(echo_path "$name")" >/dev/null
+            fi
+            local extra=()
+            if [[ $name == apiphant-ops ]]; then
+                extra=(--header "Authorization: Bearer $ops_token")
+            fi
+            line=$(python3 "$here/idle_conns.py" --port "$port" --pid "$server_pid" \
+                --path "$(echo_path "$name")" --conns "$connections" --idle-secs "$idle_secs" \
+                "${extra[@]}" | sed -n 's/^BENCH //p')
+            stop_server
+            [[ -n "$line" ]] || { echo "idle_conns.py produced no result for $name" >&2; exit 1; }
+            echo "$name $line" | awk '{
+                for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                printf "%s %d %d %d %d %.2f\n", $1, v["rss_before"], v["rss_idle"], v["conns"],
+                    v["answered"], (v["rss_idle"] - v["rss_before"]) / v["conns"]
+            }' >>"$results"
+            echo "  idle $name: $(tail -n 1 "$results")" >&2
+        done
+    done
+    echo
+    echo "Idle: $connections keep-alive connections, one echo each, then ${idle_secs} s silent (bench/idle_conns.py); RSS growth over the warmed-up server, median of $runs run(s)"
+    echo
+    echo "| server | connections | answered | RSS before | RSS idle | RSS / idle connection |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    for name in $servers; do
+        awk -v n="$name" -v before="$(column_median "$results" 2 "$name")" \
+            -v idle="$(column_median "$results" 3 "$name")" -v conns="$(column_median "$results" 4 "$name")" \
+            -v answered="$(column_median "$results" 5 "$name")" -v per="$(column_median "$results" 6 "$name")" 'BEGIN {
+                printf "| %s | %d | %d | %.1f MiB | %.1f MiB | %.1f KiB |\n", n, conns, answered,
+                    before / 1024, idle / 1024, per
+            }'
+    done
+    if [[ " $servers " == *" apiphant "* ]]; then
+        awk -v per="$(column_median "$results" 6 apiphant)" 'BEGIN {
+            printf "\n- apiphant RSS per idle connection: %.1f KiB (bar <= 12 KiB, issue 13): %s\n",
+                per, (per <= 12 ? "met" : "NOT met")
+        }'
+    fi
+}
+
 case "$mode" in
     rate) rate_mode ;;
     scrape) scrape_mode ;;
@@ -795,6 +850,7 @@ case "$mode" in
             exit 2
         fi
         echo_mode "$conns"
+        idle_mode "$conns"
         ;;
     mixed) mixed_mode ;;
 esac

@@ -21,9 +21,51 @@ pub(crate) trait Observed: Send + Sync + std::fmt::Debug {
     fn exposition(&self) -> String;
 }
 
-/// The admin endpoints over what a process reports.
+/// The admin endpoints over what a process reports, with the thread that renders
+/// `/metrics`.
 #[derive(Debug)]
-pub(crate) struct Admin(pub(crate) &'static dyn Observed);
+pub(crate) struct Admin {
+    observed: &'static dyn Observed,
+    renderer: Renderer,
+}
+
+/// Renders the exposition on a thread of its own, so a scrape (a few hundred kB for a
+/// hundred routes, ~1-2 ms) never holds a coroutine worker and the connections it serves:
+/// the admin connection's coroutine waits for the text (a may channel), the worker serves
+/// requests meanwhile; the thread runs at the lowest priority, so on a busy core the
+/// kernel runs the workers first. At most [`Renderer::QUEUE`] scrapes wait; more get 503.
+#[derive(Debug)]
+struct Renderer {
+    work: std::sync::mpsc::SyncSender<may::sync::mpsc::Sender<String>>,
+}
+
+impl Renderer {
+    /// Scrapes that may wait for the renderer at once.
+    const QUEUE: usize = 4;
+    /// How long a scrape waits for its text before a 503.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn start(observed: &'static dyn Observed) -> io::Result<Renderer> {
+        let (work, asked) =
+            std::sync::mpsc::sync_channel::<may::sync::mpsc::Sender<String>>(Self::QUEUE);
+        std::thread::Builder::new()
+            .name("admin metrics".to_owned())
+            .spawn(move || {
+                crate::sys::lower_this_thread_priority();
+                for reply in asked {
+                    let _ = reply.send(observed.exposition());
+                }
+            })?;
+        Ok(Renderer { work })
+    }
+
+    /// The exposition, or `None` when the renderer is busy or gone.
+    fn render(&self) -> Option<String> {
+        let (reply, text) = may::sync::mpsc::channel();
+        self.work.try_send(reply).ok()?;
+        text.recv_timeout(Self::WAIT).ok()
+    }
+}
 
 /// What the API process reports.
 #[derive(Debug)]
@@ -72,7 +114,10 @@ pub(crate) fn listen(
     let listener = may::net::TcpListener::bind(addr).map_err(crate::server::bind_error)?;
     let bound = listener.local_addr()?;
     let shared: &'static Shared = Box::leak(Box::new(Shared::start(limits)?));
-    let admin: &'static Admin = Box::leak(Box::new(Admin(observed)));
+    let admin: &'static Admin = Box::leak(Box::new(Admin {
+        observed,
+        renderer: Renderer::start(observed)?,
+    }));
     crate::coroutine::spawn("admin", stack, move || {
         for stream in listener.incoming() {
             let spawned = stream.and_then(|stream| {
@@ -124,12 +169,15 @@ impl http::App for Admin {
         if head.method != "GET" && head.method != "HEAD" {
             return Err(page(405, TEXT, "only GET\n"));
         }
-        let ready = self.0.ready();
+        let ready = self.observed.ready();
         Err(match path {
             "/livez" => page(200, TEXT, "ok\n"),
             "/readyz" if ready => page(200, TEXT, "ready\n"),
             "/readyz" => page(503, TEXT, "shutting down\n"),
-            _ => page(200, EXPOSITION, self.0.exposition()),
+            _ => match self.renderer.render() {
+                Some(text) => page(200, EXPOSITION, text),
+                None => page(503, TEXT, "metrics busy: retry\n"),
+            },
         })
     }
 

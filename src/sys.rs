@@ -33,6 +33,18 @@ pub(crate) fn malloc_trim() {
     };
 }
 
+/// Gives the calling thread the lowest scheduling priority (nice 19; on Linux nice is per
+/// thread), so the kernel runs it only when the process's other threads have nothing to
+/// do: for background work that must not delay requests. Best effort: an error is ignored.
+pub(crate) fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling thread's
+    // nice value; it reads and writes no memory of ours.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19)
+    };
+}
+
 /// Spawns `f` as a `may` coroutine built by `builder` (`crate::coroutine` says what code
 /// running in one must not do).
 pub(crate) fn spawn_coroutine<F>(builder: may::coroutine::Builder, f: F) -> io::Result<()>
