@@ -11,7 +11,7 @@
 #                 (the /proc split is the kernel's 250 Hz tick sampling: a few hundred
 #                 user ticks a run at 5,000 requests/s, +-5-7%); the bars then use it
 #   bench/run.sh --rate R --scrape  apiphant serving bench/startup.sh's 100-target product
-#       at R requests/s, alone and while curl scrapes its /metrics every 0.1 s
+#       at R requests/s, alone and while bench/scraper.py scrapes its /metrics every 0.1 s
 #       (--scrape-every S): the scrape's time and the requests' p99/max with and without
 #   bench/run.sh [--runs N] [--duration S] [--servers "..."] [--no-build]
 #       closed loop: wrk -t1 -c64, POST {"hello": "world"} to /api/v0/echo/read; median of
@@ -112,7 +112,7 @@ if [[ -n "$baseline" && " $servers " != *" baseline"* ]]; then
     servers="baseline $servers"
 fi
 
-for tool in wrk taskset curl python3; do
+for tool in wrk taskset chrt curl python3; do
     command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install $tool)" >&2; exit 2; }
 done
 if [[ $mode == rate || $mode == scrape ]]; then
@@ -705,7 +705,7 @@ rate_bars() {
     check "apiphant typed echo / baseline's, user CPU per request" apiphant-typed baseline-typed 5 "<=" 1.0
 }
 
-# Issue 12: apiphant-100 (the 100-target product) at the fixed rate, alone and while curl
+# Issue 12: apiphant-100 (the 100-target product) at the fixed rate, alone and while bench/scraper.py
 # scrapes its /metrics every $scrape_every s; the scrape's time, and the requests' latency.
 scrape_mode() {
     local results="$work/scrape" scrapes="$work/scrapes" run phase
@@ -739,9 +739,9 @@ scrape_mode() {
     echo
     machine
     echo
-    echo "apiphant on bench/startup.sh's product ($(find "$hundred_product/plugins" -name '*.so' | wc -l) targets, one route each) with --admin; oha $oha_version -q $rate -c ${conns:-64} -z ${duration}s --latency-correction on v0/t000/read, alone then while curl (on oha's CPU) scrapes GET /metrics every ${scrape_every} s; $runs run(s)"
+    echo "apiphant on bench/startup.sh's product ($(find "$hundred_product/plugins" -name '*.so' | wc -l) targets, one route each) with --admin; oha $oha_version -q $rate -c ${conns:-64} -z ${duration}s --latency-correction on v0/t000/read, alone then while bench/scraper.py (one keep-alive connection, on oha's CPU in the idle class) scrapes GET /metrics every ${scrape_every} s; $runs run(s)"
     echo
-    echo "The exposition: $size bytes, $series series. Scrape time (curl's time_total, connect included), $count scrapes:"
+    echo "The exposition: $size bytes, $series series. Scrape time (request sent to last byte read, on one keep-alive connection), $count scrapes:"
     echo
     awk '{print $1 * 1000}' "$scrapes" | sort -g | awk '{v[NR] = $1} END {
         if (NR == 0) { print "(no scrape)"; exit }
@@ -774,16 +774,16 @@ scrape_mode() {
     }'
 }
 
-# Scrapes apiphant's /metrics every $scrape_every s, appending each time_total (seconds)
-# to $1, until killed.
+# Scrapes apiphant's /metrics every $scrape_every s as Prometheus does (bench/scraper.py:
+# one process, one keep-alive connection), appending each scrape's time (seconds) to $1,
+# until killed. Prometheus runs on another host; here the scraper runs on the load
+# generator's CPU in the kernel's idle class (chrt --idle), so it takes only cycles oha
+# leaves (a shell loop of curl there, or the scraper at normal priority, moved oha's own
+# p99 with GET /livez as much as with /metrics). What the scrape costs the server (the
+# rendering, the 170 kB written) stays on the server's CPU, where it is measured.
 scrape_loop() {
-    local out=$1
-    trap 'exit 0' TERM
-    while true; do
-        taskset -c "$wrk_cpu" curl -s -o /dev/null -w '%{time_total}\n' \
-            "http://127.0.0.1:$admin_port/metrics" >>"$out" || true
-        sleep "$scrape_every"
-    done
+    exec taskset -c "$wrk_cpu" chrt --idle 0 python3 "$here/scraper.py" \
+        --interval "$scrape_every" "http://127.0.0.1:$admin_port/metrics" "$1"
 }
 
 # Idle keep-alive connections: each server in turn gets $1 connections that send one echo

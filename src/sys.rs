@@ -33,16 +33,25 @@ pub(crate) fn malloc_trim() {
     };
 }
 
-/// Gives the calling thread the lowest scheduling priority (nice 19; on Linux nice is per
-/// thread), so the kernel runs it only when the process's other threads have nothing to
-/// do: for background work that must not delay requests. Best effort: an error is ignored.
+/// Gives the calling thread the lowest scheduling class there is: `SCHED_IDLE` (nice 19
+/// where that is refused), so the kernel runs it only when the process's other threads
+/// have nothing to do, and a worker that wakes takes the core back at once (a nice-19
+/// thread keeps the core until its time slice ends, a millisecond or more, which the
+/// requests of a pinned server would wait out). For background work that must not delay
+/// requests. Best effort: an error is ignored.
 pub(crate) fn lower_this_thread_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling thread's
-    // nice value; it reads and writes no memory of ours.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 19)
-    };
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler with pid 0 changes only the calling thread's policy; it
+        // reads `param`, a live local, and writes no memory of ours.
+        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if idle != 0 {
+            // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling
+            // thread's nice value; it reads and writes no memory of ours.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+        }
+    }
 }
 
 /// Spawns `f` as a `may` coroutine built by `builder` (`crate::coroutine` says what code
