@@ -32,8 +32,9 @@ pub(crate) struct Admin {
 /// Renders the exposition on a thread of its own, so a scrape (a few hundred kB for a
 /// hundred routes, ~1-2 ms) never holds a coroutine worker and the connections it serves:
 /// the admin connection's coroutine waits for the text (a may channel), the worker serves
-/// requests meanwhile; the thread runs at the lowest priority, so on a busy core the
-/// kernel runs the workers first. At most [`Renderer::QUEUE`] scrapes wait; more get 503.
+/// requests meanwhile; the thread runs in the kernel's idle class (`SCHED_IDLE`), so on a
+/// busy core the kernel runs the workers first and a waking worker preempts it at once.
+/// At most [`Renderer::QUEUE`] scrapes wait; more get 503.
 #[derive(Debug)]
 struct Renderer {
     work: std::sync::mpsc::SyncSender<may::sync::mpsc::Sender<String>>,

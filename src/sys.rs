@@ -172,3 +172,18 @@ pub(crate) fn release_stack_below_here(stack_bytes: usize, margin: usize) {
     #[cfg(not(target_os = "linux"))]
     let _ = (stack_bytes, margin);
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn a_lowered_thread_is_in_the_idle_class() {
+        let policy = std::thread::spawn(|| {
+            super::lower_this_thread_priority();
+            // SAFETY: sched_getscheduler with pid 0 only reads the calling thread's policy.
+            unsafe { libc::sched_getscheduler(0) }
+        })
+        .join()
+        .unwrap_or(-1);
+        assert_eq!(policy, libc::SCHED_IDLE);
+    }
+}
