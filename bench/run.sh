@@ -712,8 +712,9 @@ rate_bars() {
     check "apiphant typed echo / baseline's, user CPU per request" apiphant-typed baseline-typed 5 "<=" 1.0
 }
 
-# Issue 12: apiphant-100 (the 100-target product) at the fixed rate, alone and while bench/scraper.py
-# scrapes its /metrics every $scrape_every s; the scrape's time, and the requests' latency.
+# Issue 12: apiphant-100 (the 100-target product) at the fixed rate, alone and while
+# bench/scraper.py scrapes its /metrics every $scrape_every s; the scrape's time, and the
+# requests' latency.
 scrape_mode() {
     local results="$work/scrape" scrapes="$work/scrapes" run phase
     : >"$results"
@@ -736,9 +737,10 @@ scrape_mode() {
             echo "$phase $(field "$result" p50_us) $(field "$result" p99_us) $(field "$result" max_us) $(($(field "$result" status) + $(field "$result" errors))) $(field "$result" requests)" >>"$results"
             echo "  $phase: $result (load $(cut -d' ' -f1 /proc/loadavg))" >&2
         done
-        local size series
-        size=$(curl -s "http://127.0.0.1:$admin_port/metrics" | wc -c)
-        series=$(curl -s "http://127.0.0.1:$admin_port/metrics" | grep -c -v '^#')
+        local size series exposition
+        exposition=$(curl -s "http://127.0.0.1:$admin_port/metrics")
+        size=$(($(printf '%s\n' "$exposition" | wc -c)))
+        series=$(grep -c -v '^#' <<<"$exposition")
         stop_server
     done
     local count
